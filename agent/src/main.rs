@@ -1,0 +1,6 @@
+//! The Flotilla agent.
+
+fn main() {
+    eprintln!("flotilla-agent: not implemented yet");
+    std::process::exit(1);
+}

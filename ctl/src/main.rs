@@ -1,0 +1,6 @@
+//! flotillactl: the Flotilla command-line tool.
+
+fn main() {
+    eprintln!("flotillactl: not implemented yet");
+    std::process::exit(1);
+}

@@ -1,0 +1,1 @@
+//! Test support for Flotilla's end-to-end tests: real member clusters, a real hub, real kubectl.

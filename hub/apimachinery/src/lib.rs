@@ -1,0 +1,1 @@
+//! Kubernetes object machinery over plain JSON: patches, server-side apply, selectors.

@@ -1,0 +1,1 @@
+//! Karmada-compatible API types and the pure algorithms behind propagation.

@@ -1,0 +1,1 @@
+//! The Flotilla hub: a Kubernetes-compatible API server over an embedded store.

@@ -1,0 +1,3 @@
+//! The flotilla-hub binary.
+
+fn main() {}

@@ -1,0 +1,1 @@
+//! The gRPC contract between the Flotilla hub and its agents.
