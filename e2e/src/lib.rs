@@ -1,1 +1,2 @@
 //! Test support for Flotilla's end-to-end tests: real member clusters, a real hub, real kubectl.
+pub mod clusters;

@@ -1,0 +1,443 @@
+//! Real member clusters for end-to-end tests.
+//!
+//! Clusters are created and deleted through the repository's `kind/cluster` script, the same
+//! code path developers use by hand. Each [`MemberCluster`] owns its cluster: dropping it (also
+//! while a test panics) deletes the cluster, so no process or port outlives the test.
+//!
+//! The first use on a fresh machine builds the Kubernetes components (`kind/build`), which takes
+//! many minutes; later runs reuse the cache.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+use kube::config::{KubeConfigOptions, Kubeconfig};
+use kube::{Client, Config};
+
+/// Maximum length of a cluster name accepted by `kind/cluster`.
+const MAX_NAME_LEN: usize = 40;
+/// Prefix of every cluster name created by this harness; used to find stale clusters.
+const NAME_PREFIX: &str = "e2e";
+
+static COUNTER: AtomicU32 = AtomicU32::new(0);
+
+/// Options for [`MemberCluster::create`].
+#[derive(Debug, Clone)]
+pub struct ClusterOptions {
+    /// Number of fake nodes (KWOK nodes, or kind workers where Docker exists).
+    pub nodes: u32,
+    /// Value of the `topology.kubernetes.io/region` label on every node.
+    pub region: Option<String>,
+    /// Value of the `topology.kubernetes.io/zone` label on every node.
+    pub zone: Option<String>,
+    /// Seconds `kind/cluster` waits for the cluster to become ready.
+    pub timeout_secs: u64,
+}
+
+impl Default for ClusterOptions {
+    fn default() -> Self {
+        Self {
+            nodes: 1,
+            region: None,
+            zone: None,
+            timeout_secs: 240,
+        }
+    }
+}
+
+impl ClusterOptions {
+    /// Options for a cluster with `nodes` nodes.
+    pub fn with_nodes(nodes: u32) -> Self {
+        Self {
+            nodes,
+            ..Self::default()
+        }
+    }
+
+    /// Sets the region and zone labels of every node.
+    pub fn in_zone(mut self, region: &str, zone: &str) -> Self {
+        self.region = Some(region.to_owned());
+        self.zone = Some(zone.to_owned());
+        self
+    }
+}
+
+/// A running member cluster, deleted when dropped.
+pub struct MemberCluster {
+    guard: ClusterGuard,
+    kubeconfig: PathBuf,
+    ports: BTreeMap<String, u16>,
+    client: Client,
+}
+
+/// Deletes the named cluster when dropped unless disarmed; armed before `create` starts, so an
+/// interrupted or failed create leaves nothing behind either.
+struct ClusterGuard {
+    name: String,
+    armed: bool,
+}
+
+impl std::fmt::Debug for MemberCluster {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MemberCluster")
+            .field("name", &self.guard.name)
+            .field("kubeconfig", &self.kubeconfig)
+            .field("ports", &self.ports)
+            .finish_non_exhaustive()
+    }
+}
+
+impl MemberCluster {
+    /// Creates a cluster with a unique name derived from `label` and waits until it is ready
+    /// (nodes Ready, default service account present).
+    pub async fn create(label: &str, options: ClusterOptions) -> Result<Self> {
+        reap_stale_clusters().await;
+        let name = unique_name(label);
+        let mut args = vec![
+            "create".to_owned(),
+            name.clone(),
+            "--nodes".to_owned(),
+            options.nodes.to_string(),
+            "--timeout".to_owned(),
+            options.timeout_secs.to_string(),
+        ];
+        if let Some(region) = &options.region {
+            args.extend(["--region".to_owned(), region.clone()]);
+        }
+        if let Some(zone) = &options.zone {
+            args.extend(["--zone".to_owned(), zone.clone()]);
+        }
+        let guard = ClusterGuard {
+            name: name.clone(),
+            armed: true,
+        };
+        let started = Instant::now();
+        // `kind/cluster create` builds missing binaries first; allow for a cold build.
+        let output = run_cluster_script(&args, Duration::from_secs(options.timeout_secs + 3600))
+            .await
+            .with_context(|| format!("creating member cluster {name}"))?;
+        let kubeconfig = PathBuf::from(output.trim());
+        eprintln!(
+            "member cluster {name} ready in {:.1}s ({})",
+            started.elapsed().as_secs_f64(),
+            kubeconfig.display()
+        );
+        let ports = cluster_ports(&name).await?;
+        let client = client_for(&kubeconfig).await?;
+        Ok(Self {
+            guard,
+            kubeconfig,
+            ports,
+            client,
+        })
+    }
+
+    /// The cluster's unique name.
+    pub fn name(&self) -> &str {
+        &self.guard.name
+    }
+
+    /// Path of the cluster's admin kubeconfig (self-contained; context `flotilla-NAME`).
+    pub fn kubeconfig(&self) -> &Path {
+        &self.kubeconfig
+    }
+
+    /// A kube-rs client for the cluster's admin user.
+    pub fn client(&self) -> Client {
+        self.client.clone()
+    }
+
+    /// Loopback ports of the cluster's components, keyed by component
+    /// (`kube-apiserver`, `etcd`, `etcd-peer`, `kube-controller-manager`, `kube-scheduler`,
+    /// `kwok-controller`). Empty for kind clusters.
+    pub fn ports(&self) -> &BTreeMap<String, u16> {
+        &self.ports
+    }
+
+    /// The kube-apiserver port on 127.0.0.1, when the cluster runs as local processes.
+    pub fn api_server_port(&self) -> Option<u16> {
+        self.ports.get("kube-apiserver").copied()
+    }
+
+    /// PIDs of the cluster's processes (empty for kind clusters).
+    pub fn processes(&self) -> Vec<u32> {
+        cluster_processes(self.name())
+    }
+
+    /// PID of the cluster's kube-apiserver process, if running as a local process.
+    pub fn api_server_pid(&self) -> Option<u32> {
+        self.processes().into_iter().find(|pid| {
+            std::fs::read(format!("/proc/{pid}/cmdline"))
+                .ok()
+                .and_then(|cmd| {
+                    cmd.split(|b| *b == 0)
+                        .next()
+                        .map(|argv0| argv0.ends_with(b"kube-apiserver"))
+                })
+                .unwrap_or(false)
+        })
+    }
+
+    /// A `kubectl` command (the cached 1.36 build) pointed at this cluster.
+    pub fn kubectl(&self) -> tokio::process::Command {
+        let mut cmd = tokio::process::Command::new(kubectl_path());
+        cmd.arg("--kubeconfig").arg(&self.kubeconfig);
+        cmd
+    }
+
+    /// Deletes the cluster now and reports errors (dropping deletes it too, ignoring errors).
+    pub async fn delete(mut self) -> Result<()> {
+        self.guard.armed = false;
+        let name = self.name().to_owned();
+        run_cluster_script(
+            &["delete".to_owned(), name.clone()],
+            Duration::from_secs(180),
+        )
+        .await
+        .with_context(|| format!("deleting member cluster {name}"))?;
+        Ok(())
+    }
+}
+
+impl Drop for ClusterGuard {
+    fn drop(&mut self) {
+        if !self.armed {
+            return;
+        }
+        // Runs during unwinding too; a blocking call is fine in test code.
+        let result = std::process::Command::new(cluster_script())
+            .args(["delete", &self.name, "--ignore-missing"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .output();
+        match result {
+            Ok(out) if out.status.success() => {}
+            Ok(out) => eprintln!(
+                "warning: deleting member cluster {} failed: {}",
+                self.name,
+                String::from_utf8_lossy(&out.stderr).trim()
+            ),
+            Err(err) => eprintln!(
+                "warning: cannot run kind/cluster to delete {}: {err}",
+                self.name
+            ),
+        }
+    }
+}
+
+/// Path of the repository's `kind/` directory (override with `FLOTILLA_KIND_DIR`).
+pub fn kind_dir() -> PathBuf {
+    std::env::var_os("FLOTILLA_KIND_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../kind"))
+}
+
+/// Path of the `kind/cluster` script.
+pub fn cluster_script() -> PathBuf {
+    kind_dir().join("cluster")
+}
+
+/// Directory holding per-cluster state (`FLOTILLA_CLUSTERS_DIR`, default
+/// `~/.flotilla/clusters`).
+pub fn clusters_root() -> PathBuf {
+    if let Some(dir) = std::env::var_os("FLOTILLA_CLUSTERS_DIR") {
+        return PathBuf::from(dir);
+    }
+    home_dir().join(".flotilla/clusters")
+}
+
+/// Path of the cached `kubectl` built by `kind/build` (`$FLOTILLA_CACHE/bin/k8s-VERSION`).
+pub fn kubectl_path() -> PathBuf {
+    let cache = std::env::var_os("FLOTILLA_CACHE")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| home_dir().join(".cache/flotilla"));
+    cache
+        .join("bin")
+        .join(format!("k8s-{}", k8s_version()))
+        .join("kubectl")
+}
+
+/// The Kubernetes version pinned in `kind/versions.env`.
+pub fn k8s_version() -> String {
+    std::fs::read_to_string(kind_dir().join("versions.env"))
+        .ok()
+        .and_then(|text| {
+            text.lines()
+                .find_map(|line| line.trim().strip_prefix("K8S_VERSION="))
+                .map(|v| v.trim().to_owned())
+        })
+        .unwrap_or_else(|| "1.36.3".to_owned())
+}
+
+/// Builds the cached binaries when missing (`kind/build k8s etcd kwok`); a no-op when cached.
+pub async fn ensure_binaries() -> Result<()> {
+    let status = tokio::process::Command::new(kind_dir().join("build"))
+        .args(["k8s", "etcd", "kwok"])
+        .stdin(Stdio::null())
+        .status()
+        .await
+        .context("running kind/build")?;
+    if !status.success() {
+        bail!("kind/build failed ({status}); see its output above");
+    }
+    Ok(())
+}
+
+/// Builds a kube-rs client from a kubeconfig file.
+pub async fn client_for(kubeconfig: &Path) -> Result<Client> {
+    let raw = Kubeconfig::read_from(kubeconfig)
+        .with_context(|| format!("reading kubeconfig {}", kubeconfig.display()))?;
+    let config = Config::from_custom_kubeconfig(raw, &KubeConfigOptions::default())
+        .await
+        .with_context(|| format!("loading kubeconfig {}", kubeconfig.display()))?;
+    Client::try_from(config).context("building a kube client")
+}
+
+/// True when something accepts TCP connections on 127.0.0.1:`port`.
+pub fn port_listening(port: u16) -> bool {
+    std::net::TcpStream::connect_timeout(
+        &std::net::SocketAddr::from(([127, 0, 0, 1], port)),
+        Duration::from_millis(500),
+    )
+    .is_ok()
+}
+
+/// PIDs of processes belonging to the named process-runtime cluster.
+pub fn cluster_processes(name: &str) -> Vec<u32> {
+    let marker = clusters_root().join(name).join("kwok");
+    let marker = marker.to_string_lossy().into_owned().into_bytes();
+    let me = std::process::id();
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    entries
+        .filter_map(|entry| entry.ok()?.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|pid| *pid != me)
+        .filter(|pid| {
+            std::fs::read(format!("/proc/{pid}/cmdline"))
+                .map(|cmd| cmd.windows(marker.len()).any(|w| w == marker.as_slice()))
+                .unwrap_or(false)
+        })
+        .filter(|pid| !is_zombie(*pid))
+        .collect()
+}
+
+fn is_zombie(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .map(|stat| {
+            stat.rsplit_once(')')
+                .and_then(|(_, rest)| rest.split_whitespace().next())
+                == Some("Z")
+        })
+        .unwrap_or(true)
+}
+
+fn home_dir() -> PathBuf {
+    std::env::var_os("HOME")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("/"))
+}
+
+/// `e2e-PID-N-label`, cut to the length `kind/cluster` accepts.
+fn unique_name(label: &str) -> String {
+    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+    let label: String = label
+        .chars()
+        .map(|c| c.to_ascii_lowercase())
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
+        .collect();
+    let mut name = format!("{NAME_PREFIX}-{}-{n}-{label}", std::process::id());
+    name.truncate(MAX_NAME_LEN);
+    name.trim_end_matches('-').to_owned()
+}
+
+/// Deletes clusters left behind by earlier test processes that were killed before cleanup.
+async fn reap_stale_clusters() {
+    let Ok(entries) = std::fs::read_dir(clusters_root()) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let Some(name) = entry.file_name().to_str().map(str::to_owned) else {
+            continue;
+        };
+        let Some(pid) = name
+            .strip_prefix(&format!("{NAME_PREFIX}-"))
+            .and_then(|rest| rest.split('-').next())
+            .and_then(|pid| pid.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        if pid == std::process::id() || Path::new(&format!("/proc/{pid}")).exists() {
+            continue;
+        }
+        eprintln!("deleting stale member cluster {name} (its test process {pid} is gone)");
+        if let Err(err) = run_cluster_script(
+            &[
+                "delete".to_owned(),
+                name.clone(),
+                "--ignore-missing".to_owned(),
+            ],
+            Duration::from_secs(180),
+        )
+        .await
+        {
+            eprintln!("warning: {err:#}");
+        }
+    }
+}
+
+async fn cluster_ports(name: &str) -> Result<BTreeMap<String, u16>> {
+    let out = run_cluster_script(
+        &["list".to_owned(), "--json".to_owned()],
+        Duration::from_secs(60),
+    )
+    .await?;
+    let rows: serde_json::Value =
+        serde_json::from_str(&out).context("parsing `kind/cluster list --json`")?;
+    let ports = rows
+        .as_array()
+        .and_then(|rows| rows.iter().find(|row| row["name"] == name))
+        .and_then(|row| row["ports"].as_object())
+        .map(|ports| {
+            ports
+                .iter()
+                .filter_map(|(k, v)| Some((k.clone(), u16::try_from(v.as_u64()?).ok()?)))
+                .collect()
+        })
+        .unwrap_or_default();
+    Ok(ports)
+}
+
+async fn run_cluster_script(args: &[String], timeout: Duration) -> Result<String> {
+    let script = cluster_script();
+    let child = tokio::process::Command::new(&script)
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .with_context(|| format!("starting {}", script.display()))?;
+    let output = tokio::time::timeout(timeout, child.wait_with_output())
+        .await
+        .with_context(|| {
+            format!(
+                "kind/cluster {} timed out after {timeout:?}",
+                args.join(" ")
+            )
+        })?
+        .context("waiting for kind/cluster")?;
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    if !output.status.success() {
+        bail!(
+            "kind/cluster {} failed ({}):\n{}",
+            args.join(" "),
+            output.status,
+            stderr.trim()
+        );
+    }
+    String::from_utf8(output.stdout).context("kind/cluster printed invalid UTF-8")
+}
