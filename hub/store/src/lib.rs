@@ -4,6 +4,25 @@
 //! hub stores JSON). Every successful write bumps one global revision, which becomes the
 //! object's `resourceVersion`, and appends an [`Event`] to a bounded event log that watches
 //! replay from.
+//!
+//! # Prefixes
+//!
+//! `list` and `watch` match keys by plain byte prefix, like etcd's `WithPrefix`. Callers pass
+//! either a full segment prefix ending in `/` (`/apps/deployments/default/`) or an exact key:
+//! `/a/b/` selects `/a/b/x` but not `/a/bc/x`, while a bare `/a/b` would select both.
+//!
+//! # Backends
+//!
+//! [`SledStore`] is the embedded backend. [`conformance`] holds the test suite every backend
+//! must pass; [`conformance_tests!`] expands it into `#[tokio::test]` functions.
+
+mod codec;
+pub mod conformance;
+mod sled_store;
+mod watch;
+mod writer;
+
+pub use sled_store::{SledOptions, SledStore, StoreStats};
 
 use std::future::Future;
 use std::pin::Pin;
@@ -152,6 +171,23 @@ pub trait Store: Send + Sync + 'static {
         after_revision: u64,
     ) -> BoxFuture<'a, Result<EventStream, StoreError>>;
 
-    /// Flushes and closes the store.
+    /// The revision up to which the event log has been compacted: watches must start at or
+    /// after it. Backends without compaction keep the default, 0.
+    fn compacted_revision(&self) -> u64 {
+        0
+    }
+
+    /// Drops events with revision `<= revision` from the event log (clamped to the current
+    /// revision) and returns the new compacted revision. Watches from older revisions then
+    /// fail with `Gone`. Backends that compact on their own may still support this for tests.
+    fn compact(&self, revision: u64) -> BoxFuture<'_, Result<u64, StoreError>> {
+        Box::pin(async move {
+            Err(StoreError::Backend(format!(
+                "compaction to revision {revision} is not supported by this backend"
+            )))
+        })
+    }
+
+    /// Flushes and closes the store. Writes after `close` fail with `Backend`; open watches end.
     fn close(&self) -> BoxFuture<'_, Result<(), StoreError>>;
 }
