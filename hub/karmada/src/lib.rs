@@ -1,1 +1,11 @@
 //! Karmada-compatible API types and the pure algorithms behind propagation.
+//!
+//! Nothing here does I/O: the hub's API server calls [`validation`] and [`openapi`], its
+//! controllers call the algorithm modules with plain data.
+
+pub mod types;
+pub mod validation;
+
+pub use validation::{
+    FieldError, FieldErrorReason, KindInfo, ValidationErrors, served_kinds, validate,
+};

@@ -1,0 +1,93 @@
+//! Kubernetes name, label and JSON pointer format checks.
+
+fn is_alnum_lower(c: char) -> bool {
+    c.is_ascii_lowercase() || c.is_ascii_digit()
+}
+
+/// DNS-1123 label: lowercase alphanumerics and '-', starting and ending alphanumeric, at most 63.
+pub fn is_dns1123_label(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 63
+        && s.chars().all(|c| is_alnum_lower(c) || c == '-')
+        && s.starts_with(is_alnum_lower)
+        && s.ends_with(is_alnum_lower)
+}
+
+/// DNS-1123 subdomain: dot-separated DNS-1123 labels, at most 253 characters.
+pub fn is_dns1123_subdomain(s: &str) -> bool {
+    !s.is_empty() && s.len() <= 253 && s.split('.').all(is_dns1123_label)
+}
+
+fn is_qualified_name_part(s: &str) -> bool {
+    let edge = |c: char| c.is_ascii_alphanumeric();
+    !s.is_empty()
+        && s.len() <= 63
+        && s.starts_with(edge)
+        && s.ends_with(edge)
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+}
+
+/// A label or annotation key: `[prefix/]name` with a DNS subdomain prefix.
+pub fn is_qualified_name(s: &str) -> bool {
+    match s.split_once('/') {
+        Some((prefix, name)) => is_dns1123_subdomain(prefix) && is_qualified_name_part(name),
+        None => is_qualified_name_part(s),
+    }
+}
+
+/// A label value: empty, or like a qualified name part.
+pub fn is_label_value(s: &str) -> bool {
+    s.is_empty() || is_qualified_name_part(s)
+}
+
+/// An RFC 6901 JSON pointer: empty or starting with '/', with valid `~` escapes.
+pub fn is_json_pointer(s: &str) -> bool {
+    if s.is_empty() {
+        return true;
+    }
+    if !s.starts_with('/') {
+        return false;
+    }
+    let mut chars = s.chars();
+    while let Some(c) = chars.next() {
+        if c == '~' && !matches!(chars.next(), Some('0' | '1')) {
+            return false;
+        }
+    }
+    true
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn formats() {
+        let cases: &[(&str, bool, bool, bool)] = &[
+            // (input, dns label, subdomain, qualified name)
+            ("nginx", true, true, true),
+            ("a.b", false, true, true),
+            ("Nginx", false, false, true),
+            ("-a", false, false, false),
+            ("a-", false, false, false),
+            ("", false, false, false),
+            ("example.com/key", false, false, true),
+            ("Example.com/key", false, false, false),
+            ("a_b", false, false, true),
+            ("a/b/c", false, false, false),
+        ];
+        for (s, label, sub, qn) in cases {
+            assert_eq!(is_dns1123_label(s), *label, "label {s}");
+            assert_eq!(is_dns1123_subdomain(s), *sub, "subdomain {s}");
+            assert_eq!(is_qualified_name(s), *qn, "qualified {s}");
+        }
+        assert!(!is_dns1123_label(&"a".repeat(64)));
+        assert!(is_label_value(""));
+        assert!(!is_label_value("a b"));
+        assert!(is_json_pointer("/data/config.yaml"));
+        assert!(is_json_pointer("/a~1b"));
+        assert!(!is_json_pointer("/a~2b"));
+        assert!(!is_json_pointer("spec/replicas"));
+    }
+}
