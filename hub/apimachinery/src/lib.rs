@@ -1,1 +1,7 @@
 //! Kubernetes object machinery over plain JSON: patches, server-side apply, selectors.
+//!
+//! Everything here is pure: functions take `serde_json::Value`s and return new ones.
+
+pub mod patch;
+pub mod selector;
+mod value;
