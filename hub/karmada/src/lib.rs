@@ -3,9 +3,11 @@
 //! Nothing here does I/O: the hub's API server calls [`validation`] and [`openapi`], its
 //! controllers call the algorithm modules with plain data.
 
+pub mod openapi;
 pub mod types;
 pub mod validation;
 
+pub use openapi::openapi_schemas;
 pub use validation::{
     FieldError, FieldErrorReason, KindInfo, ValidationErrors, served_kinds, validate,
 };
