@@ -1,0 +1,231 @@
+//! Acknowledged writes survive `kill -9`.
+//!
+//! The parent test re-runs this test binary as a child (`crash_child`, selected by an
+//! environment variable) that writes as fast as it can and prints every acknowledged write.
+//! The parent kills it with SIGKILL mid-stream, reopens the store, and checks that every
+//! acknowledged write is there and that the event log replays to exactly the stored objects.
+#![allow(clippy::unwrap_used, missing_docs)]
+
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader, Write};
+use std::process::{Command, Stdio};
+use std::sync::Arc;
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use flotilla_store::conformance::next_events;
+use flotilla_store::{EventKind, SledOptions, SledStore, Store};
+
+const DIR_VAR: &str = "FLOTILLA_STORE_CRASH_DIR";
+const ROUND_VAR: &str = "FLOTILLA_STORE_CRASH_ROUND";
+const ROUNDS: u64 = 5;
+const WRITERS: u64 = 16;
+
+fn options() -> SledOptions {
+    SledOptions {
+        cache_capacity: 16 * 1024 * 1024,
+        ..SledOptions::default()
+    }
+}
+
+/// The child: writes until killed. A no-op when run as a normal test.
+#[test]
+fn crash_child() {
+    let (Ok(dir), Ok(round)) = (std::env::var(DIR_VAR), std::env::var(ROUND_VAR)) else {
+        return;
+    };
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async move {
+        let store = Arc::new(SledStore::open(&dir, options()).await.unwrap());
+        // libtest has printed "test crash_child ... " without a newline.
+        println!("\nOPEN {}", store.current_revision());
+        let mut tasks = Vec::new();
+        for w in 0..WRITERS {
+            let store = Arc::clone(&store);
+            let round = round.clone();
+            tasks.push(tokio::spawn(async move {
+                for i in 0u64.. {
+                    let key = format!("/crash/{round}/{w:02}/{i:06}");
+                    let body = Bytes::from(format!("{key} {}", "x".repeat(200)));
+                    let kv = store.create(&key, Box::new(move |_| body)).await.unwrap();
+                    ack("ACK", &key, kv.mod_revision);
+                    if i % 4 == 0 {
+                        let kv = store
+                            .update(
+                                &key,
+                                Some(kv.mod_revision),
+                                Box::new(|rev| Bytes::from(format!("updated {rev}"))),
+                            )
+                            .await
+                            .unwrap();
+                        ack("UPD", &key, kv.mod_revision);
+                    }
+                    if i % 7 == 3 {
+                        let kv = store.delete(&key, None).await.unwrap();
+                        ack("DEL", &key, kv.mod_revision);
+                    }
+                }
+            }));
+        }
+        for t in tasks {
+            t.await.unwrap();
+        }
+    });
+}
+
+fn ack(what: &str, key: &str, rev: u64) {
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "{what} {key} {rev}").unwrap();
+    out.flush().unwrap();
+}
+
+/// What the child acknowledged, per key: (kind, revision) in order.
+type Acks = BTreeMap<String, Vec<(String, u64)>>;
+
+/// Runs one child until it has acknowledged `want` writes, then kills it.
+fn run_child(dir: &std::path::Path, round: u64, want: usize, acks: &mut Acks) -> u64 {
+    let mut child = Command::new(std::env::current_exe().unwrap())
+        .args(["crash_child", "--exact", "--nocapture", "--test-threads=1"])
+        .env(DIR_VAR, dir)
+        .env(ROUND_VAR, round.to_string())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = mpsc::channel();
+    let reader = std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines() {
+            let Ok(line) = line else { break };
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let mut seen = 0;
+    let mut opened_at = None;
+    let mut record = |line: String, seen: &mut usize| {
+        let parts: Vec<&str> = line.split_whitespace().collect();
+        match parts.as_slice() {
+            ["OPEN", rev] => opened_at = Some(rev.parse::<u64>().unwrap()),
+            [kind @ ("ACK" | "UPD" | "DEL"), key, rev] => {
+                acks.entry((*key).to_owned())
+                    .or_default()
+                    .push(((*kind).to_owned(), rev.parse().unwrap()));
+                *seen += 1;
+            }
+            _ => {}
+        }
+    };
+    while seen < want {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match rx.recv_timeout(left) {
+            Ok(line) => record(line, &mut seen),
+            Err(e) => {
+                let _ = child.kill();
+                panic!("child stopped after {seen} acknowledgements: {e}");
+            }
+        }
+    }
+    // SIGKILL on unix: no destructors, no final flush.
+    child.kill().unwrap();
+    child.wait().unwrap();
+    reader.join().unwrap();
+    // Lines printed before the kill were acknowledged too.
+    while let Ok(line) = rx.try_recv() {
+        record(line, &mut seen);
+    }
+    opened_at.expect("child reported its start revision")
+}
+
+/// Checks the reopened store against the acknowledgements and against its own event log.
+async fn verify(store: &SledStore, acks: &Acks, opened_at: u64) {
+    let rev = store.current_revision();
+    assert!(
+        rev >= opened_at,
+        "revision went back from {opened_at} to {rev}"
+    );
+    let max_ack = acks.values().flatten().map(|(_, r)| *r).max().unwrap_or(0);
+    assert!(
+        rev >= max_ack,
+        "revision {rev} is below acknowledged {max_ack}"
+    );
+
+    for (key, history) in acks {
+        let got = store.get(key).await.unwrap();
+        let (kind, last) = history.last().unwrap();
+        match (kind.as_str(), &got) {
+            ("DEL", None) => {}
+            ("DEL", Some(kv)) => panic!("{key} deleted at {last} but present: {kv:?}"),
+            (_, None) => {
+                // Only a later, unacknowledged delete may have removed it.
+                assert!(history.iter().all(|(k, _)| k != "DEL"), "{key}");
+                let mut w = store.watch(key, *last).await.unwrap();
+                let ev = next_events(&mut w, 1).await;
+                assert_eq!(
+                    ev[0].kind,
+                    EventKind::Deleted,
+                    "{key} lost after ack at {last}"
+                );
+            }
+            (_, Some(kv)) => {
+                assert!(
+                    kv.mod_revision >= *last,
+                    "{key}: {kv:?} older than ack {last}"
+                );
+                let created = history.iter().find(|(k, _)| k == "ACK").unwrap().1;
+                assert_eq!(kv.create_revision, created, "{key}");
+            }
+        }
+    }
+
+    // Replaying the whole log gives exactly the stored objects, with no gaps.
+    assert_eq!(store.compacted_revision(), 0);
+    let mut w = store.watch("/", 0).await.unwrap();
+    let events = next_events(&mut w, usize::try_from(rev).unwrap()).await;
+    let mut state = BTreeMap::new();
+    for (i, ev) in events.into_iter().enumerate() {
+        assert_eq!(ev.kv.mod_revision, i as u64 + 1, "event log has a gap");
+        match ev.kind {
+            EventKind::Deleted => assert!(state.remove(&ev.kv.key).is_some()),
+            _ => {
+                state.insert(ev.kv.key.clone(), ev.kv);
+            }
+        }
+    }
+    let listed = store.list("/", None, 0).await.unwrap();
+    assert_eq!(listed.revision, rev);
+    assert_eq!(listed.items, state.into_values().collect::<Vec<_>>());
+}
+
+#[test]
+fn acknowledged_writes_survive_kill_9() {
+    if std::env::var(DIR_VAR).is_ok() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("db");
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let mut acks = Acks::new();
+    for round in 0..ROUNDS {
+        let want = 200 + 300 * round as usize;
+        let opened_at = run_child(&path, round, want, &mut acks);
+        rt.block_on(async {
+            let store = SledStore::open(&path, options()).await.unwrap();
+            assert!(store.was_recovered());
+            verify(&store, &acks, opened_at).await;
+            store.close().await.unwrap();
+        });
+    }
+    assert!(acks.len() > 1000);
+}
