@@ -74,7 +74,7 @@ fn decode_builtin(gz: &[u8]) -> std::io::Result<BuiltinData> {
 /// Component schemas of the Karmada kinds (keyed like `io.karmada.policy.v1alpha1.PropagationPolicy`).
 fn karmada_schemas() -> &'static Map<String, Value> {
     static SCHEMAS: OnceLock<Map<String, Value>> = OnceLock::new();
-    SCHEMAS.get_or_init(Map::new)
+    SCHEMAS.get_or_init(flotilla_karmada::openapi_schemas)
 }
 
 #[derive(Debug)]
@@ -987,12 +987,11 @@ mod tests {
         );
         assert!(d["paths"].get("/apis/policy.karmada.io/v1alpha1/namespaces/{namespace}/clusterpropagationpolicies").is_none());
         let schemas = d["components"]["schemas"].as_object().unwrap();
-        assert!(schemas.values().any(|s| has_gvk(
-            s,
-            "policy.karmada.io",
-            "v1alpha1",
-            "PropagationPolicy"
-        )));
+        let pp = schemas
+            .values()
+            .find(|s| has_gvk(s, "policy.karmada.io", "v1alpha1", "PropagationPolicy"))
+            .expect("PropagationPolicy schema");
+        assert!(pp["properties"]["spec"].is_object(), "{pp}");
         assert!(schemas.contains_key(OBJECT_META));
         // The two work.karmada.io versions are separate documents.
         let v1 = doc(&cache, &reg, "apis/work.karmada.io/v1alpha1");
