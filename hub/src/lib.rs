@@ -1,1 +1,191 @@
 //! The Flotilla hub: a Kubernetes-compatible API server over an embedded store.
+
+pub mod agents;
+pub mod api;
+pub mod bootstrap;
+pub mod config;
+pub mod metrics;
+pub mod pki;
+pub mod registry;
+pub mod tls;
+
+use std::sync::Arc;
+
+use serde_json::{Value, json};
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+pub use config::HubArgs;
+
+/// The Kubernetes version the hub's API corresponds to.
+pub const KUBERNETES_VERSION: &str = "v1.36.0";
+
+/// The `/version` document.
+pub fn version_info() -> Value {
+    json!({
+        "major": "1",
+        "minor": "36",
+        "gitVersion": format!("{KUBERNETES_VERSION}+flotilla-{}", env!("CARGO_PKG_VERSION")),
+        "gitCommit": "",
+        "gitTreeState": "clean",
+        "buildDate": "",
+        "goVersion": "",
+        "compiler": "rustc",
+        "platform": format!("{}/{}", std::env::consts::OS, std::env::consts::ARCH),
+    })
+}
+
+/// Hub start-up errors.
+#[derive(Debug, thiserror::Error)]
+pub enum HubError {
+    /// A file or socket operation failed.
+    #[error("{context}: {source}")]
+    Io {
+        /// What was being done.
+        context: String,
+        /// The cause.
+        #[source]
+        source: std::io::Error,
+    },
+    /// Certificates could not be created or loaded.
+    #[error(transparent)]
+    Pki(#[from] pki::PkiError),
+    /// TLS could not be configured.
+    #[error(transparent)]
+    Tls(#[from] tls::TlsError),
+    /// The store could not be opened.
+    #[error("store: {0}")]
+    Store(#[from] flotilla_store::StoreError),
+}
+
+/// A started hub.
+pub struct Hub {
+    /// The API address actually listened on.
+    pub api_addr: std::net::SocketAddr,
+    /// The agent address actually listened on.
+    pub agent_addr: std::net::SocketAddr,
+    /// The admin kubeconfig path.
+    pub kubeconfig: std::path::PathBuf,
+    shutdown: CancellationToken,
+    tasks: tokio::task::JoinSet<()>,
+    store: Arc<dyn flotilla_store::Store>,
+}
+
+impl std::fmt::Debug for Hub {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Hub")
+            .field("api_addr", &self.api_addr)
+            .finish_non_exhaustive()
+    }
+}
+
+fn io(context: impl Into<String>) -> impl FnOnce(std::io::Error) -> HubError {
+    let context = context.into();
+    move |source| HubError::Io { context, source }
+}
+
+impl Hub {
+    /// Opens the store, prepares certificates, binds the listeners and starts serving.
+    pub async fn start(args: &HubArgs) -> Result<Self, HubError> {
+        let dir = args.data_dir();
+        std::fs::create_dir_all(&dir).map_err(io(format!("creating {}", dir.display())))?;
+        let listener = TcpListener::bind(args.listen).await.map_err(io(format!(
+            "listening on {} (is another hub running? choose another address with --listen)",
+            args.listen
+        )))?;
+        let api_addr = listener
+            .local_addr()
+            .map_err(io("reading the API address"))?;
+        let agent_listener = TcpListener::bind(args.agent_listen)
+            .await
+            .map_err(io(format!(
+                "listening on {} (choose another address with --agent-listen)",
+                args.agent_listen
+            )))?;
+        let agent_addr = agent_listener
+            .local_addr()
+            .map_err(io("reading the agent address"))?;
+        let mut sans = vec!["localhost".to_owned(), "127.0.0.1".to_owned()];
+        for h in [api_addr.ip().to_string(), agent_addr.ip().to_string()]
+            .into_iter()
+            .chain(args.tls_san.iter().cloned())
+        {
+            if h != "0.0.0.0" && h != "::" && !sans.contains(&h) {
+                sans.push(h);
+            }
+        }
+        let pki = pki::Pki::load_or_create(&dir, &sans)?;
+        let store: Arc<dyn flotilla_store::Store> = Arc::new(
+            flotilla_store::SledStore::open(
+                dir.join("store"),
+                flotilla_store::SledOptions::default(),
+            )
+            .await?,
+        );
+        let registry = registry::Registry::new();
+        let objects = api::objects::Objects::new(store.clone(), registry);
+        bootstrap::run(&objects).await.map_err(|e| HubError::Io {
+            context: "bootstrapping the store".into(),
+            source: std::io::Error::other(e.to_string()),
+        })?;
+        let host = if api_addr.ip().is_unspecified() {
+            "127.0.0.1".to_owned()
+        } else {
+            api_addr.ip().to_string()
+        };
+        let server = format!(
+            "https://{}",
+            std::net::SocketAddr::new(host.parse().unwrap_or(api_addr.ip()), api_addr.port())
+        );
+        let kubeconfig = dir.join("admin.kubeconfig");
+        pki::write_kubeconfig(&kubeconfig, &server, &pki)?;
+        let metrics = metrics::Metrics::new();
+        let state = api::ApiState {
+            objects,
+            admin_token: Arc::new(pki.admin_token.clone()),
+            server_address: Arc::new(api_addr.to_string()),
+            metrics,
+            openapi: Arc::new(api::openapi::OpenApiCache::default()),
+        };
+        let shutdown = CancellationToken::new();
+        let mut tasks = tokio::task::JoinSet::new();
+        let cfg = tls::server_config(&pki.serving_cert_pem, &pki.serving_key_pem)?;
+        let agent_objects = state.objects.clone();
+        tasks.spawn(tls::serve(
+            listener,
+            cfg,
+            api::router(state),
+            shutdown.clone(),
+        ));
+        let agents_cfg = agents::AgentsConfig::new(
+            agent_objects,
+            Arc::new(pki),
+            agent_addr,
+            &args.tls_san,
+            args.cluster_grace_seconds,
+        );
+        agents::start(agent_listener, agents_cfg, shutdown.clone(), &mut tasks)
+            .await
+            .map_err(|e| HubError::Io {
+                context: "starting the agent server".into(),
+                source: std::io::Error::other(e.to_string()),
+            })?;
+        Ok(Self {
+            api_addr,
+            agent_addr,
+            kubeconfig,
+            shutdown,
+            tasks,
+            store,
+        })
+    }
+
+    /// Stops serving, waits for tasks and flushes the store.
+    pub async fn shutdown(mut self) {
+        self.shutdown.cancel();
+        while self.tasks.join_next().await.is_some() {}
+        if let Err(e) = self.store.close().await {
+            tracing::error!(error = %e, "closing the store failed");
+        }
+    }
+}

@@ -1,0 +1,24 @@
+# Flotilla: common tasks. `make help` lists them.
+SHELL := /bin/bash
+CARGO ?= cargo
+
+.PHONY: help build test test-unit lint fmt components up down
+
+help: ## Show this help
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
+
+components: ## Build the local Kubernetes components (cached under ~/.cache/flotilla)
+	kind/build
+
+build: ## Build all binaries
+	$(CARGO) build --workspace --bins
+
+lint: ## cargo fmt --check and clippy with warnings as errors
+	$(CARGO) fmt --all -- --check
+	$(CARGO) clippy --workspace --all-targets -- -D warnings
+
+test-unit: ## Unit and integration tests (no member clusters)
+	$(CARGO) test --workspace --exclude flotilla-e2e
+
+test: components lint build ## The whole suite: lint, unit, integration and e2e with real member clusters
+	$(CARGO) test --workspace --no-fail-fast -- --test-threads=2

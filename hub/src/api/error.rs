@@ -1,0 +1,239 @@
+//! One error type for the REST API, rendered as a Kubernetes `metav1.Status`.
+
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde_json::{Value, json};
+
+/// One cause of an `Invalid` error.
+#[derive(Debug, Clone)]
+pub struct Cause {
+    /// Reason such as `FieldValueInvalid`.
+    pub reason: String,
+    /// Human-readable message.
+    pub message: String,
+    /// Field path such as `spec.replicas`.
+    pub field: String,
+}
+
+/// An API error carrying everything a `Status` needs.
+#[derive(Debug, Clone)]
+pub struct ApiError {
+    /// HTTP status code.
+    pub code: StatusCode,
+    /// Kubernetes reason (`NotFound`, `Invalid`, ...).
+    pub reason: &'static str,
+    /// Message.
+    pub message: String,
+    /// Details: (group, kind, name).
+    pub details: Option<(String, String, String)>,
+    /// Field causes.
+    pub causes: Vec<Cause>,
+}
+
+impl ApiError {
+    fn new(code: StatusCode, reason: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            code,
+            reason,
+            message: message.into(),
+            details: None,
+            causes: vec![],
+        }
+    }
+
+    /// 400 BadRequest.
+    pub fn bad_request(msg: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, "BadRequest", msg)
+    }
+
+    /// 401 Unauthorized.
+    pub fn unauthorized() -> Self {
+        Self::new(StatusCode::UNAUTHORIZED, "Unauthorized", "Unauthorized")
+    }
+
+    /// 403 Forbidden.
+    pub fn forbidden(msg: impl Into<String>) -> Self {
+        Self::new(StatusCode::FORBIDDEN, "Forbidden", msg)
+    }
+
+    /// 404 NotFound for an object.
+    pub fn not_found(group: &str, plural: &str, name: &str) -> Self {
+        let res = if group.is_empty() {
+            plural.to_owned()
+        } else {
+            format!("{plural}.{group}")
+        };
+        let mut e = Self::new(
+            StatusCode::NOT_FOUND,
+            "NotFound",
+            format!("{res} \"{name}\" not found"),
+        );
+        e.details = Some((group.into(), plural.into(), name.into()));
+        e
+    }
+
+    /// 404 for a path that serves nothing.
+    pub fn no_route(path: &str) -> Self {
+        Self::new(
+            StatusCode::NOT_FOUND,
+            "NotFound",
+            format!("the server could not find the requested resource ({path})"),
+        )
+    }
+
+    /// 409 AlreadyExists.
+    pub fn already_exists(group: &str, plural: &str, name: &str) -> Self {
+        let res = if group.is_empty() {
+            plural.to_owned()
+        } else {
+            format!("{plural}.{group}")
+        };
+        let mut e = Self::new(
+            StatusCode::CONFLICT,
+            "AlreadyExists",
+            format!("{res} \"{name}\" already exists"),
+        );
+        e.details = Some((group.into(), plural.into(), name.into()));
+        e
+    }
+
+    /// 409 Conflict.
+    pub fn conflict(msg: impl Into<String>) -> Self {
+        Self::new(StatusCode::CONFLICT, "Conflict", msg)
+    }
+
+    /// 422 Invalid with field causes.
+    pub fn invalid(kind: &str, name: &str, causes: Vec<Cause>) -> Self {
+        let summary: Vec<String> = causes
+            .iter()
+            .map(|c| {
+                if c.field.is_empty() {
+                    c.message.clone()
+                } else {
+                    format!("{}: {}", c.field, c.message)
+                }
+            })
+            .collect();
+        let mut e = Self::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "Invalid",
+            format!("{kind} \"{name}\" is invalid: {}", summary.join(", ")),
+        );
+        e.details = Some((String::new(), kind.to_owned(), name.to_owned()));
+        e.causes = causes;
+        e
+    }
+
+    /// 422 Invalid with only a message (a patch that cannot be applied).
+    pub fn unprocessable(msg: impl Into<String>) -> Self {
+        Self::new(StatusCode::UNPROCESSABLE_ENTITY, "Invalid", msg)
+    }
+
+    /// 405 MethodNotAllowed.
+    pub fn method_not_allowed(msg: impl Into<String>) -> Self {
+        Self::new(StatusCode::METHOD_NOT_ALLOWED, "MethodNotAllowed", msg)
+    }
+
+    /// 406 NotAcceptable.
+    pub fn not_acceptable(msg: impl Into<String>) -> Self {
+        Self::new(StatusCode::NOT_ACCEPTABLE, "NotAcceptable", msg)
+    }
+
+    /// 415 UnsupportedMediaType.
+    pub fn unsupported_media_type(msg: impl Into<String>) -> Self {
+        Self::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "UnsupportedMediaType",
+            msg,
+        )
+    }
+
+    /// 410 Gone (expired resourceVersion).
+    pub fn gone(msg: impl Into<String>) -> Self {
+        Self::new(StatusCode::GONE, "Expired", msg)
+    }
+
+    /// 413 RequestEntityTooLarge.
+    pub fn too_large() -> Self {
+        Self::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "RequestEntityTooLarge",
+            "Request entity too large: limit is 3145728",
+        )
+    }
+
+    /// 500 InternalError.
+    pub fn internal(msg: impl Into<String>) -> Self {
+        Self::new(StatusCode::INTERNAL_SERVER_ERROR, "InternalError", msg)
+    }
+
+    /// The `metav1.Status` body.
+    pub fn status_body(&self) -> Value {
+        let mut body = json!({
+            "kind": "Status",
+            "apiVersion": "v1",
+            "metadata": {},
+            "status": "Failure",
+            "message": self.message,
+            "reason": self.reason,
+            "code": self.code.as_u16(),
+        });
+        if self.details.is_some() || !self.causes.is_empty() {
+            let mut details = json!({});
+            if let Some((group, kind, name)) = &self.details {
+                details["name"] = json!(name);
+                if !group.is_empty() {
+                    details["group"] = json!(group);
+                }
+                details["kind"] = json!(kind);
+            }
+            if !self.causes.is_empty() {
+                details["causes"] = Value::Array(
+                    self.causes
+                        .iter()
+                        .map(
+                            |c| json!({"reason": c.reason, "message": c.message, "field": c.field}),
+                        )
+                        .collect(),
+                );
+            }
+            body["details"] = details;
+        }
+        body
+    }
+}
+
+impl std::fmt::Display for ApiError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} ({}): {}", self.reason, self.code, self.message)
+    }
+}
+
+impl std::error::Error for ApiError {}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = serde_json::to_vec(&self.status_body()).unwrap_or_default();
+        (
+            self.code,
+            [(axum::http::header::CONTENT_TYPE, "application/json")],
+            body,
+        )
+            .into_response()
+    }
+}
+
+impl From<flotilla_store::StoreError> for ApiError {
+    fn from(e: flotilla_store::StoreError) -> Self {
+        use flotilla_store::StoreError as E;
+        match e {
+            E::Gone { requested, oldest } => {
+                Self::gone(format!("too old resource version: {requested} ({oldest})"))
+            }
+            E::Conflict { .. } => Self::conflict(
+                "the object has been modified; please apply your changes to the latest version and try again",
+            ),
+            other => Self::internal(other.to_string()),
+        }
+    }
+}

@@ -1,0 +1,530 @@
+//! The Kubernetes-compatible REST API.
+
+pub mod discovery;
+pub mod error;
+pub mod meta;
+pub mod objects;
+pub mod openapi;
+pub mod path;
+pub mod table;
+pub mod validation;
+pub mod watch;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::http::{HeaderMap, Method, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use flotilla_apimachinery::selector::{FieldSelector, LabelSelector};
+use serde_json::{Value, json};
+use tracing::Instrument;
+
+use self::error::ApiError;
+use self::objects::{Objects, PatchType, WriteOptions};
+use self::validation::FieldValidation;
+use crate::metrics::Metrics;
+use crate::registry::Resource;
+
+/// Request bodies above this size get 413, as in Kubernetes.
+pub const MAX_BODY: usize = 3 * 1024 * 1024;
+
+/// Shared state of the API.
+#[derive(Clone)]
+pub struct ApiState {
+    /// The object engine.
+    pub objects: Objects,
+    /// The admin bearer token.
+    pub admin_token: Arc<String>,
+    /// The advertised server address (`host:port`).
+    pub server_address: Arc<String>,
+    /// Metrics.
+    pub metrics: Metrics,
+    /// Cached OpenAPI documents.
+    pub openapi: Arc<openapi::OpenApiCache>,
+}
+
+impl std::fmt::Debug for ApiState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ApiState").finish_non_exhaustive()
+    }
+}
+
+/// The API router.
+pub fn router(state: ApiState) -> Router {
+    Router::new()
+        .route("/healthz", get(health))
+        .route("/livez", get(health))
+        .route("/readyz", get(health))
+        .fallback(dispatch)
+        .with_state(state)
+}
+
+async fn health() -> &'static str {
+    "ok"
+}
+
+fn json_response(code: StatusCode, v: &Value) -> Response {
+    (
+        code,
+        [(header::CONTENT_TYPE, "application/json")],
+        serde_json::to_vec(v).unwrap_or_default(),
+    )
+        .into_response()
+}
+
+fn authenticated(state: &ApiState, headers: &HeaderMap) -> bool {
+    let Some(auth) = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|h| h.to_str().ok())
+    else {
+        return false;
+    };
+    let Some(token) = auth.strip_prefix("Bearer ") else {
+        return false;
+    };
+    constant_time_eq(token.trim().as_bytes(), state.admin_token.as_bytes())
+}
+
+/// Compares secrets without leaking where they differ.
+pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// Query parameters as ordered pairs.
+#[derive(Debug, Default)]
+struct Query(Vec<(String, String)>);
+
+impl Query {
+    fn parse(q: Option<&str>) -> Result<Self, ApiError> {
+        let q = q.unwrap_or_default();
+        serde_urlencoded::from_str(q)
+            .map(Query)
+            .map_err(|e| ApiError::bad_request(format!("invalid query: {e}")))
+    }
+    fn get(&self, k: &str) -> Option<&str> {
+        self.0
+            .iter()
+            .find(|(key, _)| key == k)
+            .map(|(_, v)| v.as_str())
+    }
+    fn flag(&self, k: &str) -> bool {
+        matches!(self.get(k), Some("true" | "1"))
+    }
+}
+
+async fn dispatch(State(state): State<ApiState>, req: Request) -> Response {
+    let method = req.method().clone();
+    let path = req.uri().path().to_owned();
+    let span = tracing::info_span!("request", %method, %path);
+    let started = std::time::Instant::now();
+    let resp = async {
+        if !authenticated(&state, req.headers()) {
+            return ApiError::unauthorized().into_response();
+        }
+        match handle(&state, req).await {
+            Ok(r) => r,
+            Err(e) => {
+                if e.code.is_server_error() {
+                    tracing::error!(error = %e, "request failed");
+                } else {
+                    tracing::debug!(error = %e, "request rejected");
+                }
+                e.into_response()
+            }
+        }
+    }
+    .instrument(span)
+    .await;
+    state
+        .metrics
+        .observe_request(method.as_str(), resp.status().as_u16(), started.elapsed());
+    resp
+}
+
+async fn handle(state: &ApiState, req: Request) -> Result<Response, ApiError> {
+    let (parts, body) = req.into_parts();
+    let path = parts.uri.path().trim_end_matches('/').to_owned();
+    let query = Query::parse(parts.uri.query())?;
+    let accept = parts
+        .headers
+        .get(header::ACCEPT)
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or("")
+        .to_owned();
+    let segs: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
+    let reg = state.objects.registry();
+    let discovery_get = |v: Option<Value>| -> Result<Response, ApiError> {
+        v.map(|v| json_response(StatusCode::OK, &v))
+            .ok_or_else(|| ApiError::no_route(&path))
+    };
+    match (parts.method.clone(), segs.as_slice()) {
+        (Method::GET, ["version"]) => {
+            return Ok(json_response(StatusCode::OK, &crate::version_info()));
+        }
+        (Method::GET, ["metrics"]) => {
+            return Ok((
+                [(
+                    header::CONTENT_TYPE,
+                    "application/openmetrics-text; version=1.0.0; charset=utf-8",
+                )],
+                state.metrics.render(),
+            )
+                .into_response());
+        }
+        (Method::GET, ["api"]) | (Method::GET, ["apis"]) => {
+            if discovery::wants_aggregated(&accept) {
+                let v = discovery::aggregated(reg, segs[0] == "api");
+                return Ok((
+                    [(header::CONTENT_TYPE, discovery::AGGREGATED_CONTENT_TYPE)],
+                    serde_json::to_vec(&v).unwrap_or_default(),
+                )
+                    .into_response());
+            }
+            return Ok(json_response(
+                StatusCode::OK,
+                &if segs[0] == "api" {
+                    discovery::api_versions(&state.server_address)
+                } else {
+                    discovery::api_group_list(reg)
+                },
+            ));
+        }
+        (Method::GET, ["api", "v1"]) => {
+            return discovery_get(discovery::api_resource_list(reg, "", "v1"));
+        }
+        (Method::GET, ["apis", g]) => return discovery_get(discovery::api_group(reg, g)),
+        (Method::GET, ["apis", g, v]) => {
+            return discovery_get(discovery::api_resource_list(reg, g, v));
+        }
+        (Method::GET, ["openapi", "v3"]) => {
+            return Ok(json_response(StatusCode::OK, &state.openapi.index(reg)));
+        }
+        (Method::GET, ["openapi", "v3", rest @ ..]) => {
+            let gv = rest.join("/");
+            return state
+                .openapi
+                .document(reg, &gv)
+                .map(|d| ([(header::CONTENT_TYPE, "application/json")], d).into_response())
+                .ok_or_else(|| ApiError::no_route(&path));
+        }
+        _ => {}
+    }
+    let (group, version, rest) = match segs.as_slice() {
+        ["api", "v1", rest @ ..] if !rest.is_empty() => ("", "v1", rest),
+        ["apis", g, v, rest @ ..] if !rest.is_empty() => (*g, *v, rest),
+        _ => return Err(ApiError::no_route(&path)),
+    };
+    let target = path::parse(reg, group, version, rest, &path)?;
+    if !accept.is_empty()
+        && !accept.contains("json")
+        && !accept.contains("*/*")
+        && !accept.contains("yaml")
+    {
+        return Err(ApiError::not_acceptable(format!(
+            "only application/json is served, not {accept}"
+        )));
+    }
+    let content_type = parts
+        .headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or("application/json")
+        .to_owned();
+    let body = axum::body::to_bytes(body, MAX_BODY)
+        .await
+        .map_err(|_| ApiError::too_large())?;
+    let user_agent = parts
+        .headers
+        .get(header::USER_AGENT)
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or("unknown");
+    let opts = WriteOptions {
+        dry_run: query.get("dryRun") == Some("All"),
+        field_manager: query
+            .get("fieldManager")
+            .map(str::to_owned)
+            .unwrap_or_else(|| user_agent.split('/').next().unwrap_or("unknown").to_owned()),
+        field_validation: FieldValidation::parse(query.get("fieldValidation"))?,
+        force: query.flag("force"),
+    };
+    if let Some(dr) = query.get("dryRun") {
+        if dr != "All" {
+            return Err(ApiError::bad_request(format!(
+                "dryRun: Unsupported value: {dr:?}: supported values: \"All\""
+            )));
+        }
+    }
+    let table = accept.contains("as=Table");
+    let include_object = query.get("includeObject") == Some("Object");
+    let res = target.resource.clone();
+    let ns = target.namespace.as_deref();
+    let objects = &state.objects;
+    match (
+        parts.method,
+        target.name.as_deref(),
+        target.subresource.as_deref(),
+    ) {
+        (Method::GET, None, None) => {
+            let labels = LabelSelector::parse(query.get("labelSelector").unwrap_or(""))
+                .map_err(|e| ApiError::bad_request(e.to_string()))?;
+            let fields = FieldSelector::parse(query.get("fieldSelector").unwrap_or(""))
+                .map_err(|e| ApiError::bad_request(e.to_string()))?;
+            if query.flag("watch") {
+                let timeout = query
+                    .get("timeoutSeconds")
+                    .and_then(|s| s.parse::<u64>().ok())
+                    .unwrap_or(1800);
+                let send_initial = query.flag("sendInitialEvents");
+                if send_initial && query.get("resourceVersionMatch") != Some("NotOlderThan") {
+                    return Err(ApiError::invalid(&res.kind, "", vec![error::Cause {
+                        reason: "FieldValueForbidden".into(),
+                        message: "Forbidden: sendInitialEvents requires resourceVersionMatch=NotOlderThan".into(),
+                        field: "resourceVersionMatch".into(),
+                    }]));
+                }
+                let stream = watch::start(
+                    objects,
+                    res.clone(),
+                    watch::WatchParams {
+                        namespace: target.namespace.clone(),
+                        labels,
+                        fields,
+                        resource_version: query.get("resourceVersion").map(str::to_owned),
+                        send_initial_events: send_initial,
+                        bookmarks: query.flag("allowWatchBookmarks"),
+                        timeout: Duration::from_secs(timeout.clamp(1, 3600)),
+                        format: if table {
+                            watch::Format::Table(include_object)
+                        } else {
+                            watch::Format::Object
+                        },
+                    },
+                )
+                .await?;
+                state.metrics.watch_started();
+                let ct = if table {
+                    "application/json;as=Table;v=v1;g=meta.k8s.io"
+                } else {
+                    "application/json"
+                };
+                return Ok(Response::builder()
+                    .status(StatusCode::OK)
+                    .header(header::CONTENT_TYPE, ct)
+                    .header(header::TRANSFER_ENCODING, "chunked")
+                    .body(Body::from_stream(stream))
+                    .unwrap_or_else(|_| ApiError::internal("response").into_response()));
+            }
+            let limit = query
+                .get("limit")
+                .and_then(|s| s.parse::<usize>().ok())
+                .unwrap_or(0);
+            let cont = match query.get("continue").filter(|c| !c.is_empty()) {
+                Some(c) => Some(decode_continue(c)?),
+                None => None,
+            };
+            let (items, rev, next) = objects
+                .list(&res, ns, &labels, &fields, limit, cont)
+                .await?;
+            let next = next.map(|k| encode_continue(&k));
+            if table {
+                return Ok(json_response(
+                    StatusCode::OK,
+                    &table::table(
+                        &res,
+                        &items,
+                        &rev.to_string(),
+                        next.as_deref(),
+                        include_object,
+                        true,
+                    ),
+                ));
+            }
+            let mut metadata = json!({"resourceVersion": rev.to_string()});
+            if let Some(c) = next {
+                metadata["continue"] = json!(c);
+            }
+            Ok(json_response(
+                StatusCode::OK,
+                &json!({
+                    "kind": format!("{}List", res.kind), "apiVersion": res.api_version(),
+                    "metadata": metadata, "items": items,
+                }),
+            ))
+        }
+        (Method::GET, Some(name), sub) => {
+            let obj = objects.get(&res, ns, name).await?;
+            let obj = if sub == Some("scale") {
+                objects::scale_of(&obj)
+            } else {
+                obj
+            };
+            if table && sub.is_none() {
+                let rv = meta::str_at(&obj, "/metadata/resourceVersion")
+                    .unwrap_or_default()
+                    .to_owned();
+                return Ok(json_response(
+                    StatusCode::OK,
+                    &table::table(&res, &[obj], &rv, None, include_object, true),
+                ));
+            }
+            Ok(json_response(StatusCode::OK, &obj))
+        }
+        (Method::POST, None, None) => {
+            if res.read_only {
+                return Err(ApiError::method_not_allowed(format!(
+                    "{} is read-only: the hub maintains it",
+                    res.plural
+                )));
+            }
+            let obj = parse_body(&content_type, &body)?;
+            let w = objects.create(&res, ns, obj, &opts).await?;
+            after_write(state, &res, &w.object, false);
+            Ok(written(StatusCode::CREATED, &w.object, &w.warnings))
+        }
+        (Method::PUT, Some(name), sub) => {
+            let obj = parse_body(&content_type, &body)?;
+            let w = objects.update(&res, ns, name, obj, sub, &opts).await?;
+            after_write(state, &res, &w.object, false);
+            Ok(written(StatusCode::OK, &w.object, &w.warnings))
+        }
+        (Method::PATCH, Some(name), sub) => {
+            let kind = PatchType::from_content_type(&content_type)?;
+            if kind == PatchType::Apply && query.get("fieldManager").is_none() {
+                return Err(ApiError::bad_request(
+                    "PatchOptions.meta.k8s.io \"\" is invalid: fieldManager: Required value: is required for apply patch",
+                ));
+            }
+            let w = objects
+                .patch(&res, ns, name, kind, &body, sub, &opts)
+                .await?;
+            after_write(state, &res, &w.object, false);
+            Ok(written(
+                if w.created {
+                    StatusCode::CREATED
+                } else {
+                    StatusCode::OK
+                },
+                &w.object,
+                &w.warnings,
+            ))
+        }
+        (Method::DELETE, Some(name), None) => {
+            let opts_body: Value = if body.is_empty() {
+                json!({})
+            } else {
+                parse_body(&content_type, &body)?
+            };
+            let pre_rv = opts_body
+                .pointer("/preconditions/resourceVersion")
+                .and_then(Value::as_str)
+                .and_then(|s| s.parse().ok());
+            let pre_uid = opts_body
+                .pointer("/preconditions/uid")
+                .and_then(Value::as_str);
+            let dry = opts.dry_run
+                || opts_body
+                    .get("dryRun")
+                    .and_then(Value::as_array)
+                    .is_some_and(|a| a.iter().any(|x| x == "All"));
+            let obj = objects.delete(&res, ns, name, pre_rv, pre_uid, dry).await?;
+            after_write(state, &res, &obj, true);
+            Ok(json_response(StatusCode::OK, &obj))
+        }
+        (Method::DELETE, None, None) => {
+            let labels = LabelSelector::parse(query.get("labelSelector").unwrap_or(""))
+                .map_err(|e| ApiError::bad_request(e.to_string()))?;
+            let fields = FieldSelector::parse(query.get("fieldSelector").unwrap_or(""))
+                .map_err(|e| ApiError::bad_request(e.to_string()))?;
+            let (items, rev, _) = objects.list(&res, ns, &labels, &fields, 0, None).await?;
+            let mut deleted = Vec::new();
+            for item in items {
+                let name = meta::name(&item).to_owned();
+                let item_ns = meta::str_at(&item, "/metadata/namespace").map(str::to_owned);
+                match objects
+                    .delete(&res, item_ns.as_deref(), &name, None, None, opts.dry_run)
+                    .await
+                {
+                    Ok(o) => {
+                        after_write(state, &res, &o, true);
+                        deleted.push(o);
+                    }
+                    Err(e) if e.code == StatusCode::NOT_FOUND => {}
+                    Err(e) => return Err(e),
+                }
+            }
+            Ok(json_response(
+                StatusCode::OK,
+                &json!({
+                    "kind": format!("{}List", res.kind), "apiVersion": res.api_version(),
+                    "metadata": {"resourceVersion": rev.to_string()}, "items": deleted,
+                }),
+            ))
+        }
+        (m, _, _) => Err(ApiError::method_not_allowed(format!(
+            "method {m} is not supported here"
+        ))),
+    }
+}
+
+/// Keeps the registry in step with CRD writes.
+fn after_write(state: &ApiState, res: &Resource, obj: &Value, deleted: bool) {
+    if res.group != "apiextensions.k8s.io" || res.kind != "CustomResourceDefinition" {
+        return;
+    }
+    let reg = state.objects.registry();
+    let gone = deleted
+        && obj.pointer("/metadata/deletionTimestamp").is_none_or(|_| {
+            obj.pointer("/metadata/finalizers")
+                .and_then(Value::as_array)
+                .is_none_or(Vec::is_empty)
+        });
+    if gone {
+        reg.remove_crd(obj);
+    } else if let Err(e) = reg.apply_crd(obj) {
+        tracing::warn!(error = %e, "stored CRD could not be served");
+    }
+}
+
+fn written(code: StatusCode, obj: &Value, warnings: &[String]) -> Response {
+    let mut resp = json_response(code, obj);
+    for w in warnings {
+        if let Ok(h) = format!("299 - \"{}\"", w.replace('"', "'")).parse() {
+            resp.headers_mut().append(header::WARNING, h);
+        }
+    }
+    resp
+}
+
+fn parse_body(content_type: &str, body: &[u8]) -> Result<Value, ApiError> {
+    if content_type.contains("protobuf") {
+        return Err(ApiError::unsupported_media_type(
+            "protobuf is not supported; send application/json",
+        ));
+    }
+    if content_type.contains("yaml") {
+        return objects::parse_yaml_or_json(body);
+    }
+    serde_json::from_slice(body)
+        .map_err(|e| ApiError::bad_request(format!("the request body is not valid JSON: {e}")))
+}
+
+fn encode_continue(key: &str) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(key.as_bytes())
+}
+
+fn decode_continue(token: &str) -> Result<String, ApiError> {
+    use base64::Engine;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(token)
+        .ok()
+        .and_then(|b| String::from_utf8(b).ok())
+        .ok_or_else(|| ApiError::bad_request("continue token is invalid; start the list again"))
+}

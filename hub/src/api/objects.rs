@@ -1,0 +1,1184 @@
+//! Object semantics shared by every resource: create, read, update, patch and delete with
+//! metadata, validation, optimistic concurrency and managed fields.
+//!
+//! HTTP handlers and the hub's controllers both write through [`Objects`], so every write
+//! gets the same treatment.
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use flotilla_apimachinery::{apply, patch, selector};
+use flotilla_store::{KeyValue, Store, StoreError};
+use serde_json::{Value, json};
+
+use super::error::{ApiError, Cause};
+use super::meta;
+use super::validation::{self, FieldValidation};
+use crate::registry::{Registry, Resource};
+
+/// Options of a write request.
+#[derive(Debug, Clone)]
+pub struct WriteOptions {
+    /// `?dryRun=All`.
+    pub dry_run: bool,
+    /// The field manager (from `?fieldManager=` or the user agent).
+    pub field_manager: String,
+    /// `?fieldValidation=`.
+    pub field_validation: FieldValidation,
+    /// `?force=true` for server-side apply.
+    pub force: bool,
+}
+
+impl Default for WriteOptions {
+    fn default() -> Self {
+        Self {
+            dry_run: false,
+            field_manager: "flotilla-hub".into(),
+            field_validation: FieldValidation::Strict,
+            force: false,
+        }
+    }
+}
+
+/// The patch formats of `PATCH`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PatchType {
+    /// RFC 6902.
+    Json,
+    /// RFC 7396.
+    Merge,
+    /// Strategic merge patch.
+    Strategic,
+    /// Server-side apply.
+    Apply,
+}
+
+impl PatchType {
+    /// From a `Content-Type` header.
+    pub fn from_content_type(ct: &str) -> Result<Self, ApiError> {
+        let base = ct.split(';').next().unwrap_or_default().trim();
+        match base {
+            "application/json-patch+json" => Ok(Self::Json),
+            "application/merge-patch+json" => Ok(Self::Merge),
+            "application/strategic-merge-patch+json" => Ok(Self::Strategic),
+            "application/apply-patch+yaml" | "application/apply-patch+json" => Ok(Self::Apply),
+            other => Err(ApiError::unsupported_media_type(format!(
+                "the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml (got {other:?})"
+            ))),
+        }
+    }
+}
+
+/// A write's outcome: the stored object and any warnings.
+#[derive(Debug)]
+pub struct Written {
+    /// The object as stored (or as it would be, for dry runs).
+    pub object: Value,
+    /// Whether the object was created.
+    pub created: bool,
+    /// Warnings.
+    pub warnings: Vec<String>,
+}
+
+/// The object engine.
+#[derive(Clone)]
+pub struct Objects {
+    store: Arc<dyn Store>,
+    registry: Registry,
+}
+
+impl std::fmt::Debug for Objects {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Objects").finish_non_exhaustive()
+    }
+}
+
+fn parse(kv: &KeyValue) -> Result<Value, ApiError> {
+    serde_json::from_slice(&kv.value)
+        .map_err(|e| ApiError::internal(format!("stored object is corrupt: {e}")))
+}
+
+fn render(obj: Value) -> flotilla_store::Render {
+    Box::new(move |rev| {
+        let mut o = obj;
+        meta::metadata_mut(&mut o).insert("resourceVersion".into(), json!(rev.to_string()));
+        Bytes::from(serde_json::to_vec(&o).unwrap_or_default())
+    })
+}
+
+fn with_rv(mut obj: Value, rev: u64) -> Value {
+    meta::metadata_mut(&mut obj).insert("resourceVersion".into(), json!(rev.to_string()));
+    obj
+}
+
+fn parse_rv(obj: &Value) -> Result<Option<u64>, ApiError> {
+    match meta::str_at(obj, "/metadata/resourceVersion") {
+        None | Some("") => Ok(None),
+        Some(s) => s.parse().map(Some).map_err(|_| {
+            ApiError::bad_request(format!(
+                "metadata.resourceVersion: Invalid value: {s:?}: must be a number"
+            ))
+        }),
+    }
+}
+
+/// The generation rules: bumped on changes outside metadata and status.
+fn uses_generation(res: &Resource) -> bool {
+    !(res.group.is_empty()
+        && matches!(
+            res.kind.as_str(),
+            "ConfigMap" | "Secret" | "ServiceAccount" | "Namespace"
+        ))
+}
+
+fn conflict_message(res: &Resource, name: &str) -> ApiError {
+    let gr = if res.group.is_empty() {
+        res.plural.clone()
+    } else {
+        format!("{}.{}", res.plural, res.group)
+    };
+    ApiError::conflict(format!(
+        "Operation cannot be fulfilled on {gr} \"{name}\": the object has been modified; please apply your changes to the latest version and try again"
+    ))
+}
+
+impl Objects {
+    /// An engine over `store` serving `registry`'s resources.
+    pub fn new(store: Arc<dyn Store>, registry: Registry) -> Self {
+        Self { store, registry }
+    }
+
+    /// The store.
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.store
+    }
+
+    /// The registry.
+    pub fn registry(&self) -> &Registry {
+        &self.registry
+    }
+
+    /// Reads one object.
+    pub async fn get(
+        &self,
+        res: &Resource,
+        ns: Option<&str>,
+        name: &str,
+    ) -> Result<Value, ApiError> {
+        Ok(self.get_kv(res, ns, name).await?.1)
+    }
+
+    async fn get_kv(
+        &self,
+        res: &Resource,
+        ns: Option<&str>,
+        name: &str,
+    ) -> Result<(KeyValue, Value), ApiError> {
+        let kv = self
+            .store
+            .get(&res.key(ns, name))
+            .await?
+            .ok_or_else(|| ApiError::not_found(&res.group, &res.plural, name))?;
+        let v = parse(&kv)?;
+        Ok((kv, v))
+    }
+
+    /// Lists objects; returns (items, list revision, continue key).
+    pub async fn list(
+        &self,
+        res: &Resource,
+        ns: Option<&str>,
+        labels: &selector::LabelSelector,
+        fields: &selector::FieldSelector,
+        limit: usize,
+        continue_after: Option<String>,
+    ) -> Result<(Vec<Value>, u64, Option<String>), ApiError> {
+        let prefix = res.list_prefix(ns);
+        if let Some(name) = fields.exact_name() {
+            // One object by name: no scan.
+            let rev = self.store.current_revision();
+            let items = match ns.or(None) {
+                Some(ns) => self
+                    .store
+                    .get(&res.key(Some(ns), name))
+                    .await?
+                    .into_iter()
+                    .collect(),
+                None if !res.namespaced => self
+                    .store
+                    .get(&res.key(None, name))
+                    .await?
+                    .into_iter()
+                    .collect(),
+                None => self.store.list(&prefix, None, 0).await?.items,
+            };
+            let mut out = Vec::new();
+            for kv in &items {
+                let v = parse(kv)?;
+                if labels.matches(labels_of(&v)) && fields.matches(&v) {
+                    out.push(v);
+                }
+            }
+            return Ok((out, rev, None));
+        }
+        let mut out = Vec::new();
+        let mut after = continue_after;
+        let mut revision = None;
+        loop {
+            let want = if limit == 0 { 0 } else { limit - out.len() };
+            let page = self.store.list(&prefix, after.as_deref(), want).await?;
+            revision.get_or_insert(page.revision);
+            for kv in &page.items {
+                let v = parse(kv)?;
+                if labels.matches(labels_of(&v)) && fields.matches(&v) {
+                    out.push(v);
+                }
+            }
+            after = page.continue_after;
+            if after.is_none() || (limit > 0 && out.len() >= limit) {
+                break;
+            }
+        }
+        Ok((out, revision.unwrap_or(0), after))
+    }
+
+    async fn check_namespace(&self, res: &Resource, ns: Option<&str>) -> Result<(), ApiError> {
+        if !res.namespaced {
+            return Ok(());
+        }
+        let Some(ns) = ns else {
+            return Err(ApiError::bad_request(
+                "the namespace of the object is required",
+            ));
+        };
+        let nsres = self
+            .registry
+            .get("", "v1", "namespaces")
+            .ok_or_else(|| ApiError::internal("namespaces not served"))?;
+        match self.store.get(&nsres.key(None, ns)).await? {
+            None => Err(ApiError::not_found("", "namespaces", ns)),
+            Some(kv) => {
+                let v = parse(&kv)?;
+                if v.pointer("/metadata/deletionTimestamp").is_some() {
+                    return Err(ApiError::forbidden(format!(
+                        "unable to create new content in namespace {ns} because it is being terminated"
+                    )));
+                }
+                Ok(())
+            }
+        }
+    }
+
+    /// Normalises apiVersion, kind, namespace and name of an incoming object.
+    fn prepare(
+        &self,
+        res: &Resource,
+        ns: Option<&str>,
+        obj: &mut Value,
+        path_name: Option<&str>,
+    ) -> Result<(), ApiError> {
+        if !obj.is_object() {
+            return Err(ApiError::bad_request(
+                "the request body must be a JSON object",
+            ));
+        }
+        let api_version = res.api_version();
+        match meta::str_at(obj, "/apiVersion") {
+            None | Some("") => obj["apiVersion"] = json!(api_version),
+            Some(v) if v == api_version => {}
+            Some(v) => {
+                return Err(ApiError::bad_request(format!(
+                    "the API version in the data ({v}) does not match the expected API version ({api_version})"
+                )));
+            }
+        }
+        match meta::str_at(obj, "/kind") {
+            None | Some("") => obj["kind"] = json!(res.kind),
+            Some(k) if k == res.kind => {}
+            Some(k) => {
+                return Err(ApiError::bad_request(format!(
+                    "the kind in the data ({k}) does not match the expected kind ({})",
+                    res.kind
+                )));
+            }
+        }
+        let body_ns = meta::str_at(obj, "/metadata/namespace").map(str::to_owned);
+        let m = meta::metadata_mut(obj);
+        if res.namespaced {
+            match (ns, body_ns.as_deref()) {
+                (Some(p), Some(b)) if !b.is_empty() && p != b => {
+                    return Err(ApiError::bad_request(
+                        "the namespace of the provided object does not match the namespace sent on the request",
+                    ));
+                }
+                (Some(p), _) => {
+                    m.insert("namespace".into(), json!(p));
+                }
+                (None, _) => {
+                    return Err(ApiError::bad_request(
+                        "a namespace is required for this resource",
+                    ));
+                }
+            }
+        } else {
+            m.remove("namespace");
+        }
+        if let Some(pn) = path_name {
+            match m.get("name").and_then(Value::as_str) {
+                None | Some("") => {
+                    m.insert("name".into(), json!(pn));
+                }
+                Some(n) if n == pn => {}
+                Some(_) => {
+                    return Err(ApiError::bad_request(
+                        "the name of the object does not match the name on the URL",
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn check_name(res: &Resource, name: &str) -> Result<(), ApiError> {
+        let ok = if res.kind == "Namespace" {
+            meta::is_dns1123_label(name)
+        } else {
+            meta::is_dns1123_subdomain(name)
+        };
+        if ok {
+            return Ok(());
+        }
+        Err(ApiError::invalid(
+            &res.kind,
+            name,
+            vec![Cause {
+                reason: "FieldValueInvalid".into(),
+                message: format!(
+                    "Invalid value: {name:?}: a lowercase RFC 1123 {} must consist of lower case alphanumeric characters, '-' or '.', and must start and end with an alphanumeric character",
+                    if res.kind == "Namespace" {
+                        "label"
+                    } else {
+                        "subdomain"
+                    }
+                ),
+                field: "metadata.name".into(),
+            }],
+        ))
+    }
+
+    /// Creates an object.
+    pub async fn create(
+        &self,
+        res: &Resource,
+        ns: Option<&str>,
+        mut obj: Value,
+        opts: &WriteOptions,
+    ) -> Result<Written, ApiError> {
+        self.prepare(res, ns, &mut obj, None)?;
+        let m = meta::metadata_mut(&mut obj);
+        let name = match m
+            .get("name")
+            .and_then(Value::as_str)
+            .filter(|s| !s.is_empty())
+        {
+            Some(n) => n.to_owned(),
+            None => match m
+                .get("generateName")
+                .and_then(Value::as_str)
+                .filter(|s| !s.is_empty())
+            {
+                Some(prefix) => {
+                    let n = format!("{prefix}{}", meta::random_suffix());
+                    m.insert("name".into(), json!(n));
+                    n
+                }
+                None => {
+                    return Err(ApiError::invalid(
+                        &res.kind,
+                        "",
+                        vec![Cause {
+                            reason: "FieldValueRequired".into(),
+                            message: "Required value: name or generateName is required".into(),
+                            field: "metadata.name".into(),
+                        }],
+                    ));
+                }
+            },
+        };
+        Self::check_name(res, &name)?;
+        let v = validation::validate(res, &obj, opts.field_validation)?;
+        let mut obj = v.object;
+        if res.kind == "CustomResourceDefinition" {
+            crate::registry::resources_from_crd(&obj).map_err(|e| match e {
+                crate::registry::RegistryError::InvalidCrd { field, message } => ApiError::invalid(
+                    &res.kind,
+                    &name,
+                    vec![Cause {
+                        reason: "FieldValueInvalid".into(),
+                        message,
+                        field,
+                    }],
+                ),
+            })?;
+        }
+        self.check_namespace(res, ns).await?;
+        let now = meta::now();
+        let uses_gen = uses_generation(res);
+        let m = meta::metadata_mut(&mut obj);
+        m.insert("uid".into(), json!(meta::new_uid()));
+        m.insert("creationTimestamp".into(), json!(now));
+        m.remove("resourceVersion");
+        m.remove("deletionTimestamp");
+        m.remove("deletionGracePeriodSeconds");
+        if uses_gen {
+            m.insert("generation".into(), json!(1));
+        } else {
+            m.remove("generation");
+        }
+        if res.kind == "Namespace" && res.group.is_empty() {
+            obj["status"] = json!({"phase": "Active"});
+            if obj.pointer("/spec/finalizers").is_none() {
+                obj["spec"] = json!({"finalizers": ["kubernetes"]});
+            }
+        }
+        let managed =
+            apply::update_managed_fields(None, &obj, &opts.field_manager, &now, schema_for(res));
+        set_managed_fields(&mut obj, managed);
+        if opts.dry_run {
+            return Ok(Written {
+                object: obj,
+                created: true,
+                warnings: v.warnings,
+            });
+        }
+        let key = res.key(ns, &name);
+        let kv = self
+            .store
+            .create(&key, render(obj.clone()))
+            .await
+            .map_err(|e| match e {
+                StoreError::AlreadyExists(_) => {
+                    ApiError::already_exists(&res.group, &res.plural, &name)
+                }
+                other => other.into(),
+            })?;
+        Ok(Written {
+            object: with_rv(obj, kv.mod_revision),
+            created: true,
+            warnings: v.warnings,
+        })
+    }
+
+    /// Replaces an object (PUT), or its status or scale.
+    pub async fn update(
+        &self,
+        res: &Resource,
+        ns: Option<&str>,
+        name: &str,
+        mut obj: Value,
+        subresource: Option<&str>,
+        opts: &WriteOptions,
+    ) -> Result<Written, ApiError> {
+        if subresource == Some("scale") {
+            let replicas = obj
+                .pointer("/spec/replicas")
+                .and_then(Value::as_i64)
+                .ok_or_else(|| {
+                    ApiError::invalid(
+                        "Scale",
+                        name,
+                        vec![Cause {
+                            reason: "FieldValueRequired".into(),
+                            message: "Required value".into(),
+                            field: "spec.replicas".into(),
+                        }],
+                    )
+                })?;
+            let precondition = parse_rv(&obj)?;
+            return self
+                .set_replicas(res, ns, name, replicas, precondition, opts)
+                .await;
+        }
+        self.prepare(res, ns, &mut obj, Some(name))?;
+        let precondition = parse_rv(&obj)?;
+        let (kv, current) = self.get_kv(res, ns, name).await?;
+        if let Some(p) = precondition {
+            if p != kv.mod_revision {
+                return Err(conflict_message(res, name));
+            }
+        }
+        self.replace(res, ns, name, &kv, current, obj, subresource, opts)
+            .await
+    }
+
+    /// Stores `incoming` over `current` (read at `kv`), keeping what the write may not change.
+    #[allow(clippy::too_many_arguments)]
+    async fn replace(
+        &self,
+        res: &Resource,
+        ns: Option<&str>,
+        name: &str,
+        kv: &KeyValue,
+        current: Value,
+        incoming: Value,
+        subresource: Option<&str>,
+        opts: &WriteOptions,
+    ) -> Result<Written, ApiError> {
+        if res.read_only && !opts.field_manager.starts_with("flotilla-") {
+            return Err(ApiError::method_not_allowed(format!(
+                "{} is read-only: the hub maintains it",
+                res.plural
+            )));
+        }
+        let mut new = if subresource == Some("status") {
+            // Only the status changes.
+            let mut n = current.clone();
+            n["status"] = incoming.get("status").cloned().unwrap_or(Value::Null);
+            if n["status"].is_null() {
+                if let Value::Object(m) = &mut n {
+                    m.remove("status");
+                }
+            }
+            n
+        } else {
+            let v = validation::validate(res, &incoming, opts.field_validation)?;
+            let mut n = v.object;
+            if res.status {
+                match current.get("status") {
+                    Some(s) => n["status"] = s.clone(),
+                    None => {
+                        if let Value::Object(m) = &mut n {
+                            m.remove("status");
+                        }
+                    }
+                }
+            }
+            n
+        };
+        // Immutable and server-owned metadata.
+        let cur_meta = current.get("metadata").cloned().unwrap_or(json!({}));
+        let m = meta::metadata_mut(&mut new);
+        for k in [
+            "uid",
+            "creationTimestamp",
+            "deletionTimestamp",
+            "deletionGracePeriodSeconds",
+            "generation",
+        ] {
+            match cur_meta.get(k) {
+                Some(v) => {
+                    m.insert(k.into(), v.clone());
+                }
+                None => {
+                    m.remove(k);
+                }
+            }
+        }
+        if uses_generation(res) && meta::spec_of(&new) != meta::spec_of(&current) {
+            let g = cur_meta
+                .get("generation")
+                .and_then(Value::as_i64)
+                .unwrap_or(0)
+                + 1;
+            meta::metadata_mut(&mut new).insert("generation".into(), json!(g));
+        }
+        let now = meta::now();
+        if !new
+            .get("metadata")
+            .and_then(|m| m.get("managedFields"))
+            .is_some_and(|v| v.is_array() && !v.as_array().is_some_and(Vec::is_empty))
+        {
+            // A client that sends no managedFields keeps the stored ones.
+            if let Some(mf) = cur_meta.get("managedFields") {
+                meta::metadata_mut(&mut new).insert("managedFields".into(), mf.clone());
+            }
+        }
+        let managed = apply::update_managed_fields(
+            Some(&current),
+            &new,
+            &opts.field_manager,
+            &now,
+            schema_for(res),
+        );
+        set_managed_fields(&mut new, managed);
+        self.commit_update(res, ns, name, kv, current, new, opts)
+            .await
+    }
+
+    /// Final step of every update: unchanged objects are not rewritten; finalizer-free
+    /// objects being deleted are removed.
+    #[allow(clippy::too_many_arguments)]
+    async fn commit_update(
+        &self,
+        res: &Resource,
+        ns: Option<&str>,
+        name: &str,
+        kv: &KeyValue,
+        current: Value,
+        mut new: Value,
+        opts: &WriteOptions,
+    ) -> Result<Written, ApiError> {
+        meta::metadata_mut(&mut new)
+            .insert("resourceVersion".into(), json!(kv.mod_revision.to_string()));
+        if strip_time(&new) == strip_time(&current) {
+            return Ok(Written {
+                object: current,
+                created: false,
+                warnings: vec![],
+            });
+        }
+        if opts.dry_run {
+            return Ok(Written {
+                object: new,
+                created: false,
+                warnings: vec![],
+            });
+        }
+        let key = res.key(ns, name);
+        let terminating = new.pointer("/metadata/deletionTimestamp").is_some();
+        let no_finalizers = new
+            .pointer("/metadata/finalizers")
+            .and_then(Value::as_array)
+            .is_none_or(Vec::is_empty);
+        if terminating && no_finalizers {
+            let kv = self
+                .store
+                .delete(&key, Some(kv.mod_revision))
+                .await
+                .map_err(|e| match e {
+                    StoreError::Conflict { .. } => conflict_message(res, name),
+                    StoreError::NotFound(_) => ApiError::not_found(&res.group, &res.plural, name),
+                    other => other.into(),
+                })?;
+            return Ok(Written {
+                object: with_rv(new, kv.mod_revision),
+                created: false,
+                warnings: vec![],
+            });
+        }
+        let out = self
+            .store
+            .update(&key, Some(kv.mod_revision), render(new.clone()))
+            .await
+            .map_err(|e| match e {
+                StoreError::Conflict { .. } => conflict_message(res, name),
+                StoreError::NotFound(_) => ApiError::not_found(&res.group, &res.plural, name),
+                other => other.into(),
+            })?;
+        Ok(Written {
+            object: with_rv(new, out.mod_revision),
+            created: false,
+            warnings: vec![],
+        })
+    }
+
+    async fn set_replicas(
+        &self,
+        res: &Resource,
+        ns: Option<&str>,
+        name: &str,
+        replicas: i64,
+        precondition: Option<u64>,
+        opts: &WriteOptions,
+    ) -> Result<Written, ApiError> {
+        if replicas < 0 {
+            return Err(ApiError::invalid(
+                "Scale",
+                name,
+                vec![Cause {
+                    reason: "FieldValueInvalid".into(),
+                    message: format!(
+                        "Invalid value: {replicas}: must be greater than or equal to 0"
+                    ),
+                    field: "spec.replicas".into(),
+                }],
+            ));
+        }
+        let (kv, current) = self.get_kv(res, ns, name).await?;
+        if precondition.is_some_and(|p| p != kv.mod_revision) {
+            return Err(conflict_message(res, name));
+        }
+        let mut new = current.clone();
+        new["spec"]["replicas"] = json!(replicas);
+        let w = self
+            .replace(res, ns, name, &kv, current, new, None, opts)
+            .await?;
+        Ok(Written {
+            object: scale_of(&w.object),
+            ..w
+        })
+    }
+
+    /// Applies a patch; server-side apply creates absent objects.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn patch(
+        &self,
+        res: &Resource,
+        ns: Option<&str>,
+        name: &str,
+        kind: PatchType,
+        body: &[u8],
+        subresource: Option<&str>,
+        opts: &WriteOptions,
+    ) -> Result<Written, ApiError> {
+        let patch_doc: Value = match kind {
+            PatchType::Apply => parse_yaml_or_json(body)?,
+            _ => serde_json::from_slice(body)
+                .map_err(|e| ApiError::bad_request(format!("error decoding patch: {e}")))?,
+        };
+        if kind == PatchType::Strategic && schema_for(res).is_none() {
+            return Err(ApiError::unsupported_media_type(
+                "the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml",
+            ));
+        }
+        for attempt in 0.. {
+            let existing = match self.get_kv(res, ns, name).await {
+                Ok(x) => Some(x),
+                Err(e)
+                    if e.code.as_u16() == 404
+                        && kind == PatchType::Apply
+                        && subresource.is_none() =>
+                {
+                    None
+                }
+                Err(e) => return Err(e),
+            };
+            let Some((kv, current)) = existing else {
+                let mut obj = patch_doc.clone();
+                self.prepare(res, ns, &mut obj, Some(name))?;
+                let now = meta::now();
+                let applied = apply::server_side_apply(
+                    None,
+                    &obj,
+                    &opts.field_manager,
+                    opts.force,
+                    &now,
+                    schema_for(res),
+                )
+                .map_err(|e| apply_error(res, name, e))?;
+                return self
+                    .create(
+                        res,
+                        ns,
+                        applied,
+                        &WriteOptions {
+                            field_manager: opts.field_manager.clone(),
+                            ..opts.clone()
+                        },
+                    )
+                    .await
+                    .map(|mut w| {
+                        // The create recorded an Update entry; apply owns its fields instead.
+                        if let Ok(a) = apply::server_side_apply(
+                            None,
+                            &obj,
+                            &opts.field_manager,
+                            true,
+                            &now,
+                            schema_for(res),
+                        ) {
+                            if let Some(mf) = a.pointer("/metadata/managedFields") {
+                                meta::metadata_mut(&mut w.object)
+                                    .insert("managedFields".into(), mf.clone());
+                            }
+                        }
+                        w
+                    });
+            };
+            let base = if subresource == Some("scale") {
+                scale_of(&current)
+            } else {
+                current.clone()
+            };
+            let patched = match kind {
+                PatchType::Json => patch::json_patch(&base, &patch_doc).map_err(patch_error)?,
+                PatchType::Merge => patch::merge_patch(&base, &patch_doc).map_err(patch_error)?,
+                PatchType::Strategic => {
+                    let schema = schema_for(res).ok_or_else(|| {
+                        ApiError::unsupported_media_type(
+                            "strategic merge patch is not supported for this kind",
+                        )
+                    })?;
+                    patch::strategic_merge_patch(&base, &patch_doc, schema).map_err(patch_error)?
+                }
+                PatchType::Apply => {
+                    let mut obj = patch_doc.clone();
+                    self.prepare(res, ns, &mut obj, Some(name))?;
+                    apply::server_side_apply(
+                        Some(&base),
+                        &obj,
+                        &opts.field_manager,
+                        opts.force,
+                        &meta::now(),
+                        schema_for(res),
+                    )
+                    .map_err(|e| apply_error(res, name, e))?
+                }
+            };
+            let precondition = patch_doc
+                .pointer("/metadata/resourceVersion")
+                .and_then(Value::as_str)
+                .map(str::to_owned);
+            if let Some(p) = &precondition {
+                if p != &kv.mod_revision.to_string() {
+                    return Err(conflict_message(res, name));
+                }
+            }
+            let result = if subresource == Some("scale") {
+                let replicas = patched
+                    .pointer("/spec/replicas")
+                    .and_then(Value::as_i64)
+                    .unwrap_or(0);
+                self.set_replicas(res, ns, name, replicas, Some(kv.mod_revision), opts)
+                    .await
+            } else {
+                let mut p = patched;
+                if kind == PatchType::Apply {
+                    // Apply computed managedFields itself.
+                    let mf = p.pointer("/metadata/managedFields").cloned();
+                    let mut w = self
+                        .replace_keep_fields(
+                            res,
+                            ns,
+                            name,
+                            &kv,
+                            current,
+                            &mut p,
+                            subresource,
+                            opts,
+                            mf,
+                        )
+                        .await;
+                    if let Ok(ref mut w) = w {
+                        w.created = false;
+                    }
+                    w
+                } else {
+                    self.replace(res, ns, name, &kv, current, p, subresource, opts)
+                        .await
+                }
+            };
+            match result {
+                Err(e) if e.reason == "Conflict" && precondition.is_none() && attempt < 8 => {
+                    continue;
+                }
+                other => return other,
+            }
+        }
+        Err(ApiError::internal("unreachable"))
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn replace_keep_fields(
+        &self,
+        res: &Resource,
+        ns: Option<&str>,
+        name: &str,
+        kv: &KeyValue,
+        current: Value,
+        patched: &mut Value,
+        subresource: Option<&str>,
+        opts: &WriteOptions,
+        managed: Option<Value>,
+    ) -> Result<Written, ApiError> {
+        let mut w_opts = opts.clone();
+        // Keep apply's own managedFields: compute the rest of the update normally.
+        w_opts.field_manager = opts.field_manager.clone();
+        let mut new = patched.take();
+        if let Some(mf) = &managed {
+            meta::metadata_mut(&mut new).insert("managedFields".into(), mf.clone());
+        }
+        let v = if subresource == Some("status") {
+            let mut n = current.clone();
+            n["status"] = new.get("status").cloned().unwrap_or(Value::Null);
+            n
+        } else {
+            let mut n = validation::validate(res, &new, opts.field_validation)?.object;
+            if res.status {
+                if let Some(s) = current.get("status") {
+                    n["status"] = s.clone();
+                }
+            }
+            n
+        };
+        let mut new = v;
+        let cur_meta = current.get("metadata").cloned().unwrap_or(json!({}));
+        let m = meta::metadata_mut(&mut new);
+        for k in [
+            "uid",
+            "creationTimestamp",
+            "deletionTimestamp",
+            "deletionGracePeriodSeconds",
+            "generation",
+        ] {
+            match cur_meta.get(k) {
+                Some(v) => {
+                    m.insert(k.into(), v.clone());
+                }
+                None => {
+                    m.remove(k);
+                }
+            }
+        }
+        if let Some(mf) = managed {
+            m.insert("managedFields".into(), mf);
+        }
+        if uses_generation(res) && meta::spec_of(&new) != meta::spec_of(&current) {
+            let g = cur_meta
+                .get("generation")
+                .and_then(Value::as_i64)
+                .unwrap_or(0)
+                + 1;
+            meta::metadata_mut(&mut new).insert("generation".into(), json!(g));
+        }
+        if res.read_only && !opts.field_manager.starts_with("flotilla-") {
+            return Err(ApiError::method_not_allowed(format!(
+                "{} is read-only: the hub maintains it",
+                res.plural
+            )));
+        }
+        self.commit_update(res, ns, name, kv, current, new, opts)
+            .await
+    }
+
+    /// Deletes an object: marks it terminating while finalizers remain, removes it otherwise.
+    pub async fn delete(
+        &self,
+        res: &Resource,
+        ns: Option<&str>,
+        name: &str,
+        precondition_rv: Option<u64>,
+        precondition_uid: Option<&str>,
+        dry_run: bool,
+    ) -> Result<Value, ApiError> {
+        if res.read_only {
+            return Err(ApiError::method_not_allowed(format!(
+                "{} is read-only: the hub maintains it",
+                res.plural
+            )));
+        }
+        let (kv, current) = self.get_kv(res, ns, name).await?;
+        if precondition_rv.is_some_and(|p| p != kv.mod_revision)
+            || precondition_uid.is_some_and(|u| Some(u) != meta::str_at(&current, "/metadata/uid"))
+        {
+            return Err(conflict_message(res, name));
+        }
+        if dry_run {
+            return Ok(current);
+        }
+        let finalizers = current
+            .pointer("/metadata/finalizers")
+            .and_then(Value::as_array)
+            .is_some_and(|f| !f.is_empty());
+        if res.kind == "Namespace" && res.group.is_empty() {
+            return self.delete_namespace(res, name, kv, current).await;
+        }
+        if finalizers {
+            if current.pointer("/metadata/deletionTimestamp").is_some() {
+                return Ok(current);
+            }
+            let mut new = current.clone();
+            meta::metadata_mut(&mut new).insert("deletionTimestamp".into(), json!(meta::now()));
+            meta::metadata_mut(&mut new).insert("deletionGracePeriodSeconds".into(), json!(0));
+            let out = self
+                .store
+                .update(&kv.key, Some(kv.mod_revision), render(new.clone()))
+                .await
+                .map_err(|e| match e {
+                    StoreError::Conflict { .. } => conflict_message(res, name),
+                    other => other.into(),
+                })?;
+            return Ok(with_rv(new, out.mod_revision));
+        }
+        let out = self
+            .store
+            .delete(&kv.key, Some(kv.mod_revision))
+            .await
+            .map_err(|e| match e {
+                StoreError::Conflict { .. } => conflict_message(res, name),
+                StoreError::NotFound(_) => ApiError::not_found(&res.group, &res.plural, name),
+                other => other.into(),
+            })?;
+        if res.kind == "CustomResourceDefinition" {
+            self.delete_all_of_crd(&current).await?;
+        }
+        Ok(with_rv(current, out.mod_revision))
+    }
+
+    /// Deletes a namespace with everything in it.
+    async fn delete_namespace(
+        &self,
+        res: &Resource,
+        name: &str,
+        kv: KeyValue,
+        current: Value,
+    ) -> Result<Value, ApiError> {
+        if matches!(name, "default" | "kube-system" | "kube-public") {
+            return Err(ApiError::forbidden(format!(
+                "namespaces \"{name}\" is forbidden: this namespace may not be deleted"
+            )));
+        }
+        let mut terminating = current.clone();
+        meta::metadata_mut(&mut terminating).insert("deletionTimestamp".into(), json!(meta::now()));
+        terminating["status"] = json!({"phase": "Terminating"});
+        let marked = self
+            .store
+            .update(&kv.key, Some(kv.mod_revision), render(terminating.clone()))
+            .await?;
+        for r in self.registry.all().iter().filter(|r| r.namespaced) {
+            // Only one version of each group/plural owns the stored objects.
+            let prefix = r.list_prefix(Some(name));
+            let page = self.store.list(&prefix, None, 0).await?;
+            for item in page.items {
+                match self.store.delete(&item.key, None).await {
+                    Ok(_) | Err(StoreError::NotFound(_)) => {}
+                    Err(e) => return Err(e.into()),
+                }
+            }
+        }
+        let out = self
+            .store
+            .delete(&kv.key, Some(marked.mod_revision))
+            .await
+            .map_err(|e| match e {
+                StoreError::Conflict { .. } => conflict_message(res, name),
+                other => other.into(),
+            })?;
+        Ok(with_rv(terminating, out.mod_revision))
+    }
+
+    async fn delete_all_of_crd(&self, crd: &Value) -> Result<(), ApiError> {
+        let group = meta::str_at(crd, "/spec/group").unwrap_or_default();
+        let plural = meta::str_at(crd, "/spec/names/plural").unwrap_or_default();
+        if group.is_empty() || plural.is_empty() {
+            return Ok(());
+        }
+        let page = self
+            .store
+            .list(&format!("/{group}/{plural}/"), None, 0)
+            .await?;
+        for item in page.items {
+            match self.store.delete(&item.key, None).await {
+                Ok(_) | Err(StoreError::NotFound(_)) => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Ok(())
+    }
+}
+
+fn labels_of(v: &Value) -> &serde_json::Map<String, Value> {
+    static EMPTY: std::sync::OnceLock<serde_json::Map<String, Value>> = std::sync::OnceLock::new();
+    v.pointer("/metadata/labels")
+        .and_then(Value::as_object)
+        .unwrap_or_else(|| EMPTY.get_or_init(serde_json::Map::new))
+}
+
+/// The strategic-merge and apply schema of a resource (built-in kinds only).
+pub fn schema_for(res: &Resource) -> Option<&'static dyn patch::PatchSchema> {
+    if res.is_builtin() {
+        patch::builtin_patch_schema(&res.group, &res.version, &res.kind)
+    } else {
+        None
+    }
+}
+
+fn set_managed_fields(obj: &mut Value, managed: Value) {
+    let m = meta::metadata_mut(obj);
+    if managed.as_array().is_some_and(|a| !a.is_empty()) {
+        m.insert("managedFields".into(), managed);
+    } else {
+        m.remove("managedFields");
+    }
+}
+
+/// An object without managedFields timestamps, to detect no-op writes.
+fn strip_time(v: &Value) -> Value {
+    let mut v = v.clone();
+    if let Some(Value::Array(mf)) = v.pointer_mut("/metadata/managedFields") {
+        for e in mf {
+            if let Value::Object(m) = e {
+                m.remove("time");
+            }
+        }
+    }
+    v
+}
+
+fn patch_error(e: patch::PatchError) -> ApiError {
+    ApiError::unprocessable(e.to_string())
+}
+
+fn apply_error(res: &Resource, name: &str, e: apply::ApplyError) -> ApiError {
+    match e {
+        apply::ApplyError::Conflict(conflicts) => {
+            let n = conflicts.len();
+            let lines: Vec<String> = conflicts
+                .iter()
+                .map(|c| format!("conflict with \"{}\": {}", c.manager, c.field))
+                .collect();
+            let mut err = ApiError::conflict(format!(
+                "Apply failed with {n} conflict{}: {}",
+                if n == 1 { "" } else { "s" },
+                lines.join("\n")
+            ));
+            err.causes = conflicts
+                .iter()
+                .map(|c| Cause {
+                    reason: "FieldManagerConflict".into(),
+                    message: format!("conflict with \"{}\"", c.manager),
+                    field: c.field.clone(),
+                })
+                .collect();
+            err
+        }
+        apply::ApplyError::Invalid(msg) => ApiError::invalid(
+            &res.kind,
+            name,
+            vec![Cause {
+                reason: "FieldValueInvalid".into(),
+                message: msg,
+                field: String::new(),
+            }],
+        ),
+    }
+}
+
+/// Parses a YAML or JSON document.
+pub fn parse_yaml_or_json(body: &[u8]) -> Result<Value, ApiError> {
+    if let Ok(v) = serde_json::from_slice::<Value>(body) {
+        return Ok(v);
+    }
+    let text =
+        std::str::from_utf8(body).map_err(|_| ApiError::bad_request("the body is not UTF-8"))?;
+    serde_saphyr::from_str::<Value>(text)
+        .map_err(|e| ApiError::bad_request(format!("error decoding YAML: {e}")))
+}
+
+/// The `autoscaling/v1` Scale view of an object.
+pub fn scale_of(obj: &Value) -> Value {
+    let selector = obj
+        .pointer("/spec/selector/matchLabels")
+        .and_then(Value::as_object)
+        .map(|m| {
+            m.iter()
+                .map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or_default()))
+                .collect::<Vec<_>>()
+                .join(",")
+        })
+        .unwrap_or_default();
+    let md = obj.get("metadata").cloned().unwrap_or(json!({}));
+    json!({
+        "kind": "Scale",
+        "apiVersion": "autoscaling/v1",
+        "metadata": {
+            "name": md.get("name"), "namespace": md.get("namespace"), "uid": md.get("uid"),
+            "resourceVersion": md.get("resourceVersion"), "creationTimestamp": md.get("creationTimestamp"),
+        },
+        "spec": {"replicas": obj.pointer("/spec/replicas").cloned().unwrap_or(json!(0))},
+        "status": {
+            "replicas": obj.pointer("/status/replicas").cloned().unwrap_or(json!(0)),
+            "selector": selector,
+        }
+    })
+}

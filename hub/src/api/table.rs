@@ -1,0 +1,530 @@
+//! `meta.k8s.io/v1` Table output for `kubectl get`, with the columns a real cluster shows.
+
+use serde_json::{Value, json};
+
+use super::meta::{age, str_at};
+use crate::registry::Resource;
+
+/// One column: header, type, description, priority, and how to compute its cell.
+struct Column {
+    name: &'static str,
+    type_: &'static str,
+    priority: i64,
+    cell: fn(&Value) -> Value,
+}
+
+fn i(v: &Value, ptr: &str) -> i64 {
+    v.pointer(ptr).and_then(Value::as_i64).unwrap_or(0)
+}
+
+fn s(v: &Value, ptr: &str) -> String {
+    str_at(v, ptr).unwrap_or_default().to_owned()
+}
+
+fn or_none(x: String) -> Value {
+    if x.is_empty() {
+        json!("<none>")
+    } else {
+        json!(x)
+    }
+}
+
+fn condition(v: &Value, ty: &str) -> String {
+    v.pointer("/status/conditions")
+        .and_then(Value::as_array)
+        .and_then(|cs| cs.iter().find(|c| c["type"] == ty))
+        .and_then(|c| c["status"].as_str())
+        .unwrap_or_default()
+        .to_owned()
+}
+
+fn name_col() -> Column {
+    Column {
+        name: "Name",
+        type_: "string",
+        priority: 0,
+        cell: |v| json!(s(v, "/metadata/name")),
+    }
+}
+
+fn age_col() -> Column {
+    Column {
+        name: "Age",
+        type_: "string",
+        priority: 0,
+        cell: |v| json!(age(str_at(v, "/metadata/creationTimestamp"))),
+    }
+}
+
+fn images(v: &Value, ptr: &str, field: &str) -> Value {
+    let list: Vec<String> = v
+        .pointer(ptr)
+        .and_then(Value::as_array)
+        .map(|cs| {
+            cs.iter()
+                .filter_map(|c| c[field].as_str().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default();
+    json!(list.join(","))
+}
+
+fn selector_string(v: &Value, ptr: &str) -> Value {
+    let m = v.pointer(ptr).and_then(Value::as_object);
+    or_none(
+        m.map(|m| {
+            m.iter()
+                .map(|(k, x)| format!("{k}={}", x.as_str().unwrap_or_default()))
+                .collect::<Vec<_>>()
+                .join(",")
+        })
+        .unwrap_or_default(),
+    )
+}
+
+fn columns(res: &Resource) -> Vec<Column> {
+    let c = |name, type_, priority, cell| Column {
+        name,
+        type_,
+        priority,
+        cell,
+    };
+    let mut cols = vec![name_col()];
+    match (res.group.as_str(), res.kind.as_str()) {
+        ("apps", "Deployment") => cols.extend([
+            c("Ready", "string", 0, |v| {
+                json!(format!(
+                    "{}/{}",
+                    i(v, "/status/readyReplicas"),
+                    i(v, "/spec/replicas")
+                ))
+            }),
+            c("Up-to-date", "integer", 0, |v| {
+                json!(i(v, "/status/updatedReplicas"))
+            }),
+            c("Available", "integer", 0, |v| {
+                json!(i(v, "/status/availableReplicas"))
+            }),
+            age_col(),
+            c("Containers", "string", 1, |v| {
+                images(v, "/spec/template/spec/containers", "name")
+            }),
+            c("Images", "string", 1, |v| {
+                images(v, "/spec/template/spec/containers", "image")
+            }),
+            c("Selector", "string", 1, |v| {
+                selector_string(v, "/spec/selector/matchLabels")
+            }),
+        ]),
+        ("apps", "StatefulSet") => cols.extend([
+            c("Ready", "string", 0, |v| {
+                json!(format!(
+                    "{}/{}",
+                    i(v, "/status/readyReplicas"),
+                    i(v, "/spec/replicas")
+                ))
+            }),
+            age_col(),
+            c("Containers", "string", 1, |v| {
+                images(v, "/spec/template/spec/containers", "name")
+            }),
+            c("Images", "string", 1, |v| {
+                images(v, "/spec/template/spec/containers", "image")
+            }),
+        ]),
+        ("apps", "DaemonSet") => cols.extend([
+            c("Desired", "integer", 0, |v| {
+                json!(i(v, "/status/desiredNumberScheduled"))
+            }),
+            c("Current", "integer", 0, |v| {
+                json!(i(v, "/status/currentNumberScheduled"))
+            }),
+            c("Ready", "integer", 0, |v| {
+                json!(i(v, "/status/numberReady"))
+            }),
+            c("Up-to-date", "integer", 0, |v| {
+                json!(i(v, "/status/updatedNumberScheduled"))
+            }),
+            c("Available", "integer", 0, |v| {
+                json!(i(v, "/status/numberAvailable"))
+            }),
+            c("Node Selector", "string", 0, |v| {
+                selector_string(v, "/spec/template/spec/nodeSelector")
+            }),
+            age_col(),
+        ]),
+        ("batch", "Job") => cols.extend([
+            c("Status", "string", 0, |v| {
+                json!(if condition(v, "Complete") == "True" {
+                    "Complete"
+                } else if condition(v, "Failed") == "True" {
+                    "Failed"
+                } else {
+                    "Running"
+                })
+            }),
+            c("Completions", "string", 0, |v| {
+                json!(format!(
+                    "{}/{}",
+                    i(v, "/status/succeeded"),
+                    v.pointer("/spec/completions")
+                        .and_then(Value::as_i64)
+                        .unwrap_or(1)
+                ))
+            }),
+            c("Duration", "string", 0, |_| json!("")),
+            age_col(),
+        ]),
+        ("batch", "CronJob") => cols.extend([
+            c("Schedule", "string", 0, |v| json!(s(v, "/spec/schedule"))),
+            c("Timezone", "string", 0, |v| or_none(s(v, "/spec/timeZone"))),
+            c("Suspend", "boolean", 0, |v| {
+                json!(
+                    v.pointer("/spec/suspend")
+                        .and_then(Value::as_bool)
+                        .unwrap_or(false)
+                )
+            }),
+            c("Active", "integer", 0, |v| {
+                json!(
+                    v.pointer("/status/active")
+                        .and_then(Value::as_array)
+                        .map_or(0, Vec::len)
+                )
+            }),
+            c("Last Schedule", "string", 0, |v| {
+                or_none(s(v, "/status/lastScheduleTime"))
+            }),
+            age_col(),
+        ]),
+        ("", "Service") => cols.extend([
+            c("Type", "string", 0, |v| {
+                json!(str_at(v, "/spec/type").unwrap_or("ClusterIP"))
+            }),
+            c("Cluster-IP", "string", 0, |v| {
+                or_none(s(v, "/spec/clusterIP"))
+            }),
+            c("External-IP", "string", 0, |v| {
+                let ips: Vec<String> = v
+                    .pointer("/status/loadBalancer/ingress")
+                    .and_then(Value::as_array)
+                    .map(|a| {
+                        a.iter()
+                            .filter_map(|x| {
+                                x["ip"]
+                                    .as_str()
+                                    .or(x["hostname"].as_str())
+                                    .map(str::to_owned)
+                            })
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                or_none(ips.join(","))
+            }),
+            c("Port(s)", "string", 0, |v| {
+                let ports: Vec<String> = v
+                    .pointer("/spec/ports")
+                    .and_then(Value::as_array)
+                    .map(|a| {
+                        a.iter()
+                            .map(|p| {
+                                format!(
+                                    "{}/{}",
+                                    p["port"].as_i64().unwrap_or(0),
+                                    p["protocol"].as_str().unwrap_or("TCP")
+                                )
+                            })
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                or_none(ports.join(","))
+            }),
+            age_col(),
+            c("Selector", "string", 1, |v| {
+                selector_string(v, "/spec/selector")
+            }),
+        ]),
+        ("", "ConfigMap") => cols.extend([
+            c("Data", "integer", 0, |v| {
+                let n = v
+                    .get("data")
+                    .and_then(Value::as_object)
+                    .map_or(0, |m| m.len())
+                    + v.get("binaryData")
+                        .and_then(Value::as_object)
+                        .map_or(0, |m| m.len());
+                json!(n)
+            }),
+            age_col(),
+        ]),
+        ("", "Secret") => cols.extend([
+            c("Type", "string", 0, |v| {
+                json!(str_at(v, "/type").unwrap_or("Opaque"))
+            }),
+            c("Data", "integer", 0, |v| {
+                json!(
+                    v.get("data")
+                        .and_then(Value::as_object)
+                        .map_or(0, |m| m.len())
+                )
+            }),
+            age_col(),
+        ]),
+        ("", "Namespace") => cols.extend([
+            c("Status", "string", 0, |v| {
+                json!(str_at(v, "/status/phase").unwrap_or("Active"))
+            }),
+            age_col(),
+        ]),
+        ("", "Pod") => cols.extend([
+            c("Ready", "string", 0, |v| {
+                let statuses = v
+                    .pointer("/status/containerStatuses")
+                    .and_then(Value::as_array);
+                let total = v
+                    .pointer("/spec/containers")
+                    .and_then(Value::as_array)
+                    .map_or(0, Vec::len);
+                let ready = statuses.map_or(0, |a| a.iter().filter(|c| c["ready"] == true).count());
+                json!(format!("{ready}/{total}"))
+            }),
+            c("Status", "string", 0, |v| {
+                json!(str_at(v, "/status/phase").unwrap_or("Pending"))
+            }),
+            c("Restarts", "integer", 0, |v| {
+                json!(
+                    v.pointer("/status/containerStatuses")
+                        .and_then(Value::as_array)
+                        .map_or(0, |a| a
+                            .iter()
+                            .map(|c| c["restartCount"].as_i64().unwrap_or(0))
+                            .sum::<i64>())
+                )
+            }),
+            age_col(),
+            c("IP", "string", 1, |v| or_none(s(v, "/status/podIP"))),
+            c("Node", "string", 1, |v| or_none(s(v, "/spec/nodeName"))),
+        ]),
+        ("", "PersistentVolumeClaim") => cols.extend([
+            c("Status", "string", 0, |v| {
+                json!(str_at(v, "/status/phase").unwrap_or("Pending"))
+            }),
+            c("Volume", "string", 0, |v| json!(s(v, "/spec/volumeName"))),
+            c("Capacity", "string", 0, |v| {
+                json!(s(v, "/status/capacity/storage"))
+            }),
+            c("Access Modes", "string", 0, |v| {
+                json!(
+                    v.pointer("/spec/accessModes")
+                        .and_then(Value::as_array)
+                        .map(|a| a
+                            .iter()
+                            .filter_map(Value::as_str)
+                            .collect::<Vec<_>>()
+                            .join(","))
+                        .unwrap_or_default()
+                )
+            }),
+            c("StorageClass", "string", 0, |v| {
+                json!(s(v, "/spec/storageClassName"))
+            }),
+            age_col(),
+        ]),
+        ("apiextensions.k8s.io", "CustomResourceDefinition") => {
+            cols.extend([c("Created At", "date", 0, |v| {
+                json!(s(v, "/metadata/creationTimestamp"))
+            })])
+        }
+        ("cluster.karmada.io", "Cluster") => cols.extend([
+            c("Version", "string", 0, |v| {
+                json!(s(v, "/status/kubernetesVersion"))
+            }),
+            c("Mode", "string", 0, |v| {
+                json!(str_at(v, "/spec/syncMode").unwrap_or("Push"))
+            }),
+            c("Ready", "string", 0, |v| {
+                let r = condition(v, "Ready");
+                json!(if r.is_empty() {
+                    "Unknown".to_owned()
+                } else {
+                    r
+                })
+            }),
+            age_col(),
+            c("Zones", "string", 1, |v| {
+                let zs: Vec<String> = v
+                    .pointer("/spec/zones")
+                    .and_then(Value::as_array)
+                    .map(|a| {
+                        a.iter()
+                            .filter_map(Value::as_str)
+                            .map(str::to_owned)
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                let z = if zs.is_empty() {
+                    s(v, "/spec/zone")
+                } else {
+                    zs.join(",")
+                };
+                json!(z)
+            }),
+            c("Region", "string", 1, |v| json!(s(v, "/spec/region"))),
+            c("Provider", "string", 1, |v| json!(s(v, "/spec/provider"))),
+        ]),
+        ("work.karmada.io", "ResourceBinding" | "ClusterResourceBinding") => cols.extend([
+            c("Scheduled", "string", 0, |v| {
+                json!(condition(v, "Scheduled"))
+            }),
+            c("FullyApplied", "string", 0, |v| {
+                json!(condition(v, "FullyApplied"))
+            }),
+            age_col(),
+        ]),
+        ("work.karmada.io", "Work") => cols.extend([
+            c("Workload-Kind", "string", 0, |v| {
+                json!(s(v, "/spec/workload/manifests/0/kind"))
+            }),
+            c("Applied", "string", 0, |v| json!(condition(v, "Applied"))),
+            age_col(),
+        ]),
+        _ => {
+            if res.printer_columns.is_empty() {
+                cols.push(age_col());
+            }
+        }
+    }
+    cols
+}
+
+/// Evaluates a simple JSONPath (`.spec.replicas`, `.status.conditions[0].type`).
+pub fn json_path<'a>(v: &'a Value, path: &str) -> Option<&'a Value> {
+    let mut cur = v;
+    for part in path
+        .trim_start_matches('.')
+        .split('.')
+        .filter(|p| !p.is_empty())
+    {
+        let (key, idx) = match part.find('[') {
+            Some(i) => (
+                &part[..i],
+                part[i + 1..].trim_end_matches(']').parse::<usize>().ok(),
+            ),
+            None => (part, None),
+        };
+        cur = cur.get(key)?;
+        if let Some(i) = idx {
+            cur = cur.get(i)?;
+        }
+    }
+    Some(cur)
+}
+
+/// The column definitions of a resource's table.
+pub fn column_definitions(res: &Resource) -> Vec<Value> {
+    let mut defs: Vec<Value> = columns(res)
+        .iter()
+        .map(|c| {
+            json!({"name": c.name, "type": c.type_, "format": if c.name == "Name" { "name" } else { "" },
+                "description": "", "priority": c.priority})
+        })
+        .collect();
+    for pc in &res.printer_columns {
+        defs.push(
+            json!({"name": pc.name, "type": pc.type_, "format": pc.format,
+            "description": pc.description, "priority": pc.priority}),
+        );
+    }
+    defs
+}
+
+fn cells(res: &Resource, obj: &Value) -> Vec<Value> {
+    let mut out: Vec<Value> = columns(res).iter().map(|c| (c.cell)(obj)).collect();
+    for pc in &res.printer_columns {
+        let v = json_path(obj, &pc.json_path)
+            .cloned()
+            .unwrap_or(Value::Null);
+        out.push(if pc.type_ == "date" {
+            json!(age(v.as_str()))
+        } else {
+            v
+        });
+    }
+    out
+}
+
+/// One table row: the cells and the object (full or as PartialObjectMetadata).
+pub fn row(res: &Resource, obj: &Value, include_object: bool) -> Value {
+    let object = if include_object {
+        obj.clone()
+    } else {
+        json!({"kind": "PartialObjectMetadata", "apiVersion": "meta.k8s.io/v1",
+            "metadata": obj.get("metadata").cloned().unwrap_or(json!({}))})
+    };
+    json!({"cells": cells(res, obj), "object": object})
+}
+
+/// A whole table.
+pub fn table(
+    res: &Resource,
+    items: &[Value],
+    rv: &str,
+    cont: Option<&str>,
+    include_object: bool,
+    with_columns: bool,
+) -> Value {
+    let mut metadata = json!({"resourceVersion": rv});
+    if let Some(c) = cont {
+        metadata["continue"] = json!(c);
+    }
+    json!({
+        "kind": "Table",
+        "apiVersion": "meta.k8s.io/v1",
+        "metadata": metadata,
+        "columnDefinitions": if with_columns { Value::Array(column_definitions(res)) } else { Value::Null },
+        "rows": items.iter().map(|o| row(res, o, include_object)).collect::<Vec<_>>(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::registry::Registry;
+
+    #[test]
+    fn deployment_columns_match_kubectl() {
+        let reg = Registry::new();
+        let res = reg.get("apps", "v1", "deployments").expect("served");
+        let names: Vec<String> = column_definitions(&res)
+            .iter()
+            .filter(|c| c["priority"] == 0)
+            .filter_map(|c| c["name"].as_str().map(str::to_owned))
+            .collect();
+        assert_eq!(names, ["Name", "Ready", "Up-to-date", "Available", "Age"]);
+        let d = json!({"metadata": {"name": "web"}, "spec": {"replicas": 3},
+            "status": {"readyReplicas": 2, "updatedReplicas": 3, "availableReplicas": 2}});
+        let t = table(&res, &[d], "5", None, false, true);
+        assert_eq!(t["rows"][0]["cells"][1], "2/3");
+        assert_eq!(t["rows"][0]["cells"][3], 2);
+        assert_eq!(t["rows"][0]["object"]["kind"], "PartialObjectMetadata");
+    }
+
+    #[test]
+    fn cluster_columns_and_json_path() {
+        let reg = Registry::new();
+        let res = reg
+            .get("cluster.karmada.io", "v1alpha1", "clusters")
+            .expect("served");
+        let c = json!({"metadata": {"name": "m1"}, "spec": {"syncMode": "Pull", "region": "us-east"},
+            "status": {"kubernetesVersion": "v1.36.3", "conditions": [{"type": "Ready", "status": "True"}]}});
+        let t = table(&res, &[c.clone()], "1", None, false, true);
+        assert_eq!(t["rows"][0]["cells"][1], "v1.36.3");
+        assert_eq!(t["rows"][0]["cells"][2], "Pull");
+        assert_eq!(t["rows"][0]["cells"][3], "True");
+        assert_eq!(
+            json_path(&c, ".status.conditions[0].type"),
+            Some(&json!("Ready"))
+        );
+        assert_eq!(json_path(&c, ".spec.missing"), None);
+    }
+}

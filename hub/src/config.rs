@@ -1,0 +1,58 @@
+//! Command-line and environment configuration of the hub.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+/// Log output format.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+/// `flotilla-hub` arguments; every flag can also be set with a `FLOTILLA_...` variable.
+#[derive(Debug, Clone, clap::Parser)]
+#[command(
+    name = "flotilla-hub",
+    version,
+    about = "The Flotilla hub: a Kubernetes-compatible API server that places workloads on member clusters",
+    after_help = "Examples:\n  flotilla-hub                                  # data in ~/.local/share/flotilla, API on 127.0.0.1:6443\n  flotilla-hub --data-dir /var/lib/flotilla --listen 0.0.0.0:6443 --tls-san hub.example.com\n  kubectl --kubeconfig ~/.local/share/flotilla/admin.kubeconfig get clusters"
+)]
+pub struct HubArgs {
+    /// Data directory (store, certificates, admin kubeconfig).
+    #[arg(long, env = "FLOTILLA_DATA_DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// Address of the Kubernetes API (port 0 picks a free port).
+    #[arg(long, env = "FLOTILLA_LISTEN", default_value = "127.0.0.1:6443")]
+    pub listen: SocketAddr,
+    /// Address agents connect to (port 0 picks a free port).
+    #[arg(long, env = "FLOTILLA_AGENT_LISTEN", default_value = "127.0.0.1:7443")]
+    pub agent_listen: SocketAddr,
+    /// Extra name or IP for the serving certificate (repeatable).
+    #[arg(long = "tls-san", env = "FLOTILLA_TLS_SAN", value_delimiter = ',')]
+    pub tls_san: Vec<String>,
+    /// Log format.
+    #[arg(long, env = "FLOTILLA_LOG_FORMAT", value_enum, default_value = "text")]
+    pub log_format: LogFormat,
+    /// Seconds without a heartbeat before a cluster is marked not ready.
+    #[arg(long, env = "FLOTILLA_CLUSTER_GRACE_SECONDS", default_value_t = 40)]
+    pub cluster_grace_seconds: u64,
+}
+
+impl HubArgs {
+    /// The data directory, defaulting to `$XDG_DATA_HOME/flotilla` or `~/.local/share/flotilla`.
+    pub fn data_dir(&self) -> PathBuf {
+        if let Some(d) = &self.data_dir {
+            return d.clone();
+        }
+        if let Some(x) = std::env::var_os("XDG_DATA_HOME").filter(|x| !x.is_empty()) {
+            return PathBuf::from(x).join("flotilla");
+        }
+        let home = std::env::var_os("HOME")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| PathBuf::from("."));
+        home.join(".local/share/flotilla")
+    }
+}

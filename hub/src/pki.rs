@@ -1,0 +1,263 @@
+//! The hub's certificate authority, serving certificate and admin credential.
+//!
+//! Everything lives in the data directory and is created on first start:
+//! `ca.crt`/`ca.key` (the hub CA), `serving.crt`/`serving.key` (re-issued when the wanted
+//! SANs change) and `admin.token`. Key files are mode 0600.
+
+use std::fs;
+use std::io::Write;
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+
+use rcgen::{
+    BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa,
+    Issuer, KeyPair, KeyUsagePurpose, SanType,
+};
+use sha2::{Digest, Sha256};
+
+/// PKI errors.
+#[derive(Debug, thiserror::Error)]
+pub enum PkiError {
+    /// A file could not be read or written.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The cause.
+        #[source]
+        source: std::io::Error,
+    },
+    /// Certificate generation or parsing failed.
+    #[error("certificate error: {0}")]
+    Cert(#[from] rcgen::Error),
+    /// A stored file is not what it should be.
+    #[error("{0}")]
+    Invalid(String),
+}
+
+/// The hub's key material, loaded or created.
+pub struct Pki {
+    /// The CA certificate, PEM.
+    pub ca_cert_pem: String,
+    ca_key: KeyPair,
+    /// The serving certificate, PEM.
+    pub serving_cert_pem: String,
+    /// The serving key, PEM.
+    pub serving_key_pem: String,
+    /// The admin bearer token.
+    pub admin_token: String,
+}
+
+impl std::fmt::Debug for Pki {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Pki").finish_non_exhaustive()
+    }
+}
+
+fn read(path: &Path) -> Result<Option<String>, PkiError> {
+    match fs::read_to_string(path) {
+        Ok(s) => Ok(Some(s)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(source) => Err(PkiError::Io {
+            path: path.to_owned(),
+            source,
+        }),
+    }
+}
+
+/// Writes a file atomically (temp file + rename) with the given mode.
+pub fn write_file(path: &Path, contents: &[u8], mode: u32) -> Result<(), PkiError> {
+    let io = |source| PkiError::Io {
+        path: path.to_owned(),
+        source,
+    };
+    let tmp = path.with_extension("tmp");
+    let mut f = fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(mode)
+        .open(&tmp)
+        .map_err(io)?;
+    f.set_permissions(fs::Permissions::from_mode(mode))
+        .map_err(io)?;
+    f.write_all(contents).map_err(io)?;
+    f.sync_all().map_err(io)?;
+    fs::rename(&tmp, path).map_err(io)
+}
+
+fn ca_params() -> Result<CertificateParams, PkiError> {
+    let mut params = CertificateParams::new(Vec::<String>::new())?;
+    let mut dn = DistinguishedName::new();
+    dn.push(DnType::CommonName, "flotilla-hub-ca");
+    dn.push(DnType::OrganizationName, "flotilla");
+    params.distinguished_name = dn;
+    params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    params.key_usages = vec![
+        KeyUsagePurpose::KeyCertSign,
+        KeyUsagePurpose::CrlSign,
+        KeyUsagePurpose::DigitalSignature,
+    ];
+    params.not_before = rcgen::date_time_ymd(2020, 1, 1);
+    params.not_after = rcgen::date_time_ymd(2125, 1, 1);
+    Ok(params)
+}
+
+fn random_token() -> String {
+    let mut bytes = [0u8; 32];
+    // Two v4 UUIDs carry 244 random bits from the OS generator.
+    bytes[..16].copy_from_slice(uuid::Uuid::new_v4().as_bytes());
+    bytes[16..].copy_from_slice(uuid::Uuid::new_v4().as_bytes());
+    hex::encode(bytes)
+}
+
+impl Pki {
+    /// Loads the PKI from `dir`, creating what is missing; the serving certificate is
+    /// re-issued when it does not cover `sans`.
+    pub fn load_or_create(dir: &Path, sans: &[String]) -> Result<Self, PkiError> {
+        let ca_crt = dir.join("ca.crt");
+        let ca_key_path = dir.join("ca.key");
+        let (ca_cert_pem, ca_key) = match (read(&ca_crt)?, read(&ca_key_path)?) {
+            (Some(cert), Some(key)) => (cert, KeyPair::from_pem(&key)?),
+            _ => {
+                let key = KeyPair::generate()?;
+                let cert = ca_params()?.self_signed(&key)?;
+                write_file(&ca_key_path, key.serialize_pem().as_bytes(), 0o600)?;
+                write_file(&ca_crt, cert.pem().as_bytes(), 0o644)?;
+                (cert.pem(), key)
+            }
+        };
+        let sans_path = dir.join("serving.sans");
+        let wanted = sans.join(",");
+        let serving_crt = dir.join("serving.crt");
+        let serving_key = dir.join("serving.key");
+        let (serving_cert_pem, serving_key_pem) =
+            match (read(&serving_crt)?, read(&serving_key)?, read(&sans_path)?) {
+                (Some(c), Some(k), Some(s)) if s == wanted => (c, k),
+                _ => {
+                    let key = KeyPair::generate()?;
+                    let issuer = Issuer::from_ca_cert_pem(&ca_cert_pem, &ca_key)?;
+                    let mut params = CertificateParams::new(Vec::<String>::new())?;
+                    params.subject_alt_names = sans
+                        .iter()
+                        .map(|s| match s.parse::<std::net::IpAddr>() {
+                            Ok(ip) => Ok(SanType::IpAddress(ip)),
+                            Err(_) => Ok(SanType::DnsName(s.as_str().try_into()?)),
+                        })
+                        .collect::<Result<_, rcgen::Error>>()?;
+                    params
+                        .distinguished_name
+                        .push(DnType::CommonName, "flotilla-hub");
+                    params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
+                    params.not_before = rcgen::date_time_ymd(2020, 1, 1);
+                    params.not_after = rcgen::date_time_ymd(2125, 1, 1);
+                    let cert = params.signed_by(&key, &issuer)?;
+                    write_file(&serving_key, key.serialize_pem().as_bytes(), 0o600)?;
+                    write_file(&serving_crt, cert.pem().as_bytes(), 0o644)?;
+                    write_file(&sans_path, wanted.as_bytes(), 0o644)?;
+                    (cert.pem(), key.serialize_pem())
+                }
+            };
+        let token_path = dir.join("admin.token");
+        let admin_token = match read(&token_path)? {
+            Some(t) if !t.trim().is_empty() => t.trim().to_owned(),
+            _ => {
+                let t = random_token();
+                write_file(&token_path, t.as_bytes(), 0o600)?;
+                t
+            }
+        };
+        Ok(Self {
+            ca_cert_pem,
+            ca_key,
+            serving_cert_pem,
+            serving_key_pem,
+            admin_token,
+        })
+    }
+
+    /// The CA hash agents pin: `sha256:` and the hex SHA-256 of the CA certificate's DER.
+    pub fn ca_hash(&self) -> Result<String, PkiError> {
+        let der = pem_to_der(&self.ca_cert_pem)?;
+        Ok(format!("sha256:{}", hex::encode(Sha256::digest(&der))))
+    }
+
+    /// Issues a client certificate signed by the hub CA for `common_name` (with `org` as
+    /// organisation), returning (certificate PEM, key PEM).
+    pub fn issue_client_cert(
+        &self,
+        common_name: &str,
+        org: &str,
+    ) -> Result<(String, String), PkiError> {
+        let key = KeyPair::generate()?;
+        let issuer = Issuer::from_ca_cert_pem(&self.ca_cert_pem, &self.ca_key)?;
+        let mut params = CertificateParams::new(Vec::<String>::new())?;
+        params
+            .distinguished_name
+            .push(DnType::CommonName, common_name);
+        params
+            .distinguished_name
+            .push(DnType::OrganizationName, org);
+        params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
+        params.not_before = rcgen::date_time_ymd(2020, 1, 1);
+        params.not_after = rcgen::date_time_ymd(2125, 1, 1);
+        let cert = params.signed_by(&key, &issuer)?;
+        Ok((cert.pem(), key.serialize_pem()))
+    }
+}
+
+/// Decodes the first PEM block's DER bytes.
+pub fn pem_to_der(pem: &str) -> Result<Vec<u8>, PkiError> {
+    use base64::Engine;
+    let body: String = pem
+        .lines()
+        .skip_while(|l| !l.starts_with("-----BEGIN"))
+        .skip(1)
+        .take_while(|l| !l.starts_with("-----END"))
+        .collect();
+    base64::engine::general_purpose::STANDARD
+        .decode(body.trim())
+        .map_err(|e| PkiError::Invalid(format!("bad PEM: {e}")))
+}
+
+/// Writes an admin kubeconfig for `server` (an `https://host:port` URL).
+pub fn write_kubeconfig(path: &Path, server: &str, pki: &Pki) -> Result<(), PkiError> {
+    use base64::Engine;
+    let ca = base64::engine::general_purpose::STANDARD.encode(pki.ca_cert_pem.as_bytes());
+    let text = format!(
+        "apiVersion: v1\nkind: Config\nclusters:\n- name: flotilla\n  cluster:\n    server: {server}\n    certificate-authority-data: {ca}\nusers:\n- name: flotilla-admin\n  user:\n    token: {token}\ncontexts:\n- name: flotilla\n  context:\n    cluster: flotilla\n    user: flotilla-admin\n    namespace: default\ncurrent-context: flotilla\n",
+        token = pki.admin_token
+    );
+    if read(path)?.as_deref() == Some(text.as_str()) {
+        return Ok(());
+    }
+    write_file(path, text.as_bytes(), 0o600)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn creates_then_reuses_material() -> Result<(), Box<dyn std::error::Error>> {
+        let dir = tempfile::tempdir()?;
+        let sans = vec!["localhost".to_owned(), "127.0.0.1".to_owned()];
+        let first = Pki::load_or_create(dir.path(), &sans)?;
+        let again = Pki::load_or_create(dir.path(), &sans)?;
+        assert_eq!(first.ca_cert_pem, again.ca_cert_pem);
+        assert_eq!(first.serving_cert_pem, again.serving_cert_pem);
+        assert_eq!(first.admin_token, again.admin_token);
+        let mode = fs::metadata(dir.path().join("ca.key"))?
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600);
+        // New SANs re-issue the serving certificate but keep the CA.
+        let more = vec!["localhost".to_owned(), "hub.example".to_owned()];
+        let third = Pki::load_or_create(dir.path(), &more)?;
+        assert_eq!(first.ca_cert_pem, third.ca_cert_pem);
+        assert_ne!(first.serving_cert_pem, third.serving_cert_pem);
+        assert!(first.ca_hash()?.starts_with("sha256:"));
+        assert_eq!(first.ca_hash()?.len(), "sha256:".len() + 64);
+        Ok(())
+    }
+}

@@ -1,0 +1,758 @@
+//! The resources the hub serves: built-in kinds, Karmada kinds and custom resources.
+//!
+//! The registry is the single source for discovery, OpenAPI, routing and validation.
+//! Custom resources are added and removed as CustomResourceDefinitions come and go.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, RwLock};
+
+use serde_json::Value;
+
+/// How objects of a resource are validated.
+#[derive(Clone, Debug)]
+pub enum Schema {
+    /// A built-in kind decoded by k8s-openapi.
+    Builtin,
+    /// A Karmada kind validated by `flotilla-karmada`.
+    Karmada,
+    /// A custom resource with the CRD version's `openAPIV3Schema` (if any).
+    Custom(Option<Arc<Value>>),
+}
+
+/// One printer column of a custom resource.
+#[derive(Clone, Debug)]
+pub struct PrinterColumn {
+    /// Column header.
+    pub name: String,
+    /// OpenAPI type (`string`, `integer`, `date`, ...).
+    pub type_: String,
+    /// Optional format.
+    pub format: String,
+    /// Description.
+    pub description: String,
+    /// 0 shows always, above 0 only with `-o wide`.
+    pub priority: i64,
+    /// Simple JSONPath such as `.spec.replicas`.
+    pub json_path: String,
+}
+
+/// A served resource (one group/version/plural).
+#[derive(Clone, Debug)]
+pub struct Resource {
+    /// API group; empty for core.
+    pub group: String,
+    /// API version.
+    pub version: String,
+    /// Kind.
+    pub kind: String,
+    /// Plural resource name.
+    pub plural: String,
+    /// Singular resource name.
+    pub singular: String,
+    /// Whether objects live in namespaces.
+    pub namespaced: bool,
+    /// Short names (`deploy`).
+    pub short_names: Vec<String>,
+    /// Categories (`all`).
+    pub categories: Vec<String>,
+    /// Whether `/status` is served.
+    pub status: bool,
+    /// Whether `/scale` is served.
+    pub scale: bool,
+    /// Whether only the hub writes it (read-only through the API).
+    pub read_only: bool,
+    /// How it is validated.
+    pub schema: Schema,
+    /// Printer columns for custom resources.
+    pub printer_columns: Vec<PrinterColumn>,
+}
+
+impl Resource {
+    /// `group/version`, or `version` for core.
+    pub fn api_version(&self) -> String {
+        if self.group.is_empty() {
+            self.version.clone()
+        } else {
+            format!("{}/{}", self.group, self.version)
+        }
+    }
+
+    /// The storage key prefix of all objects (ends with `/`).
+    pub fn key_prefix(&self) -> String {
+        let g = if self.group.is_empty() {
+            "core"
+        } else {
+            &self.group
+        };
+        format!("/{g}/{}/", self.plural)
+    }
+
+    /// The storage key prefix for one namespace, or all objects when `None`.
+    pub fn list_prefix(&self, namespace: Option<&str>) -> String {
+        match (self.namespaced, namespace) {
+            (true, Some(ns)) => format!("{}{ns}/", self.key_prefix()),
+            _ => self.key_prefix(),
+        }
+    }
+
+    /// The storage key of one object.
+    pub fn key(&self, namespace: Option<&str>, name: &str) -> String {
+        match (self.namespaced, namespace) {
+            (true, Some(ns)) => format!("{}{ns}/{name}", self.key_prefix()),
+            _ => format!("{}{name}", self.key_prefix()),
+        }
+    }
+
+    /// Whether the kind is one of the built-in Kubernetes kinds.
+    pub fn is_builtin(&self) -> bool {
+        matches!(self.schema, Schema::Builtin)
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn builtin(
+    group: &str,
+    version: &str,
+    kind: &str,
+    plural: &str,
+    namespaced: bool,
+    short: &[&str],
+    all: bool,
+    status: bool,
+    scale: bool,
+) -> Resource {
+    Resource {
+        group: group.into(),
+        version: version.into(),
+        kind: kind.into(),
+        plural: plural.into(),
+        singular: kind.to_lowercase(),
+        namespaced,
+        short_names: short.iter().map(|s| s.to_string()).collect(),
+        categories: if all { vec!["all".into()] } else { vec![] },
+        status,
+        scale,
+        read_only: false,
+        schema: Schema::Builtin,
+        printer_columns: vec![],
+    }
+}
+
+fn builtins() -> Vec<Resource> {
+    vec![
+        builtin(
+            "",
+            "v1",
+            "Namespace",
+            "namespaces",
+            false,
+            &["ns"],
+            false,
+            true,
+            false,
+        ),
+        builtin(
+            "",
+            "v1",
+            "ConfigMap",
+            "configmaps",
+            true,
+            &["cm"],
+            false,
+            false,
+            false,
+        ),
+        builtin(
+            "",
+            "v1",
+            "Secret",
+            "secrets",
+            true,
+            &[],
+            false,
+            false,
+            false,
+        ),
+        builtin(
+            "",
+            "v1",
+            "Service",
+            "services",
+            true,
+            &["svc"],
+            true,
+            true,
+            false,
+        ),
+        builtin(
+            "",
+            "v1",
+            "ServiceAccount",
+            "serviceaccounts",
+            true,
+            &["sa"],
+            false,
+            false,
+            false,
+        ),
+        builtin(
+            "",
+            "v1",
+            "PersistentVolumeClaim",
+            "persistentvolumeclaims",
+            true,
+            &["pvc"],
+            false,
+            true,
+            false,
+        ),
+        builtin("", "v1", "Pod", "pods", true, &["po"], true, true, false),
+        builtin(
+            "apps",
+            "v1",
+            "Deployment",
+            "deployments",
+            true,
+            &["deploy"],
+            true,
+            true,
+            true,
+        ),
+        builtin(
+            "apps",
+            "v1",
+            "StatefulSet",
+            "statefulsets",
+            true,
+            &["sts"],
+            true,
+            true,
+            true,
+        ),
+        builtin(
+            "apps",
+            "v1",
+            "DaemonSet",
+            "daemonsets",
+            true,
+            &["ds"],
+            true,
+            true,
+            false,
+        ),
+        builtin("batch", "v1", "Job", "jobs", true, &[], true, true, false),
+        builtin(
+            "batch",
+            "v1",
+            "CronJob",
+            "cronjobs",
+            true,
+            &["cj"],
+            true,
+            true,
+            false,
+        ),
+        builtin(
+            "networking.k8s.io",
+            "v1",
+            "Ingress",
+            "ingresses",
+            true,
+            &["ing"],
+            false,
+            true,
+            false,
+        ),
+        builtin(
+            "networking.k8s.io",
+            "v1",
+            "NetworkPolicy",
+            "networkpolicies",
+            true,
+            &["netpol"],
+            false,
+            false,
+            false,
+        ),
+        builtin(
+            "rbac.authorization.k8s.io",
+            "v1",
+            "Role",
+            "roles",
+            true,
+            &[],
+            false,
+            false,
+            false,
+        ),
+        builtin(
+            "rbac.authorization.k8s.io",
+            "v1",
+            "RoleBinding",
+            "rolebindings",
+            true,
+            &[],
+            false,
+            false,
+            false,
+        ),
+        builtin(
+            "rbac.authorization.k8s.io",
+            "v1",
+            "ClusterRole",
+            "clusterroles",
+            false,
+            &[],
+            false,
+            false,
+            false,
+        ),
+        builtin(
+            "rbac.authorization.k8s.io",
+            "v1",
+            "ClusterRoleBinding",
+            "clusterrolebindings",
+            false,
+            &[],
+            false,
+            false,
+            false,
+        ),
+        builtin(
+            "autoscaling",
+            "v2",
+            "HorizontalPodAutoscaler",
+            "horizontalpodautoscalers",
+            true,
+            &["hpa"],
+            true,
+            true,
+            false,
+        ),
+        builtin(
+            "policy",
+            "v1",
+            "PodDisruptionBudget",
+            "poddisruptionbudgets",
+            true,
+            &["pdb"],
+            false,
+            true,
+            false,
+        ),
+        builtin(
+            "apiextensions.k8s.io",
+            "v1",
+            "CustomResourceDefinition",
+            "customresourcedefinitions",
+            false,
+            &["crd", "crds"],
+            false,
+            true,
+            false,
+        ),
+    ]
+}
+
+/// A Karmada kind served by the hub.
+#[allow(clippy::too_many_arguments)]
+fn karmada(
+    group: &str,
+    version: &str,
+    kind: &str,
+    plural: &str,
+    namespaced: bool,
+    short: &[&str],
+    status: bool,
+    read_only: bool,
+) -> Resource {
+    Resource {
+        schema: Schema::Karmada,
+        read_only,
+        ..builtin(
+            group, version, kind, plural, namespaced, short, false, status, false,
+        )
+    }
+}
+
+fn karmada_kinds() -> Vec<Resource> {
+    vec![
+        karmada(
+            "policy.karmada.io",
+            "v1alpha1",
+            "PropagationPolicy",
+            "propagationpolicies",
+            true,
+            &["pp"],
+            false,
+            false,
+        ),
+        karmada(
+            "policy.karmada.io",
+            "v1alpha1",
+            "ClusterPropagationPolicy",
+            "clusterpropagationpolicies",
+            false,
+            &["cpp"],
+            false,
+            false,
+        ),
+        karmada(
+            "policy.karmada.io",
+            "v1alpha1",
+            "OverridePolicy",
+            "overridepolicies",
+            true,
+            &["op"],
+            false,
+            false,
+        ),
+        karmada(
+            "policy.karmada.io",
+            "v1alpha1",
+            "ClusterOverridePolicy",
+            "clusteroverridepolicies",
+            false,
+            &["cop"],
+            false,
+            false,
+        ),
+        karmada(
+            "cluster.karmada.io",
+            "v1alpha1",
+            "Cluster",
+            "clusters",
+            false,
+            &[],
+            true,
+            false,
+        ),
+        karmada(
+            "work.karmada.io",
+            "v1alpha2",
+            "ResourceBinding",
+            "resourcebindings",
+            true,
+            &["rb"],
+            true,
+            false,
+        ),
+        karmada(
+            "work.karmada.io",
+            "v1alpha2",
+            "ClusterResourceBinding",
+            "clusterresourcebindings",
+            false,
+            &["crb"],
+            true,
+            false,
+        ),
+        karmada(
+            "work.karmada.io",
+            "v1alpha1",
+            "Work",
+            "works",
+            true,
+            &[],
+            true,
+            true,
+        ),
+    ]
+}
+
+/// Registry errors.
+#[derive(Debug, thiserror::Error)]
+pub enum RegistryError {
+    /// The CRD is malformed.
+    #[error("{field}: {message}")]
+    InvalidCrd {
+        /// Field path.
+        field: String,
+        /// What is wrong.
+        message: String,
+    },
+}
+
+type Key = (String, String, String);
+
+#[derive(Default)]
+struct Inner {
+    /// (group, version, plural) -> resource.
+    by_path: BTreeMap<Key, Arc<Resource>>,
+    /// Changes with every CRD change, so caches (discovery, OpenAPI) can be rebuilt.
+    generation: u64,
+}
+
+/// The set of served resources. Cheap to clone.
+#[derive(Clone, Default)]
+pub struct Registry {
+    inner: Arc<RwLock<Inner>>,
+}
+
+impl std::fmt::Debug for Registry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Registry").finish_non_exhaustive()
+    }
+}
+
+impl Registry {
+    /// A registry with the built-in and Karmada kinds.
+    pub fn new() -> Self {
+        let reg = Self::default();
+        if let Ok(mut inner) = reg.inner.write() {
+            for r in builtins().into_iter().chain(karmada_kinds()) {
+                inner.by_path.insert(
+                    (r.group.clone(), r.version.clone(), r.plural.clone()),
+                    Arc::new(r),
+                );
+            }
+        }
+        reg
+    }
+
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, Inner> {
+        self.inner.read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn write(&self) -> std::sync::RwLockWriteGuard<'_, Inner> {
+        self.inner.write().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Looks up a resource by group, version and plural.
+    pub fn get(&self, group: &str, version: &str, plural: &str) -> Option<Arc<Resource>> {
+        self.read()
+            .by_path
+            .get(&(group.to_owned(), version.to_owned(), plural.to_owned()))
+            .cloned()
+    }
+
+    /// Looks up a resource by group, version and kind.
+    pub fn by_kind(&self, group: &str, version: &str, kind: &str) -> Option<Arc<Resource>> {
+        self.read()
+            .by_path
+            .values()
+            .find(|r| r.group == group && r.version == version && r.kind == kind)
+            .cloned()
+    }
+
+    /// All resources, ordered by group, version, plural.
+    pub fn all(&self) -> Vec<Arc<Resource>> {
+        self.read().by_path.values().cloned().collect()
+    }
+
+    /// A number that changes whenever the set of resources changes.
+    pub fn generation(&self) -> u64 {
+        self.read().generation
+    }
+
+    /// Serves the resources a CRD defines, replacing what it served before.
+    pub fn apply_crd(&self, crd: &Value) -> Result<(), RegistryError> {
+        let resources = resources_from_crd(crd)?;
+        let mut inner = self.write();
+        let group = resources.first().map(|r| r.group.clone());
+        let plural = resources.first().map(|r| r.plural.clone());
+        inner
+            .by_path
+            .retain(|(g, _, p), _| Some(g) != group.as_ref() || Some(p) != plural.as_ref());
+        for r in resources {
+            inner.by_path.insert(
+                (r.group.clone(), r.version.clone(), r.plural.clone()),
+                Arc::new(r),
+            );
+        }
+        inner.generation += 1;
+        Ok(())
+    }
+
+    /// Stops serving a CRD's resources.
+    pub fn remove_crd(&self, crd: &Value) {
+        let group = crd
+            .pointer("/spec/group")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
+        let plural = crd
+            .pointer("/spec/names/plural")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
+        let mut inner = self.write();
+        inner.by_path.retain(|(g, _, p), r| {
+            !(g == group && p == plural && matches!(r.schema, Schema::Custom(_)))
+        });
+        inner.generation += 1;
+    }
+}
+
+fn str_at<'a>(v: &'a Value, ptr: &str) -> Option<&'a str> {
+    v.pointer(ptr)
+        .and_then(Value::as_str)
+        .filter(|s| !s.is_empty())
+}
+
+fn strings_at(v: &Value, ptr: &str) -> Vec<String> {
+    v.pointer(ptr)
+        .and_then(Value::as_array)
+        .map(|a| {
+            a.iter()
+                .filter_map(Value::as_str)
+                .map(str::to_owned)
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Builds the served resources of a CRD (one per served version).
+pub fn resources_from_crd(crd: &Value) -> Result<Vec<Resource>, RegistryError> {
+    let invalid = |field: &str, message: &str| RegistryError::InvalidCrd {
+        field: field.to_owned(),
+        message: message.to_owned(),
+    };
+    let group =
+        str_at(crd, "/spec/group").ok_or_else(|| invalid("spec.group", "Required value"))?;
+    let plural = str_at(crd, "/spec/names/plural")
+        .ok_or_else(|| invalid("spec.names.plural", "Required value"))?;
+    let kind = str_at(crd, "/spec/names/kind")
+        .ok_or_else(|| invalid("spec.names.kind", "Required value"))?;
+    let scope =
+        str_at(crd, "/spec/scope").ok_or_else(|| invalid("spec.scope", "Required value"))?;
+    let namespaced = match scope {
+        "Namespaced" => true,
+        "Cluster" => false,
+        _ => {
+            return Err(invalid(
+                "spec.scope",
+                "Unsupported value: supported values: \"Cluster\", \"Namespaced\"",
+            ));
+        }
+    };
+    let name = str_at(crd, "/metadata/name").unwrap_or_default();
+    if name != format!("{plural}.{group}") {
+        return Err(invalid(
+            "metadata.name",
+            &format!("must be spec.names.plural+\".\"+spec.group (\"{plural}.{group}\")"),
+        ));
+    }
+    let versions = crd
+        .pointer("/spec/versions")
+        .and_then(Value::as_array)
+        .filter(|v| !v.is_empty())
+        .ok_or_else(|| {
+            invalid(
+                "spec.versions",
+                "Required value: must have exactly one version marked as storage version",
+            )
+        })?;
+    let singular = str_at(crd, "/spec/names/singular")
+        .map(str::to_owned)
+        .unwrap_or_else(|| kind.to_lowercase());
+    let mut out = Vec::new();
+    for (i, v) in versions.iter().enumerate() {
+        let vname = str_at(v, "/name")
+            .ok_or_else(|| invalid(&format!("spec.versions[{i}].name"), "Required value"))?;
+        if !v.get("served").and_then(Value::as_bool).unwrap_or(false) {
+            continue;
+        }
+        let printer_columns = v
+            .get("additionalPrinterColumns")
+            .and_then(Value::as_array)
+            .map(|cols| {
+                cols.iter()
+                    .map(|c| PrinterColumn {
+                        name: str_at(c, "/name").unwrap_or_default().to_owned(),
+                        type_: str_at(c, "/type").unwrap_or("string").to_owned(),
+                        format: str_at(c, "/format").unwrap_or_default().to_owned(),
+                        description: str_at(c, "/description").unwrap_or_default().to_owned(),
+                        priority: c.get("priority").and_then(Value::as_i64).unwrap_or(0),
+                        json_path: str_at(c, "/jsonPath").unwrap_or_default().to_owned(),
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        out.push(Resource {
+            group: group.to_owned(),
+            version: vname.to_owned(),
+            kind: kind.to_owned(),
+            plural: plural.to_owned(),
+            singular: singular.clone(),
+            namespaced,
+            short_names: strings_at(crd, "/spec/names/shortNames"),
+            categories: strings_at(crd, "/spec/names/categories"),
+            status: v.pointer("/subresources/status").is_some(),
+            scale: v.pointer("/subresources/scale").is_some(),
+            read_only: false,
+            schema: Schema::Custom(v.pointer("/schema/openAPIV3Schema").cloned().map(Arc::new)),
+            printer_columns,
+        });
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn crd() -> Value {
+        json!({
+            "apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
+            "metadata": {"name": "widgets.example.com"},
+            "spec": {"group": "example.com", "scope": "Namespaced",
+                "names": {"plural": "widgets", "kind": "Widget", "shortNames": ["wd"]},
+                "versions": [{"name": "v1", "served": true, "storage": true,
+                    "subresources": {"status": {}},
+                    "additionalPrinterColumns": [{"name": "Size", "type": "integer", "jsonPath": ".spec.size"}],
+                    "schema": {"openAPIV3Schema": {"type": "object"}}},
+                    {"name": "v0", "served": false, "storage": false}]}
+        })
+    }
+
+    #[test]
+    fn serves_builtins_and_karmada_kinds() {
+        let reg = Registry::new();
+        let deploy = reg
+            .get("apps", "v1", "deployments")
+            .expect("deployments served");
+        assert!(deploy.scale && deploy.status && deploy.namespaced);
+        assert_eq!(deploy.short_names, vec!["deploy"]);
+        assert!(
+            reg.get("policy.karmada.io", "v1alpha1", "propagationpolicies")
+                .is_some()
+        );
+        assert!(
+            reg.by_kind("work.karmada.io", "v1alpha2", "ResourceBinding")
+                .is_some()
+        );
+        assert_eq!(deploy.key(Some("ns1"), "web"), "/apps/deployments/ns1/web");
+        let ns = reg.get("", "v1", "namespaces").expect("namespaces");
+        assert_eq!(ns.key(None, "default"), "/core/namespaces/default");
+    }
+
+    #[test]
+    fn crd_lifecycle() {
+        let reg = Registry::new();
+        let before = reg.generation();
+        reg.apply_crd(&crd()).expect("valid CRD");
+        let r = reg.get("example.com", "v1", "widgets").expect("served");
+        assert!(r.status && !r.scale);
+        assert_eq!(r.printer_columns[0].json_path, ".spec.size");
+        assert!(
+            reg.get("example.com", "v0", "widgets").is_none(),
+            "unserved version"
+        );
+        assert!(reg.generation() > before);
+        reg.remove_crd(&crd());
+        assert!(reg.get("example.com", "v1", "widgets").is_none());
+    }
+
+    #[test]
+    fn bad_crd_names_field() {
+        let mut c = crd();
+        c["metadata"]["name"] = json!("wrong");
+        match resources_from_crd(&c) {
+            Err(RegistryError::InvalidCrd { field, .. }) => assert_eq!(field, "metadata.name"),
+            other => panic!("expected InvalidCrd, got {other:?}"),
+        }
+        let mut c = crd();
+        c["spec"]["scope"] = json!("Galaxy");
+        assert!(resources_from_crd(&c).is_err());
+    }
+}

@@ -1,0 +1,163 @@
+//! A real hub process for integration tests, and a kubectl runner.
+#![allow(dead_code, clippy::unwrap_used, missing_docs)]
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+/// A hub process on free ports with its own data directory; killed on drop.
+pub struct HubProcess {
+    child: Option<Child>,
+    pub dir: PathBuf,
+    pub kubeconfig: PathBuf,
+    pub api: String,
+    _tmp: Option<tempfile::TempDir>,
+}
+
+impl HubProcess {
+    pub fn start() -> Self {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().to_owned();
+        let mut hub = Self::start_in(&dir, "127.0.0.1:0");
+        hub._tmp = Some(tmp);
+        hub
+    }
+
+    pub fn start_in(dir: &Path, listen: &str) -> Self {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_flotilla-hub"))
+            .args([
+                "--data-dir",
+                dir.to_str().unwrap(),
+                "--listen",
+                listen,
+                "--agent-listen",
+                "127.0.0.1:0",
+            ])
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("hub starts");
+        let stdout = child.stdout.take().unwrap();
+        let mut line = String::new();
+        BufReader::new(stdout).read_line(&mut line).unwrap();
+        assert!(line.contains("ready"), "unexpected first line: {line:?}");
+        let api = line
+            .split_whitespace()
+            .nth(3)
+            .unwrap()
+            .trim_start_matches("https://")
+            .to_owned();
+        let kubeconfig = PathBuf::from(line.split_whitespace().last().unwrap());
+        Self {
+            child: Some(child),
+            dir: dir.to_owned(),
+            kubeconfig,
+            api,
+            _tmp: None,
+        }
+    }
+
+    /// SIGKILL.
+    pub fn kill9(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    /// SIGTERM and wait.
+    pub fn terminate(&mut self) -> std::process::ExitStatus {
+        let mut c = self.child.take().unwrap();
+        let _ = Command::new("kill")
+            .args(["-TERM", &c.id().to_string()])
+            .status();
+        c.wait().unwrap()
+    }
+
+    pub fn kubectl(&self, args: &[&str]) -> Output {
+        kubectl_with(&kubectl_binaries()[0], &self.kubeconfig, args, None)
+    }
+}
+
+impl Drop for HubProcess {
+    fn drop(&mut self) {
+        self.kill9();
+    }
+}
+
+/// The kubectl binaries to test with: the one on the PATH and newer ones when present.
+pub fn kubectl_binaries() -> Vec<PathBuf> {
+    let mut out = vec![];
+    for candidate in [
+        std::env::var("KUBECTL").ok().map(PathBuf::from),
+        Some(PathBuf::from("/usr/bin/kubectl")),
+        python_scripts_dir().map(|d| d.join("kubectl")),
+        std::env::var("HOME")
+            .ok()
+            .map(|h| PathBuf::from(h).join(".cache/flotilla/bin/k8s-1.36.3/kubectl")),
+    ]
+    .into_iter()
+    .flatten()
+    {
+        if candidate.exists() && !out.contains(&candidate) {
+            out.push(candidate);
+        }
+    }
+    if out.is_empty() {
+        out.push(PathBuf::from("kubectl"));
+    }
+    out
+}
+
+fn python_scripts_dir() -> Option<PathBuf> {
+    let out = Command::new("python3")
+        .args([
+            "-c",
+            "import sysconfig; print(sysconfig.get_path('scripts'))",
+        ])
+        .output()
+        .ok()?;
+    Some(PathBuf::from(String::from_utf8_lossy(&out.stdout).trim()))
+}
+
+pub fn kubectl_with(bin: &Path, kubeconfig: &Path, args: &[&str], stdin: Option<&str>) -> Output {
+    let mut cmd = Command::new(bin);
+    cmd.arg("--kubeconfig").arg(kubeconfig).args(args);
+    cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
+    if stdin.is_some() {
+        cmd.stdin(Stdio::piped());
+    }
+    let mut child = cmd.spawn().expect("kubectl runs");
+    if let Some(input) = stdin {
+        use std::io::Write;
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(input.as_bytes())
+            .unwrap();
+    }
+    child.wait_with_output().unwrap()
+}
+
+pub fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+pub fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// Polls `f` until it returns true or the timeout passes.
+pub fn eventually(timeout: Duration, mut f: impl FnMut() -> bool) -> bool {
+    let start = Instant::now();
+    while start.elapsed() < timeout {
+        if f() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    false
+}
