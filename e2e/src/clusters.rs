@@ -94,6 +94,7 @@ impl MemberCluster {
     /// Creates a cluster with a unique name derived from `label` and waits until it is ready
     /// (nodes Ready, default service account present).
     pub async fn create(label: &str, options: ClusterOptions) -> Result<Self> {
+        ensure_binaries().await?;
         reap_stale_clusters().await;
         let name = unique_name(label);
         let mut args = vec![
@@ -115,8 +116,7 @@ impl MemberCluster {
             armed: true,
         };
         let started = Instant::now();
-        // `kind/cluster create` builds missing binaries first; allow for a cold build.
-        let output = run_cluster_script(&args, Duration::from_secs(options.timeout_secs + 3600))
+        let output = run_cluster_script(&args, Duration::from_secs(options.timeout_secs + 60))
             .await
             .with_context(|| format!("creating member cluster {name}"))?;
         let kubeconfig = PathBuf::from(output.trim());
@@ -272,18 +272,38 @@ pub fn k8s_version() -> String {
         .unwrap_or_else(|| "1.36.3".to_owned())
 }
 
-/// Builds the cached binaries when missing (`kind/build k8s etcd kwok`); a no-op when cached.
+/// Builds the cached binaries when missing (`kind/build k8s etcd kwok`, 15-35 minutes on a
+/// fresh machine, with progress on stderr); a quick check when they are cached.
 pub async fn ensure_binaries() -> Result<()> {
-    let status = tokio::process::Command::new(kind_dir().join("build"))
-        .args(["k8s", "etcd", "kwok"])
-        .stdin(Stdio::null())
-        .status()
+    static BUILT: tokio::sync::OnceCell<()> = tokio::sync::OnceCell::const_new();
+    BUILT
+        .get_or_try_init(|| async {
+            let build = kind_dir().join("build");
+            let check = tokio::process::Command::new(&build)
+                .args(["--check", "k8s", "etcd", "kwok"])
+                .stdin(Stdio::null())
+                .output()
+                .await
+                .with_context(|| format!("running {}", build.display()))?;
+            if check.status.success() {
+                return Ok(());
+            }
+            eprintln!("building the Kubernetes components for member clusters (kind/build)");
+            // Progress goes straight to the terminal: the first build takes many minutes.
+            let status = tokio::process::Command::new(&build)
+                .args(["k8s", "etcd", "kwok"])
+                .stdin(Stdio::null())
+                .stdout(std::io::stderr())
+                .status()
+                .await
+                .with_context(|| format!("running {}", build.display()))?;
+            if !status.success() {
+                bail!("kind/build failed ({status}); see its output above");
+            }
+            Ok(())
+        })
         .await
-        .context("running kind/build")?;
-    if !status.success() {
-        bail!("kind/build failed ({status}); see its output above");
-    }
-    Ok(())
+        .map(|_| ())
 }
 
 /// Builds a kube-rs client from a kubeconfig file.
