@@ -129,6 +129,10 @@ pub trait Store: Send + Sync + 'static {
 
     /// Lists keys starting with `prefix`, in key order, strictly after `continue_after` when
     /// given, at most `limit` items when non-zero.
+    ///
+    /// The page's `revision` is the store revision when the read began. Items may already
+    /// reflect later writes; a watch from `revision` delivers those again, which is harmless
+    /// for clients that apply events as upserts and deletes.
     fn list<'a>(
         &'a self,
         prefix: &'a str,
@@ -165,6 +169,11 @@ pub trait Store: Send + Sync + 'static {
 
     /// Watches keys starting with `prefix` for events with revision greater than
     /// `after_revision`. Fails with `Gone` when that revision is older than the kept log.
+    ///
+    /// Events come in revision order, each exactly once: first those replayed from the log,
+    /// then live ones. `after_revision` equal to the current revision yields only new
+    /// events. A watcher that falls too far behind gets a final `Err(Gone)` and the stream
+    /// ends (clients then relist). Slow watchers never hold up writers.
     fn watch<'a>(
         &'a self,
         prefix: &'a str,

@@ -89,6 +89,10 @@ pub(crate) struct Shared {
 ///
 /// Needs a Tokio runtime: `open` starts the writer task on it. One process per directory
 /// (sled locks it).
+///
+/// Writes are acknowledged after `flush_async` (fsync), so an acknowledged write survives
+/// `kill -9`. Reads go straight to sled and may see a batch that is committed but still
+/// being flushed; watches and `current_revision` only ever show acknowledged writes.
 pub struct SledStore {
     shared: Arc<Shared>,
     requests: mpsc::Sender<Request>,
