@@ -93,6 +93,8 @@ pub(crate) struct Shared {
 /// Writes are acknowledged after `flush_async` (fsync), so an acknowledged write survives
 /// `kill -9`. Reads go straight to sled and may see a batch that is committed but still
 /// being flushed; watches and `current_revision` only ever show acknowledged writes.
+/// The `render` closures of writes run on the writer task, one after another: keep them to
+/// serialising a value.
 pub struct SledStore {
     shared: Arc<Shared>,
     requests: mpsc::Sender<Request>,
