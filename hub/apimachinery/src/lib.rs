@@ -2,6 +2,7 @@
 //!
 //! Everything here is pure: functions take `serde_json::Value`s and return new ones.
 
+pub mod apply;
 pub mod patch;
 pub mod selector;
 mod value;

@@ -58,6 +58,26 @@ pub(crate) fn json_eq(a: &Value, b: &Value) -> bool {
     }
 }
 
+/// Compact JSON text of `v` with object keys sorted, so equal values give equal text.
+pub(crate) fn canonical_json(v: &Value) -> String {
+    fn sorted(v: &Value) -> Value {
+        match v {
+            Value::Object(m) => {
+                let mut keys: Vec<&String> = m.keys().collect();
+                keys.sort();
+                Value::Object(
+                    keys.into_iter()
+                        .map(|k| (k.clone(), sorted(&m[k])))
+                        .collect(),
+                )
+            }
+            Value::Array(a) => Value::Array(a.iter().map(sorted).collect()),
+            other => other.clone(),
+        }
+    }
+    sorted(v).to_string()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -80,5 +100,13 @@ mod tests {
         assert!(json_eq(&json!({"a": [1, "x"]}), &json!({"a": [1.0, "x"]})));
         assert!(!json_eq(&json!(1), &json!("1")));
         assert!(!json_eq(&json!({"a": 1}), &json!({"a": 1, "b": 2})));
+    }
+
+    #[test]
+    fn canonical_json_sorts_keys() {
+        assert_eq!(
+            canonical_json(&json!({"protocol": "TCP", "containerPort": 80})),
+            r#"{"containerPort":80,"protocol":"TCP"}"#
+        );
     }
 }
