@@ -3,7 +3,13 @@
 //! Nothing here does I/O: the hub's API server calls [`validation`] and [`openapi`], its
 //! controllers call the algorithm modules with plain data.
 
+pub mod health;
 pub mod openapi;
+pub mod overrides;
+pub mod quantity;
+pub mod scheduler;
+pub mod selectors;
+pub mod status;
 pub mod types;
 pub mod validation;
 

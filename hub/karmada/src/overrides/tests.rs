@@ -1,0 +1,2 @@
+//! Table tests of override rendering.
+#![allow(clippy::unwrap_used)]
