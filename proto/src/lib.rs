@@ -68,6 +68,122 @@ pub fn work_label_value(work: &str) -> String {
     }
 }
 
+/// The name of the Work holding one manifest: `<namespace>-<name>-<kind>` (without the
+/// namespace for cluster-scoped objects), lowercased, with other characters replaced by `-`,
+/// and shortened with a hash beyond 253 characters.
+pub fn work_name_for(kind: &str, namespace: Option<&str>, name: &str) -> String {
+    let raw = match namespace.filter(|n| !n.is_empty()) {
+        Some(ns) => format!("{ns}-{name}-{kind}"),
+        None => format!("{name}-{kind}"),
+    };
+    let mut out: String = raw
+        .chars()
+        .map(|c| c.to_ascii_lowercase())
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '.' {
+                c
+            } else {
+                '-'
+            }
+        })
+        .collect();
+    if out.len() > 253 {
+        let hash = hex::encode(&Sha256::digest(raw.as_bytes())[..8]);
+        out.truncate(236);
+        out = format!("{}-{hash}", out.trim_end_matches(['-', '.']));
+    }
+    out.trim_matches(['-', '.']).to_owned()
+}
+
+/// Where bootstrap tokens and hub information live in the hub API.
+pub mod enrollment {
+    use sha2::{Digest, Sha256};
+
+    /// Namespace of bootstrap token Secrets and the hub information ConfigMap.
+    pub const NAMESPACE: &str = "flotilla-system";
+    /// Name of the ConfigMap where the hub publishes `agentAddress`, `caHash` and `caCert`.
+    pub const HUB_INFO_CONFIGMAP: &str = "flotilla-hub-info";
+    /// Type of bootstrap token Secrets.
+    pub const TOKEN_SECRET_TYPE: &str = "flotilla.io/bootstrap-token";
+    /// Prefix of bootstrap token Secret names; the token id follows.
+    pub const TOKEN_SECRET_PREFIX: &str = "bootstrap-token-";
+    /// Secret key: the cluster the token enrolls.
+    pub const KEY_CLUSTER: &str = "cluster";
+    /// Secret key: hex SHA-256 of the token secret.
+    pub const KEY_SECRET_HASH: &str = "secret-hash";
+    /// Secret key: RFC 3339 expiry.
+    pub const KEY_EXPIRATION: &str = "expiration";
+    /// Secret key: set to the time of use once the token has been exchanged.
+    pub const KEY_USED_AT: &str = "used-at";
+
+    /// A parsed bootstrap token `<id>.<secret>`.
+    #[derive(Debug, Clone, PartialEq, Eq)]
+    pub struct Token {
+        /// Public id (6 lowercase alphanumerics), names the Secret.
+        pub id: String,
+        /// The secret part (16 lowercase alphanumerics).
+        pub secret: String,
+    }
+
+    impl Token {
+        /// Parses `<id>.<secret>`; `None` when malformed.
+        pub fn parse(s: &str) -> Option<Self> {
+            let (id, secret) = s.trim().split_once('.')?;
+            let ok = |p: &str, n: usize| {
+                p.len() == n
+                    && p.chars()
+                        .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
+            };
+            (ok(id, 6) && ok(secret, 16)).then(|| Self {
+                id: id.to_owned(),
+                secret: secret.to_owned(),
+            })
+        }
+
+        /// Name of the Secret holding this token.
+        pub fn secret_name(&self) -> String {
+            format!("{TOKEN_SECRET_PREFIX}{}", self.id)
+        }
+
+        /// The hash stored in place of the secret.
+        pub fn secret_hash(&self) -> String {
+            hex::encode(Sha256::digest(self.secret.as_bytes()))
+        }
+    }
+
+    impl std::fmt::Display for Token {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            write!(f, "{}.{}", self.id, self.secret)
+        }
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::*;
+
+        #[test]
+        fn parses_tokens() {
+            let cases = [
+                ("abcdef.0123456789abcdef", true),
+                (" abcdef.0123456789abcdef\n", true),
+                ("abcde.0123456789abcdef", false),
+                ("ABCDEF.0123456789abcdef", false),
+                ("abcdef0123456789abcdef", false),
+                ("abcdef.0123456789abcde", false),
+                ("abcdef.0123456789abcdef.x", false),
+                ("", false),
+            ];
+            for (s, ok) in cases {
+                assert_eq!(Token::parse(s).is_some(), ok, "{s:?}");
+            }
+            let t = Token::parse("abcdef.0123456789abcdef").expect("valid");
+            assert_eq!(t.secret_name(), "bootstrap-token-abcdef");
+            assert_eq!(t.to_string(), "abcdef.0123456789abcdef");
+            assert_eq!(t.secret_hash().len(), 64);
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -99,6 +215,25 @@ mod tests {
         assert_ne!(
             work_label_value(&"a".repeat(70)),
             work_label_value(&"a".repeat(71))
+        );
+    }
+
+    #[test]
+    fn work_names() {
+        assert_eq!(
+            work_name_for("Deployment", Some("default"), "web"),
+            "default-web-deployment"
+        );
+        assert_eq!(
+            work_name_for("ClusterRole", None, "system:x"),
+            "system-x-clusterrole"
+        );
+        assert_eq!(work_name_for("ConfigMap", Some(""), "c"), "c-configmap");
+        let long = work_name_for("ConfigMap", Some("n"), &"x".repeat(300));
+        assert!(long.len() <= 253);
+        assert_ne!(
+            long,
+            work_name_for("ConfigMap", Some("n"), &"x".repeat(301))
         );
     }
 

@@ -1,0 +1,283 @@
+//! TLS connections to the hub: unverified discovery checked against a pinned CA hash, then
+//! connections verified against the pinned CA, with or without the cluster's certificate.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use flotilla_proto::v1::agent_hub_client::AgentHubClient;
+use flotilla_proto::v1::{DiscoverRequest, EnrollRequest, EnrollResponse};
+use hyper_util::rt::TokioIo;
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
+use rustls::{ClientConfig, DigitallySignedStruct, SignatureScheme};
+use tonic::transport::{Channel, Endpoint};
+
+/// Connection errors.
+#[derive(Debug, thiserror::Error)]
+pub enum ConnectError {
+    /// `--hub` is not `host:port`.
+    #[error("invalid hub address {0:?}: expected host:port")]
+    Address(String),
+    /// Bad PEM or TLS settings.
+    #[error("TLS: {0}")]
+    Tls(String),
+    /// The hub's CA does not match the pinned hash.
+    #[error(
+        "the hub's CA certificate has hash {actual}, but {expected} was expected: refusing to connect (check --ca-hash, or you may be talking to the wrong server)"
+    )]
+    CaMismatch {
+        /// The hash the caller expected.
+        expected: String,
+        /// The hash of what the hub presented.
+        actual: String,
+    },
+    /// The connection failed.
+    #[error("connecting to the hub at {addr}: {source}")]
+    Transport {
+        /// The hub address.
+        addr: String,
+        /// The cause.
+        #[source]
+        source: tonic::transport::Error,
+    },
+    /// The hub answered with an error.
+    #[error("{}", .0.message())]
+    Rpc(#[from] tonic::Status),
+}
+
+fn provider() -> Arc<rustls::crypto::CryptoProvider> {
+    Arc::new(rustls::crypto::ring::default_provider())
+}
+
+/// Accepts any server certificate: used only to fetch the CA, which is then checked against
+/// the pinned hash before anything is trusted.
+#[derive(Debug)]
+struct AcceptAny(Arc<rustls::crypto::CryptoProvider>);
+
+impl ServerCertVerifier for AcceptAny {
+    fn verify_server_cert(
+        &self,
+        _end_entity: &CertificateDer<'_>,
+        _intermediates: &[CertificateDer<'_>],
+        _server_name: &ServerName<'_>,
+        _ocsp: &[u8],
+        _now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        Ok(ServerCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.0.signature_verification_algorithms.supported_schemes()
+    }
+}
+
+fn tls_err(e: impl std::fmt::Display) -> ConnectError {
+    ConnectError::Tls(e.to_string())
+}
+
+/// The hash of a PEM CA certificate, in `--ca-hash` form.
+pub fn ca_hash_of_pem(pem: &str) -> Result<String, ConnectError> {
+    let der = CertificateDer::from_pem_slice(pem.as_bytes()).map_err(tls_err)?;
+    Ok(flotilla_proto::ca_hash_of_der(der.as_ref()))
+}
+
+/// A client identity: certificate and key PEM.
+#[derive(Debug, Clone)]
+pub struct ClientIdentity {
+    /// Certificate PEM.
+    pub cert_pem: String,
+    /// Private key PEM.
+    pub key_pem: String,
+}
+
+fn verified_config(
+    ca_pem: &str,
+    identity: Option<&ClientIdentity>,
+) -> Result<ClientConfig, ConnectError> {
+    let mut roots = rustls::RootCertStore::empty();
+    for c in CertificateDer::pem_slice_iter(ca_pem.as_bytes()) {
+        roots.add(c.map_err(tls_err)?).map_err(tls_err)?;
+    }
+    let builder = ClientConfig::builder_with_provider(provider())
+        .with_safe_default_protocol_versions()
+        .map_err(tls_err)?
+        .with_root_certificates(roots);
+    let mut cfg = match identity {
+        Some(id) => {
+            let certs: Vec<CertificateDer<'static>> =
+                CertificateDer::pem_slice_iter(id.cert_pem.as_bytes())
+                    .collect::<Result<_, _>>()
+                    .map_err(tls_err)?;
+            let key = PrivateKeyDer::from_pem_slice(id.key_pem.as_bytes()).map_err(tls_err)?;
+            builder.with_client_auth_cert(certs, key).map_err(tls_err)?
+        }
+        None => builder.with_no_client_auth(),
+    };
+    cfg.alpn_protocols = vec![b"h2".to_vec()];
+    Ok(cfg)
+}
+
+fn unverified_config() -> Result<ClientConfig, ConnectError> {
+    let p = provider();
+    let mut cfg = ClientConfig::builder_with_provider(p.clone())
+        .with_safe_default_protocol_versions()
+        .map_err(tls_err)?
+        .dangerous()
+        .with_custom_certificate_verifier(Arc::new(AcceptAny(p)))
+        .with_no_client_auth();
+    cfg.alpn_protocols = vec![b"h2".to_vec()];
+    Ok(cfg)
+}
+
+fn split_host(addr: &str) -> Result<String, ConnectError> {
+    let bad = || ConnectError::Address(addr.to_owned());
+    let (host, port) = addr.rsplit_once(':').ok_or_else(bad)?;
+    port.parse::<u16>().map_err(|_| bad())?;
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    if host.is_empty() {
+        return Err(bad());
+    }
+    Ok(host.to_owned())
+}
+
+/// A gRPC channel to `addr` over TLS configured by `cfg`.
+async fn channel(addr: &str, cfg: ClientConfig, lazy: bool) -> Result<Channel, ConnectError> {
+    let host = split_host(addr)?;
+    let server_name = ServerName::try_from(host).map_err(tls_err)?;
+    let connector = tokio_rustls::TlsConnector::from(Arc::new(cfg));
+    let target = addr.to_owned();
+    let svc = tower::service_fn(move |_uri: http::Uri| {
+        let connector = connector.clone();
+        let server_name = server_name.clone();
+        let target = target.clone();
+        async move {
+            let tcp = tokio::net::TcpStream::connect(&target).await?;
+            let _ = tcp.set_nodelay(true);
+            let tls = connector.connect(server_name, tcp).await?;
+            Ok::<_, std::io::Error>(TokioIo::new(tls))
+        }
+    });
+    let endpoint = Endpoint::from_shared(format!("http://{addr}"))
+        .map_err(|source| ConnectError::Transport {
+            addr: addr.to_owned(),
+            source,
+        })?
+        .connect_timeout(Duration::from_secs(10))
+        .http2_keep_alive_interval(Duration::from_secs(30))
+        .keep_alive_timeout(Duration::from_secs(20))
+        .keep_alive_while_idle(true);
+    if lazy {
+        return Ok(endpoint.connect_with_connector_lazy(svc));
+    }
+    endpoint
+        .connect_with_connector(svc)
+        .await
+        .map_err(|source| ConnectError::Transport {
+            addr: addr.to_owned(),
+            source,
+        })
+}
+
+/// A client with the message size limits of the protocol.
+pub fn client(ch: Channel) -> AgentHubClient<Channel> {
+    AgentHubClient::new(ch)
+        .max_decoding_message_size(flotilla_proto::MAX_MESSAGE_BYTES)
+        .max_encoding_message_size(flotilla_proto::MAX_MESSAGE_BYTES)
+}
+
+/// Fetches the hub's CA without trusting the connection and checks it against
+/// `expected_hash`; returns the CA PEM, which can then be pinned.
+pub async fn discover(addr: &str, expected_hash: &str) -> Result<String, ConnectError> {
+    let ch = channel(addr, unverified_config()?, false).await?;
+    let ca_pem = client(ch)
+        .discover(DiscoverRequest {})
+        .await?
+        .into_inner()
+        .ca_pem;
+    let actual = ca_hash_of_pem(&ca_pem)?;
+    if !actual.eq_ignore_ascii_case(expected_hash.trim()) {
+        return Err(ConnectError::CaMismatch {
+            expected: expected_hash.trim().to_owned(),
+            actual,
+        });
+    }
+    Ok(ca_pem)
+}
+
+/// Exchanges a bootstrap token for the cluster's credential, over a connection verified
+/// against `ca_pem`.
+pub async fn enroll(
+    addr: &str,
+    ca_pem: &str,
+    cluster: &str,
+    token: &str,
+) -> Result<EnrollResponse, ConnectError> {
+    let ch = channel(addr, verified_config(ca_pem, None)?, false).await?;
+    Ok(client(ch)
+        .enroll(EnrollRequest {
+            cluster_name: cluster.to_owned(),
+            token: token.to_owned(),
+        })
+        .await?
+        .into_inner())
+}
+
+/// A channel authenticated with the cluster's certificate, verified against `ca_pem`; it
+/// connects on first use and reconnects by itself.
+pub async fn authenticated(
+    addr: &str,
+    ca_pem: &str,
+    identity: &ClientIdentity,
+) -> Result<Channel, ConnectError> {
+    channel(addr, verified_config(ca_pem, Some(identity))?, true).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hosts() {
+        assert_eq!(
+            split_host("127.0.0.1:7443").ok().as_deref(),
+            Some("127.0.0.1")
+        );
+        assert_eq!(split_host("[::1]:7443").ok().as_deref(), Some("::1"));
+        assert_eq!(
+            split_host("hub.example:443").ok().as_deref(),
+            Some("hub.example")
+        );
+        assert!(split_host("hub.example").is_err());
+        assert!(split_host(":443").is_err());
+        assert!(split_host("h:99999").is_err());
+    }
+}

@@ -1,0 +1,151 @@
+//! An in-memory member cluster, for tests and for benchmarking the hub with many agents.
+
+use std::collections::BTreeMap;
+use std::sync::Mutex;
+
+use flotilla_proto::v1::Heartbeat;
+use serde_json::Value;
+
+use crate::member::{self, Applied, Member, MemberError, ObjectRef};
+
+/// A member cluster that stores applied objects in memory and reports fixed facts.
+#[derive(Debug, Default)]
+pub struct FakeMember {
+    objects: Mutex<BTreeMap<ObjectRef, Value>>,
+    applies: std::sync::atomic::AtomicU64,
+}
+
+fn target_of(manifest: &Value) -> Result<ObjectRef, MemberError> {
+    let api_version = manifest
+        .get("apiVersion")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    let kind = manifest
+        .get("kind")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    let name = manifest
+        .pointer("/metadata/name")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    if api_version.is_empty() || kind.is_empty() || name.is_empty() {
+        return Err(MemberError::Invalid(
+            "a manifest needs apiVersion, kind and metadata.name".into(),
+        ));
+    }
+    let (group, version) = member::group_version(api_version);
+    Ok(ObjectRef {
+        group: group.to_owned(),
+        version: version.to_owned(),
+        kind: kind.to_owned(),
+        resource: format!("{}s", kind.to_ascii_lowercase()),
+        namespace: manifest
+            .pointer("/metadata/namespace")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_owned(),
+        name: name.to_owned(),
+    })
+}
+
+impl FakeMember {
+    /// An empty member.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Objects currently stored.
+    pub fn objects(&self) -> BTreeMap<ObjectRef, Value> {
+        self.objects.lock().map(|o| o.clone()).unwrap_or_default()
+    }
+
+    /// Puts an object directly, as if someone created it in the member.
+    pub fn insert(&self, target: ObjectRef, obj: Value) {
+        if let Ok(mut o) = self.objects.lock() {
+            o.insert(target, obj);
+        }
+    }
+
+    /// How many applies changed something.
+    pub fn applies(&self) -> u64 {
+        self.applies.load(std::sync::atomic::Ordering::Relaxed)
+    }
+}
+
+impl Member for FakeMember {
+    async fn apply(
+        &self,
+        work: &str,
+        manifest: &Value,
+        overwrite: bool,
+    ) -> Result<Applied, MemberError> {
+        let target = target_of(manifest)?;
+        let ns = (!target.namespace.is_empty()).then_some(target.namespace.as_str());
+        let desired = member::prepare(manifest, work, ns)?;
+        let mut objs = self
+            .objects
+            .lock()
+            .map_err(|_| MemberError::Api("poisoned".into()))?;
+        if let Some(live) = objs.get(&target) {
+            if !member::is_managed(live) && !overwrite {
+                return Err(MemberError::Conflict(target.to_string()));
+            }
+            if member::up_to_date(live, &desired) {
+                return Ok(Applied {
+                    target,
+                    object: live.clone(),
+                    changed: false,
+                });
+            }
+        }
+        objs.insert(target.clone(), desired.clone());
+        self.applies
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        Ok(Applied {
+            target,
+            object: desired,
+            changed: true,
+        })
+    }
+
+    async fn delete(&self, work: &str, target: &ObjectRef) -> Result<(), MemberError> {
+        let mut objs = self
+            .objects
+            .lock()
+            .map_err(|_| MemberError::Api("poisoned".into()))?;
+        if objs
+            .get(target)
+            .is_some_and(|o| member::belongs_to(o, work))
+        {
+            objs.remove(target);
+        }
+        Ok(())
+    }
+
+    async fn managed_objects(&self) -> Result<Vec<(String, ObjectRef)>, MemberError> {
+        let objs = self
+            .objects
+            .lock()
+            .map_err(|_| MemberError::Api("poisoned".into()))?;
+        Ok(objs
+            .iter()
+            .filter(|(_, o)| member::is_managed(o))
+            .filter_map(|(t, o)| Some((member::work_of(o)?, t.clone())))
+            .collect())
+    }
+
+    async fn heartbeat(&self, _with_enablements: bool) -> Heartbeat {
+        Heartbeat {
+            api_reachable: true,
+            kubernetes_version: "v1.36.0-fake".into(),
+            nodes_total: 1,
+            nodes_ready: 1,
+            allocatable: [
+                ("cpu".to_owned(), "8".to_owned()),
+                ("pods".to_owned(), "110".to_owned()),
+            ]
+            .into(),
+            ..Default::default()
+        }
+    }
+}

@@ -1,0 +1,109 @@
+//! `/healthz` and `/metrics` on a small HTTP port.
+
+use std::fmt::Write as _;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+/// The agent's counters.
+#[derive(Debug, Default)]
+pub struct Metrics {
+    /// Whether the work stream is up.
+    pub connected: AtomicBool,
+    /// Last hub revision processed.
+    pub revision: AtomicU64,
+    /// Works held.
+    pub works: AtomicU64,
+    /// Applies that changed the member.
+    pub applies: AtomicU64,
+    /// Failed applies.
+    pub apply_errors: AtomicU64,
+    /// Objects deleted.
+    pub deletes: AtomicU64,
+}
+
+impl Metrics {
+    /// Prometheus text exposition.
+    pub fn render(&self) -> String {
+        let mut s = String::new();
+        let mut line = |name: &str, help: &str, kind: &str, v: u64| {
+            let _ = write!(
+                s,
+                "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {v}\n"
+            );
+        };
+        line(
+            "flotilla_agent_connected",
+            "Whether the work stream to the hub is up.",
+            "gauge",
+            u64::from(self.connected.load(Ordering::Relaxed)),
+        );
+        line(
+            "flotilla_agent_revision",
+            "Last hub revision processed.",
+            "gauge",
+            self.revision.load(Ordering::Relaxed),
+        );
+        line(
+            "flotilla_agent_works",
+            "Works held.",
+            "gauge",
+            self.works.load(Ordering::Relaxed),
+        );
+        line(
+            "flotilla_agent_applies_total",
+            "Applies that changed the member.",
+            "counter",
+            self.applies.load(Ordering::Relaxed),
+        );
+        line(
+            "flotilla_agent_apply_errors_total",
+            "Failed applies.",
+            "counter",
+            self.apply_errors.load(Ordering::Relaxed),
+        );
+        line(
+            "flotilla_agent_deletes_total",
+            "Objects deleted from the member.",
+            "counter",
+            self.deletes.load(Ordering::Relaxed),
+        );
+        s
+    }
+}
+
+/// Serves `/healthz` and `/metrics` on `listener` until `shutdown`.
+pub async fn serve(listener: TcpListener, metrics: Arc<Metrics>, shutdown: CancellationToken) {
+    loop {
+        let (mut sock, _) = tokio::select! {
+            _ = shutdown.cancelled() => return,
+            r = listener.accept() => match r { Ok(x) => x, Err(_) => continue },
+        };
+        let metrics = metrics.clone();
+        tokio::spawn(async move {
+            let mut buf = [0u8; 1024];
+            let n =
+                match tokio::time::timeout(std::time::Duration::from_secs(5), sock.read(&mut buf))
+                    .await
+                {
+                    Ok(Ok(n)) => n,
+                    _ => return,
+                };
+            let req = String::from_utf8_lossy(&buf[..n]);
+            let path = req.split_whitespace().nth(1).unwrap_or("/");
+            let (code, body) = match path {
+                "/healthz" | "/livez" | "/readyz" => ("200 OK", "ok\n".to_owned()),
+                "/metrics" => ("200 OK", metrics.render()),
+                _ => ("404 Not Found", "not found\n".to_owned()),
+            };
+            let resp = format!(
+                "HTTP/1.1 {code}\r\nContent-Type: text/plain; version=0.0.4\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                body.len()
+            );
+            let _ = sock.write_all(resp.as_bytes()).await;
+        });
+    }
+}
