@@ -394,6 +394,13 @@ pub fn update_managed_fields_for_subresource(
     now: &str,
     schema: Option<&dyn PatchSchema>,
 ) -> Value {
+    if exceeds_depth(new, MAX_DEPTH) || old.is_some_and(|o| exceeds_depth(o, MAX_DEPTH)) {
+        // Nothing sensible to track on such input; keep what was there.
+        return old
+            .and_then(managed::managed_fields_value)
+            .cloned()
+            .unwrap_or_else(|| Value::Array(Vec::new()));
+    }
     let old_entries = || {
         old.map(|o| managed::decode(managed::managed_fields_value(o)))
             .unwrap_or_default()
@@ -404,8 +411,8 @@ pub fn update_managed_fields_for_subresource(
     } else if managed::is_reset(written) {
         Vec::new()
     } else {
-        // A write that carries readable managedFields sets them; otherwise keep the old ones
-        // so clients unaware of managedFields do not wipe them.
+        // A write that carries readable managedFields sets them; otherwise keep the old
+        // ones so clients unaware of managedFields do not wipe them.
         let from_new = managed::decode(written);
         if from_new.is_empty() {
             old_entries()
@@ -413,11 +420,6 @@ pub fn update_managed_fields_for_subresource(
             from_new
         }
     };
-    let too_deep =
-        exceeds_depth(new, MAX_DEPTH) || old.is_some_and(|o| exceeds_depth(o, MAX_DEPTH));
-    if too_deep {
-        return managed::encode(&entries);
-    }
 
     let old_obj = old.map_or_else(|| Value::Object(Map::new()), without_managed_fields);
     let new_obj = without_managed_fields(new);

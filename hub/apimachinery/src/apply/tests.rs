@@ -571,3 +571,21 @@ fn fields_v1_round_trip() {
         assert!(FieldSet::from_fields_v1(&bad).is_err(), "{bad}");
     }
 }
+
+#[test]
+fn deep_input_is_refused() {
+    let mut deep = json!(1);
+    for _ in 0..1_000 {
+        deep = json!({"a": deep});
+    }
+    let applied = deployment(deep.clone());
+    assert!(matches!(
+        apply(None, &applied, "a", T1),
+        Err(ApplyError::Invalid(_))
+    ));
+    let live = apply(None, &deployment(json!({"replicas": 1})), "a", T1).unwrap();
+    assert_eq!(
+        update_managed_fields(Some(&live), &applied, "b", T2, deploy_schema()),
+        live["metadata"]["managedFields"]
+    );
+}
