@@ -75,9 +75,11 @@ fn has_lb_ingress(obj: &Value) -> bool {
         .and_then(Value::as_array)
         .is_some_and(|list| {
             list.iter().any(|i| {
-                ["ip", "hostname"]
-                    .iter()
-                    .any(|k| i.get(k).and_then(Value::as_str).is_some_and(|s| !s.is_empty()))
+                ["ip", "hostname"].iter().any(|k| {
+                    i.get(k)
+                        .and_then(Value::as_str)
+                        .is_some_and(|s| !s.is_empty())
+                })
             })
         })
 }
@@ -144,11 +146,14 @@ pub fn health(member_object: &Value) -> Health {
                 && rolled)
         }
         ("apps", "ReplicaSet") => {
-            ok(generation_observed(obj) && int(obj, "/status/availableReplicas") >= spec_replicas(obj))
+            ok(generation_observed(obj)
+                && int(obj, "/status/availableReplicas") >= spec_replicas(obj))
         }
         ("apps", "DaemonSet") => {
             let desired = int(obj, "/status/desiredNumberScheduled");
-            let on_delete = obj.pointer("/spec/updateStrategy/type").and_then(Value::as_str)
+            let on_delete = obj
+                .pointer("/spec/updateStrategy/type")
+                .and_then(Value::as_str)
                 == Some("OnDelete");
             ok(generation_observed(obj)
                 && int(obj, "/status/currentNumberScheduled") >= desired

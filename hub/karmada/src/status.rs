@@ -273,7 +273,11 @@ fn aggregate_cronjob(items: &[Value]) -> Value {
             active.extend(a.iter().cloned());
         }
         scheduled = pick_time(scheduled, str_of(s, "lastScheduleTime"), Ordering::Greater);
-        successful = pick_time(successful, str_of(s, "lastSuccessfulTime"), Ordering::Greater);
+        successful = pick_time(
+            successful,
+            str_of(s, "lastSuccessfulTime"),
+            Ordering::Greater,
+        );
     }
     let mut out = Map::new();
     if !active.is_empty() {
@@ -560,7 +564,9 @@ pub fn reflect(member_object: &Value) -> Option<Value> {
         ("", "Service") => {
             let lb = obj.pointer("/spec/type").and_then(Value::as_str) == Some("LoadBalancer");
             if lb {
-                Some(json!({"loadBalancer": status.get("loadBalancer").cloned().unwrap_or(json!({}))}))
+                Some(
+                    json!({"loadBalancer": status.get("loadBalancer").cloned().unwrap_or(json!({}))}),
+                )
             } else {
                 None
             }

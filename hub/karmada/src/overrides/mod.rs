@@ -270,11 +270,19 @@ fn apply_command_args(
             *current = Value::Array(Vec::new());
         }
         let Some(items) = current.as_array_mut() else {
-            return Err(OpError::new(overrider, &path, format!("{field} is not a list")));
+            return Err(OpError::new(
+                overrider,
+                &path,
+                format!("{field} is not a list"),
+            ));
         };
         match c.operator.as_str() {
             "add" => items.extend(c.value.iter().map(|v| Value::String(v.clone()))),
-            _ => items.retain(|item| !item.as_str().is_some_and(|s| c.value.iter().any(|v| v == s))),
+            _ => items.retain(|item| {
+                !item
+                    .as_str()
+                    .is_some_and(|s| c.value.iter().any(|v| v == s))
+            }),
         }
     }
     Ok(())
@@ -314,7 +322,11 @@ fn apply_metadata_map(
         *map = Value::Object(Default::default());
     }
     let Some(map) = map.as_object_mut() else {
-        return Err(OpError::new(overrider, &path, format!("{field} is not a map")));
+        return Err(OpError::new(
+            overrider,
+            &path,
+            format!("{field} is not a map"),
+        ));
     };
     for (k, v) in &o.value {
         match o.operator.as_str() {
@@ -348,7 +360,9 @@ fn apply_field_overrider(obj: &mut Value, f: &FieldOverrider) -> Result<(), OpEr
         return Ok(());
     }
     if !f.field_path.starts_with('/') {
-        return Err(err("fieldPath must be a JSON pointer starting with '/'".into()));
+        return Err(err(
+            "fieldPath must be a JSON pointer starting with '/'".into()
+        ));
     }
     let Some(target) = obj.pointer_mut(&f.field_path) else {
         return Err(err("field not found".into()));

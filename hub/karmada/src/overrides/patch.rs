@@ -45,7 +45,11 @@ fn array_index(token: &str, len: usize, allow_end: bool) -> Result<usize, String
     } else {
         return Err(format!("invalid array index {token:?}"));
     };
-    let limit = if allow_end { len } else { len.saturating_sub(1) };
+    let limit = if allow_end {
+        len
+    } else {
+        len.saturating_sub(1)
+    };
     if idx > limit || (!allow_end && len == 0) {
         return Err(format!("array index {idx} out of bounds (length {len})"));
     }
@@ -136,27 +140,78 @@ mod tests {
     #[test]
     fn operations() {
         let doc = json!({"a": {"b": 1}, "l": [1, 2], "s": "x", "k/~": 7});
-        let cases: Vec<(&str, &str, Option<Value>, Result<Value, ()>)> = vec![
-            ("add", "/a/c", Some(json!(2)), Ok(json!({"a": {"b": 1, "c": 2}, "l": [1, 2], "s": "x", "k/~": 7}))),
+        type Case = (&'static str, &'static str, Option<Value>, Result<Value, ()>);
+        let cases: Vec<Case> = vec![
+            (
+                "add",
+                "/a/c",
+                Some(json!(2)),
+                Ok(json!({"a": {"b": 1, "c": 2}, "l": [1, 2], "s": "x", "k/~": 7})),
+            ),
             // add on an existing member replaces it.
-            ("add", "/a/b", Some(json!(5)), Ok(json!({"a": {"b": 5}, "l": [1, 2], "s": "x", "k/~": 7}))),
-            ("add", "/l/-", Some(json!(3)), Ok(json!({"a": {"b": 1}, "l": [1, 2, 3], "s": "x", "k/~": 7}))),
-            ("add", "/l/0", Some(json!(0)), Ok(json!({"a": {"b": 1}, "l": [0, 1, 2], "s": "x", "k/~": 7}))),
-            ("add", "/l/2", Some(json!(3)), Ok(json!({"a": {"b": 1}, "l": [1, 2, 3], "s": "x", "k/~": 7}))),
+            (
+                "add",
+                "/a/b",
+                Some(json!(5)),
+                Ok(json!({"a": {"b": 5}, "l": [1, 2], "s": "x", "k/~": 7})),
+            ),
+            (
+                "add",
+                "/l/-",
+                Some(json!(3)),
+                Ok(json!({"a": {"b": 1}, "l": [1, 2, 3], "s": "x", "k/~": 7})),
+            ),
+            (
+                "add",
+                "/l/0",
+                Some(json!(0)),
+                Ok(json!({"a": {"b": 1}, "l": [0, 1, 2], "s": "x", "k/~": 7})),
+            ),
+            (
+                "add",
+                "/l/2",
+                Some(json!(3)),
+                Ok(json!({"a": {"b": 1}, "l": [1, 2, 3], "s": "x", "k/~": 7})),
+            ),
             ("add", "/l/3", Some(json!(3)), Err(())),
             ("add", "/l/01", Some(json!(3)), Err(())),
             ("add", "/missing/x", Some(json!(1)), Err(())),
             ("add", "/s/x", Some(json!(1)), Err(())),
             ("add", "/a/c", None, Err(())),
             ("add", "a/c", Some(json!(1)), Err(())),
-            ("add", "", Some(json!({"new": true})), Ok(json!({"new": true}))),
-            ("replace", "/k~1~0", Some(json!(8)), Ok(json!({"a": {"b": 1}, "l": [1, 2], "s": "x", "k/~": 8}))),
+            (
+                "add",
+                "",
+                Some(json!({"new": true})),
+                Ok(json!({"new": true})),
+            ),
+            (
+                "replace",
+                "/k~1~0",
+                Some(json!(8)),
+                Ok(json!({"a": {"b": 1}, "l": [1, 2], "s": "x", "k/~": 8})),
+            ),
             ("replace", "/a/zz", Some(json!(1)), Err(())),
-            ("replace", "/l/1", Some(json!(9)), Ok(json!({"a": {"b": 1}, "l": [1, 9], "s": "x", "k/~": 7}))),
+            (
+                "replace",
+                "/l/1",
+                Some(json!(9)),
+                Ok(json!({"a": {"b": 1}, "l": [1, 9], "s": "x", "k/~": 7})),
+            ),
             ("replace", "/l/2", Some(json!(9)), Err(())),
             ("replace", "/l/-", Some(json!(9)), Err(())),
-            ("remove", "/a/b", None, Ok(json!({"a": {}, "l": [1, 2], "s": "x", "k/~": 7}))),
-            ("remove", "/l/0", None, Ok(json!({"a": {"b": 1}, "l": [2], "s": "x", "k/~": 7}))),
+            (
+                "remove",
+                "/a/b",
+                None,
+                Ok(json!({"a": {}, "l": [1, 2], "s": "x", "k/~": 7})),
+            ),
+            (
+                "remove",
+                "/l/0",
+                None,
+                Ok(json!({"a": {"b": 1}, "l": [2], "s": "x", "k/~": 7})),
+            ),
             ("remove", "/a/zz", None, Err(())),
             ("remove", "/l/5", None, Err(())),
             ("remove", "", None, Err(())),
@@ -165,7 +220,9 @@ mod tests {
         ];
         for (op, path, value, want) in cases {
             let mut d = doc.clone();
-            let got = apply_op(&mut d, op, path, value.as_ref()).map(|()| d).map_err(|_| ());
+            let got = apply_op(&mut d, op, path, value.as_ref())
+                .map(|()| d)
+                .map_err(|_| ());
             assert_eq!(got, want, "{op} {path}");
         }
     }
