@@ -4,6 +4,7 @@ pub mod agents;
 pub mod api;
 pub mod bootstrap;
 pub mod config;
+pub mod controllers;
 pub mod metrics;
 pub mod pki;
 pub mod registry;
@@ -151,6 +152,7 @@ impl Hub {
         let mut tasks = tokio::task::JoinSet::new();
         let cfg = tls::server_config(&pki.serving_cert_pem, &pki.serving_key_pem)?;
         let agent_objects = state.objects.clone();
+        tasks.spawn(controllers::run(state.objects.clone(), shutdown.clone()));
         tasks.spawn(tls::serve(
             listener,
             cfg,

@@ -430,6 +430,23 @@ impl Objects {
         m.remove("resourceVersion");
         m.remove("deletionTimestamp");
         m.remove("deletionGracePeriodSeconds");
+        if res.group == "policy.karmada.io"
+            && matches!(
+                res.kind.as_str(),
+                "PropagationPolicy" | "ClusterPropagationPolicy"
+            )
+        {
+            // Karmada's permanent id: claims on templates refer to it.
+            let key = if res.kind == "PropagationPolicy" {
+                "propagationpolicy.karmada.io/permanent-id"
+            } else {
+                "clusterpropagationpolicy.karmada.io/permanent-id"
+            };
+            let labels = m.entry("labels").or_insert_with(|| json!({}));
+            if labels.get(key).is_none() {
+                labels[key] = json!(meta::new_uid());
+            }
+        }
         if uses_gen {
             m.insert("generation".into(), json!(1));
         } else {

@@ -1,0 +1,377 @@
+//! The renderer: each binding's target clusters get a Work holding the template rendered for
+//! that cluster (replica revision, then cluster and namespaced overrides); dependencies and
+//! Works no longer wanted are handled here too.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde_json::{Value, json};
+
+use super::snapshot::{Snapshot, Template, template_key};
+use super::{delete_quietly, short_hash, upsert};
+use crate::api::error::ApiError;
+use crate::api::objects::Objects;
+
+/// Label on Works naming the binding they come from (`namespace.name` or `name`).
+pub const BINDING_LABEL: &str = "work.flotilla.io/binding";
+/// Annotation on member objects: the template generation they were rendered from.
+pub const TEMPLATE_GENERATION: &str = "resourcetemplate.karmada.io/generation";
+
+/// The execution namespace of a cluster.
+pub fn execution_namespace(cluster: &str) -> String {
+    format!("karmada-es-{cluster}")
+}
+
+fn binding_id(b: &Value) -> String {
+    match b.pointer("/metadata/namespace").and_then(Value::as_str) {
+        Some(ns) => format!("{ns}.{}", crate::api::meta::name(b)),
+        None => crate::api::meta::name(b).to_owned(),
+    }
+}
+
+/// Strips what the hub's copy has that a member must not receive.
+pub fn prepare_manifest(template: &Value) -> Value {
+    let mut m = template.clone();
+    if let Some(obj) = m.as_object_mut() {
+        obj.remove("status");
+    }
+    if let Some(md) = m.get_mut("metadata").and_then(Value::as_object_mut) {
+        for k in [
+            "creationTimestamp",
+            "deletionTimestamp",
+            "deletionGracePeriodSeconds",
+            "generation",
+            "managedFields",
+            "resourceVersion",
+            "selfLink",
+            "uid",
+            "ownerReferences",
+            "finalizers",
+        ] {
+            md.remove(k);
+        }
+        if let Some(a) = md.get_mut("annotations").and_then(Value::as_object_mut) {
+            a.remove("kubectl.kubernetes.io/last-applied-configuration");
+            a.remove("deployment.kubernetes.io/revision");
+            if a.is_empty() {
+                md.remove("annotations");
+            }
+        }
+    }
+    let kind = template.get("kind").and_then(Value::as_str).unwrap_or("");
+    if kind == "Service" {
+        if let Some(spec) = m.get_mut("spec").and_then(Value::as_object_mut) {
+            if spec.get("clusterIP").and_then(Value::as_str) != Some("None") {
+                spec.remove("clusterIP");
+                spec.remove("clusterIPs");
+            }
+        }
+    }
+    m
+}
+
+/// Sets the cluster's replica count on a workload manifest.
+fn revise_replicas(m: &mut Value, replicas: i64) {
+    match m.get("kind").and_then(Value::as_str) {
+        Some("Deployment" | "StatefulSet" | "ReplicaSet") => {
+            m["spec"]["replicas"] = json!(replicas)
+        }
+        Some("Job") => {
+            m["spec"]["parallelism"] = json!(replicas);
+        }
+        _ => {}
+    }
+}
+
+/// Renders a template for one cluster.
+pub fn render_for_cluster(
+    template: &Value,
+    binding: &Value,
+    cluster: &Value,
+    replicas: Option<i64>,
+    snap: &Snapshot,
+) -> Result<Value, String> {
+    let mut m = prepare_manifest(template);
+    let divided = binding
+        .pointer("/spec/placement/replicaScheduling/replicaSchedulingType")
+        .and_then(Value::as_str)
+        == Some("Divided");
+    if let Some(r) = replicas.filter(|_| divided) {
+        revise_replicas(&mut m, r);
+    }
+    let m = flotilla_karmada::overrides::apply_overrides(
+        &m,
+        cluster,
+        &snap.cluster_overrides,
+        &snap.overrides,
+    )
+    .map_err(|e| e.to_string())?
+    .manifest;
+    Ok(m)
+}
+
+fn work_for(
+    binding: &Value,
+    manifest: Value,
+    template: &Value,
+    cluster: &str,
+    work_name: &str,
+) -> Value {
+    let mut manifest = manifest;
+    let md = crate::api::meta::metadata_mut(&mut manifest);
+    let labels = md.entry("labels").or_insert_with(|| json!({}));
+    labels["karmada.io/managed"] = json!("true");
+    let ann = md.entry("annotations").or_insert_with(|| json!({}));
+    ann[TEMPLATE_GENERATION] = json!(
+        template
+            .pointer("/metadata/generation")
+            .and_then(Value::as_i64)
+            .unwrap_or(0)
+            .to_string()
+    );
+    ann["work.karmada.io/name"] = json!(work_name);
+    ann["work.karmada.io/namespace"] = json!(execution_namespace(cluster));
+    let mut spec = json!({"workload": {"manifests": [manifest]}});
+    if let Some(c) = binding
+        .pointer("/spec/conflictResolution")
+        .and_then(Value::as_str)
+    {
+        spec["workload"]["manifests"][0]["metadata"]["annotations"]["work.karmada.io/conflict-resolution"] =
+            json!(c.to_lowercase());
+    }
+    if binding
+        .pointer("/spec/preserveResourcesOnDeletion")
+        .and_then(Value::as_bool)
+        == Some(true)
+    {
+        spec["preserveResourcesOnDeletion"] = json!(true);
+    }
+    if suspended_for(binding, cluster) {
+        spec["suspendDispatching"] = json!(true);
+    }
+    json!({
+        "apiVersion": "work.karmada.io/v1alpha1", "kind": "Work",
+        "metadata": {"name": work_name, "namespace": execution_namespace(cluster),
+            "labels": {BINDING_LABEL: binding_id(binding)}},
+        "spec": spec,
+    })
+}
+
+fn suspended_for(binding: &Value, cluster: &str) -> bool {
+    let s = binding.pointer("/spec/suspension");
+    if s.and_then(|s| s.get("dispatching"))
+        .and_then(Value::as_bool)
+        == Some(true)
+    {
+        return true;
+    }
+    s.and_then(|s| s.pointer("/dispatchingOnClusters/clusterNames"))
+        .and_then(Value::as_array)
+        .is_some_and(|names| names.iter().any(|n| n == cluster))
+}
+
+/// The Work name of an object propagated by a binding.
+pub fn work_name(t: &Value) -> String {
+    let ns = t
+        .pointer("/metadata/namespace")
+        .and_then(Value::as_str)
+        .unwrap_or("");
+    let name = crate::api::meta::name(t);
+    let kind = t
+        .get("kind")
+        .and_then(Value::as_str)
+        .unwrap_or("")
+        .to_lowercase();
+    let base: String = format!("{name}-{kind}").chars().take(200).collect();
+    format!("{base}-{}", short_hash(&format!("{ns}/{kind}/{name}")))
+}
+
+/// Names of ConfigMaps, Secrets, ServiceAccounts and PVCs a pod template references.
+pub fn dependencies(t: &Value) -> Vec<(&'static str, String)> {
+    let spec = t
+        .pointer("/spec/template/spec")
+        .or_else(|| t.pointer("/spec/jobTemplate/spec/template/spec"))
+        .or_else(|| {
+            if t.get("kind").and_then(Value::as_str) == Some("Pod") {
+                t.get("spec")
+            } else {
+                None
+            }
+        });
+    let Some(spec) = spec else { return vec![] };
+    let mut out = BTreeSet::new();
+    if let Some(sa) = spec
+        .get("serviceAccountName")
+        .and_then(Value::as_str)
+        .filter(|s| *s != "default")
+    {
+        out.insert(("ServiceAccount", sa.to_owned()));
+    }
+    for v in spec
+        .get("volumes")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
+        if let Some(n) = v.pointer("/configMap/name").and_then(Value::as_str) {
+            out.insert(("ConfigMap", n.to_owned()));
+        }
+        if let Some(n) = v.pointer("/secret/secretName").and_then(Value::as_str) {
+            out.insert(("Secret", n.to_owned()));
+        }
+        if let Some(n) = v
+            .pointer("/persistentVolumeClaim/claimName")
+            .and_then(Value::as_str)
+        {
+            out.insert(("PersistentVolumeClaim", n.to_owned()));
+        }
+    }
+    for s in spec
+        .get("imagePullSecrets")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
+        if let Some(n) = s.get("name").and_then(Value::as_str) {
+            out.insert(("Secret", n.to_owned()));
+        }
+    }
+    let containers = ["containers", "initContainers"]
+        .iter()
+        .flat_map(|k| spec.get(*k).and_then(Value::as_array).into_iter().flatten());
+    for c in containers {
+        for e in c.get("env").and_then(Value::as_array).into_iter().flatten() {
+            if let Some(n) = e
+                .pointer("/valueFrom/configMapKeyRef/name")
+                .and_then(Value::as_str)
+            {
+                out.insert(("ConfigMap", n.to_owned()));
+            }
+            if let Some(n) = e
+                .pointer("/valueFrom/secretKeyRef/name")
+                .and_then(Value::as_str)
+            {
+                out.insert(("Secret", n.to_owned()));
+            }
+        }
+        for e in c
+            .get("envFrom")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
+            if let Some(n) = e.pointer("/configMapRef/name").and_then(Value::as_str) {
+                out.insert(("ConfigMap", n.to_owned()));
+            }
+            if let Some(n) = e.pointer("/secretRef/name").and_then(Value::as_str) {
+                out.insert(("Secret", n.to_owned()));
+            }
+        }
+    }
+    out.into_iter().collect()
+}
+
+/// Makes the Work set match the bindings' results.
+pub async fn reconcile(objects: &Objects, snap: &Snapshot) -> Result<(), ApiError> {
+    let works_res = objects
+        .registry()
+        .get("work.karmada.io", "v1alpha1", "works")
+        .ok_or_else(|| ApiError::internal("works not served"))?;
+    let clusters: BTreeMap<&str, &Value> = snap
+        .clusters
+        .iter()
+        .map(|c| (crate::api::meta::name(c), c))
+        .collect();
+    // Works the controllers want: (namespace/name) -> object.
+    let mut wanted: BTreeMap<String, Value> = BTreeMap::new();
+    for b in snap.bindings.values() {
+        if b.pointer("/metadata/deletionTimestamp").is_some() {
+            continue;
+        }
+        let group = b
+            .pointer("/spec/resource/apiVersion")
+            .and_then(Value::as_str)
+            .map(|av| av.rsplit_once('/').map(|(g, _)| g).unwrap_or(""))
+            .unwrap_or("");
+        let kind = b
+            .pointer("/spec/resource/kind")
+            .and_then(Value::as_str)
+            .unwrap_or("");
+        let ns = b
+            .pointer("/spec/resource/namespace")
+            .and_then(Value::as_str);
+        let name = b
+            .pointer("/spec/resource/name")
+            .and_then(Value::as_str)
+            .unwrap_or("");
+        let Some(t) = snap.templates.get(&template_key(group, kind, ns, name)) else {
+            continue;
+        };
+        let deps: Vec<&Template> =
+            if b.pointer("/spec/propagateDeps").and_then(Value::as_bool) == Some(true) {
+                dependencies(&t.object)
+                    .iter()
+                    .filter_map(|(k, n)| snap.templates.get(&template_key("", k, ns, n)))
+                    .collect()
+            } else {
+                vec![]
+            };
+        for target in b
+            .pointer("/spec/clusters")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
+            let Some(cname) = target.get("name").and_then(Value::as_str) else {
+                continue;
+            };
+            let Some(cluster) = clusters.get(cname) else {
+                continue;
+            };
+            let replicas = target.get("replicas").and_then(Value::as_i64);
+            for (obj, reps) in
+                std::iter::once((&t.object, replicas)).chain(deps.iter().map(|d| (&d.object, None)))
+            {
+                let wname = work_name(obj);
+                match render_for_cluster(obj, b, cluster, reps, snap) {
+                    Ok(m) => {
+                        let w = work_for(b, m, obj, cname, &wname);
+                        wanted.insert(format!("{}/{wname}", execution_namespace(cname)), w);
+                    }
+                    Err(e) => {
+                        tracing::warn!(binding = %binding_id(b), cluster = cname, error = %e, "rendering failed")
+                    }
+                }
+            }
+        }
+    }
+    super::namespaces::wanted_namespace_works(snap, &mut wanted);
+    for (key, w) in &wanted {
+        let (ns, name) = key.split_once('/').unwrap_or_default();
+        upsert(
+            objects,
+            &works_res,
+            Some(ns),
+            name,
+            w.clone(),
+            snap.works.get(key),
+        )
+        .await?;
+    }
+    for (key, w) in &snap.works {
+        let ours = w
+            .pointer(&format!(
+                "/metadata/labels/{}",
+                BINDING_LABEL.replace('/', "~1")
+            ))
+            .is_some()
+            || w.pointer(&format!(
+                "/metadata/labels/{}",
+                super::namespaces::NAMESPACE_LABEL.replace('/', "~1")
+            ))
+            .is_some();
+        if ours && !wanted.contains_key(key) {
+            delete_quietly(objects, &works_res, w).await?;
+        }
+    }
+    Ok(())
+}
