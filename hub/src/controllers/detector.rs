@@ -304,3 +304,44 @@ async fn patch_metadata(
         Err(e) => Err(e),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn replicas_follow_the_interpreter() {
+        assert_eq!(
+            replicas_of(&json!({"kind": "Deployment", "spec": {"replicas": 7}})),
+            7
+        );
+        assert_eq!(replicas_of(&json!({"kind": "Deployment", "spec": {}})), 1);
+        assert_eq!(
+            replicas_of(&json!({"kind": "Job", "spec": {"parallelism": 3, "completions": 2}})),
+            2
+        );
+        assert_eq!(
+            replicas_of(&json!({"kind": "Job", "spec": {"parallelism": 4}})),
+            4
+        );
+        assert_eq!(replicas_of(&json!({"kind": "ConfigMap"})), 0);
+        assert_eq!(replicas_of(&json!({"kind": "Pod"})), 1);
+    }
+
+    #[test]
+    fn requirements_sum_container_requests() {
+        let d = json!({"spec": {"template": {"spec": {"containers": [
+            {"resources": {"requests": {"cpu": "100m", "memory": "64Mi"}}},
+            {"resources": {"requests": {"cpu": "1"}}}]}}}});
+        let r = replica_requirements(&d).expect("requests");
+        assert_eq!(r["resourceRequest"]["cpu"], "1100m");
+        assert_eq!(
+            r["resourceRequest"]["memory"],
+            (64 * 1024 * 1024).to_string()
+        );
+        assert!(
+            replica_requirements(&json!({"spec": {"template": {"spec": {"containers": [{}]}}}}))
+                .is_none()
+        );
+    }
+}

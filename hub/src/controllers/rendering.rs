@@ -375,3 +375,77 @@ pub async fn reconcile(objects: &Objects, snap: &Snapshot) -> Result<(), ApiErro
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dependencies_found_in_pod_templates() {
+        let d = json!({"kind": "Deployment", "spec": {"template": {"spec": {
+            "serviceAccountName": "runner",
+            "volumes": [{"name": "v", "configMap": {"name": "cfg"}}, {"name": "s", "secret": {"secretName": "creds"}},
+                {"name": "p", "persistentVolumeClaim": {"claimName": "data"}}],
+            "containers": [{"name": "c", "env": [{"name": "X", "valueFrom": {"secretKeyRef": {"name": "token", "key": "k"}}}],
+                "envFrom": [{"configMapRef": {"name": "env-cfg"}}]}]}}}});
+        let deps = dependencies(&d);
+        for want in [
+            ("ConfigMap", "cfg"),
+            ("ConfigMap", "env-cfg"),
+            ("Secret", "creds"),
+            ("Secret", "token"),
+            ("PersistentVolumeClaim", "data"),
+            ("ServiceAccount", "runner"),
+        ] {
+            assert!(
+                deps.contains(&(want.0, want.1.to_owned())),
+                "{want:?} missing from {deps:?}"
+            );
+        }
+        assert!(dependencies(&json!({"kind": "ConfigMap", "data": {}})).is_empty());
+        // The default service account is never a dependency.
+        let d = json!({"kind": "Pod", "spec": {"serviceAccountName": "default", "containers": []}});
+        assert!(dependencies(&d).is_empty());
+    }
+
+    #[test]
+    fn manifests_lose_server_fields() {
+        let t = json!({"apiVersion": "v1", "kind": "Service", "metadata": {"name": "s", "namespace": "n", "uid": "u",
+            "resourceVersion": "5", "generation": 2, "managedFields": [], "creationTimestamp": "t",
+            "annotations": {"kubectl.kubernetes.io/last-applied-configuration": "{}"}},
+            "spec": {"clusterIP": "10.0.0.1", "ports": [{"port": 80}]}, "status": {"loadBalancer": {}}});
+        let m = prepare_manifest(&t);
+        assert_eq!(
+            m,
+            json!({"apiVersion": "v1", "kind": "Service", "metadata": {"name": "s", "namespace": "n"},
+            "spec": {"ports": [{"port": 80}]}})
+        );
+        let headless =
+            json!({"kind": "Service", "metadata": {"name": "h"}, "spec": {"clusterIP": "None"}});
+        assert_eq!(prepare_manifest(&headless)["spec"]["clusterIP"], "None");
+    }
+
+    #[test]
+    fn work_names_are_stable_and_distinct() {
+        let a = json!({"kind": "ConfigMap", "metadata": {"name": "b-c", "namespace": "a"}});
+        let b = json!({"kind": "ConfigMap", "metadata": {"name": "c", "namespace": "a-b"}});
+        assert_eq!(work_name(&a), work_name(&a.clone()));
+        assert_ne!(work_name(&a), work_name(&b));
+        assert!(crate::api::meta::is_dns1123_subdomain(&work_name(&a)));
+        let long =
+            json!({"kind": "ConfigMap", "metadata": {"name": "x".repeat(253), "namespace": "n"}});
+        assert!(work_name(&long).len() <= 253);
+    }
+
+    #[test]
+    fn suspension_applies_to_listed_clusters() {
+        let b =
+            json!({"spec": {"suspension": {"dispatchingOnClusters": {"clusterNames": ["m1"]}}}});
+        assert!(suspended_for(&b, "m1"));
+        assert!(!suspended_for(&b, "m2"));
+        assert!(suspended_for(
+            &json!({"spec": {"suspension": {"dispatching": true}}}),
+            "m2"
+        ));
+    }
+}
