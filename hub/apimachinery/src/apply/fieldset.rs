@@ -214,13 +214,20 @@ pub(crate) fn item_key(item: &Value, keys: &[String]) -> Option<PathElement> {
     m.get(keys.first()?).filter(|v| !v.is_null())?;
     let key: Map<String, Value> = keys
         .iter()
-        .filter_map(|k| {
-            m.get(k)
-                .filter(|v| !v.is_null())
-                .map(|v| (k.clone(), v.clone()))
-        })
+        .filter_map(|k| key_field(m, k).map(|v| (k.clone(), v)))
         .collect();
     Some(PathElement::Key(canonical_json(&Value::Object(key))))
+}
+
+/// A key field of a list item. A missing `protocol` (a secondary key of ports) counts
+/// as its default `TCP`, as Kubernetes does, so `{port: 80}` and
+/// `{port: 80, protocol: TCP}` are the same item.
+fn key_field(item: &Map<String, Value>, name: &str) -> Option<Value> {
+    match item.get(name) {
+        Some(v) if !v.is_null() => Some(v.clone()),
+        _ if name == "protocol" => Some(Value::String("TCP".to_string())),
+        _ => None,
+    }
 }
 
 /// The path element of a set list item; None for maps and lists.
@@ -235,10 +242,12 @@ fn key_matches(item: &Value, key: &str) -> bool {
     let Ok(Value::Object(fields)) = serde_json::from_str::<Value>(key) else {
         return false;
     };
-    item.is_object()
-        && fields
-            .iter()
-            .all(|(k, v)| item.get(k).is_some_and(|iv| json_eq(iv, v)))
+    let Some(m) = item.as_object() else {
+        return false;
+    };
+    fields
+        .iter()
+        .all(|(k, v)| key_field(m, k).is_some_and(|iv| json_eq(&iv, v)))
 }
 
 fn key_names(key: &str) -> Vec<String> {

@@ -48,6 +48,17 @@ fn strategic_container_lists() {
             ]),
         ),
         (
+            "an order list naming one container keeps the other in place",
+            template_spec(json!({
+                "$setElementOrder/containers": [{"name": "web"}],
+                "containers": [{"image": "nginx:1.27", "name": "web"}]
+            })),
+            json!([
+                {"name": "web", "image": "nginx:1.27", "ports": [{"containerPort": 80}]},
+                {"name": "sidecar", "image": "envoy:1"}
+            ]),
+        ),
+        (
             "delete directive removes one container",
             template_spec(json!({
                 "$setElementOrder/containers": [{"name": "web"}],
