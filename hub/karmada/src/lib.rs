@@ -4,6 +4,7 @@
 //! controllers call the algorithm modules with plain data.
 
 pub mod health;
+pub mod interpreter;
 pub mod matching;
 pub mod openapi;
 pub mod overrides;
