@@ -6,6 +6,7 @@ pub mod meta;
 pub mod objects;
 pub mod openapi;
 pub mod path;
+pub mod protobuf;
 pub mod table;
 pub mod validation;
 pub mod watch;
@@ -504,9 +505,7 @@ fn written(code: StatusCode, obj: &Value, warnings: &[String]) -> Response {
 
 fn parse_body(content_type: &str, body: &[u8]) -> Result<Value, ApiError> {
     if content_type.contains("protobuf") {
-        return Err(ApiError::unsupported_media_type(
-            "protobuf is not supported; send application/json",
-        ));
+        return Ok(protobuf::decode_request(body)?);
     }
     if content_type.contains("yaml") {
         return objects::parse_yaml_or_json(body);
