@@ -185,3 +185,6 @@ pub fn health(member_object: &Value) -> Health {
         _ => Health::Healthy,
     }
 }
+
+#[cfg(test)]
+mod tests;

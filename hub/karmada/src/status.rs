@@ -587,3 +587,6 @@ pub fn reflect(member_object: &Value) -> Option<Value> {
             .map(|_| status.clone()),
     }
 }
+
+#[cfg(test)]
+mod tests;
