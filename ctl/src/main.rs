@@ -1,6 +1,13 @@
 //! flotillactl: the Flotilla command-line tool.
 
-fn main() {
-    eprintln!("flotillactl: not implemented yet");
-    std::process::exit(1);
+use clap::Parser;
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let cli = flotillactl::cli::Cli::parse();
+    if let Err(e) = flotillactl::cli::run(cli).await {
+        eprintln!("error: {e:#}");
+        std::process::exit(1);
+    }
 }

@@ -1,0 +1,326 @@
+//! The command line.
+
+use std::path::PathBuf;
+
+use anyhow::{Context, Result};
+use clap::{Parser, Subcommand, ValueEnum};
+use serde_json::Value;
+
+use crate::hub::Hub;
+use crate::register::{self, RegisterOptions};
+use crate::work;
+
+/// Output format.
+#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
+pub enum Output {
+    /// Human-readable text.
+    Text,
+    /// JSON for scripts.
+    Json,
+    /// Extra columns (for `get`).
+    Wide,
+}
+
+/// `flotillactl`.
+#[derive(Debug, Parser)]
+#[command(
+    name = "flotillactl",
+    version,
+    about = "Flotilla command-line tool: enroll member clusters and manage their Work",
+    after_help = "Examples:\n  flotillactl --kubeconfig hub.kubeconfig register cluster m1 --region eu-west --zone eu-west-1a\n  flotillactl get clusters\n  flotillactl work put --cluster m1 -f deployment.yaml\n  flotillactl unregister cluster m1"
+)]
+pub struct Cli {
+    /// Kubeconfig of the hub (default: $KUBECONFIG or ~/.kube/config).
+    #[arg(long, global = true, env = "FLOTILLA_KUBECONFIG")]
+    pub kubeconfig: Option<PathBuf>,
+    /// Output format.
+    #[arg(short = 'o', long, global = true, value_enum, default_value = "text")]
+    pub output: Output,
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Register something with the hub.
+    Register {
+        /// What to register.
+        #[command(subcommand)]
+        what: RegisterWhat,
+    },
+    /// Remove something from the hub.
+    Unregister {
+        /// What to remove.
+        #[command(subcommand)]
+        what: UnregisterWhat,
+    },
+    /// Show objects.
+    Get {
+        /// What to show.
+        #[command(subcommand)]
+        what: GetWhat,
+    },
+    /// Change a cluster's Work set by hand.
+    Work {
+        /// The change.
+        #[command(subcommand)]
+        what: WorkWhat,
+    },
+}
+
+/// `register ...`.
+#[derive(Debug, Subcommand)]
+pub enum RegisterWhat {
+    /// Register a member cluster (syncMode Pull) and print a bootstrap token for its agent.
+    Cluster {
+        /// Cluster name (DNS label, at most 48 characters).
+        name: String,
+        /// Region.
+        #[arg(long)]
+        region: Option<String>,
+        /// Zone (repeatable).
+        #[arg(long = "zone")]
+        zones: Vec<String>,
+        /// Provider.
+        #[arg(long)]
+        provider: Option<String>,
+        /// Labels, `k=v,k2=v2`.
+        #[arg(long, default_value = "")]
+        labels: String,
+        /// Token lifetime (`30m`, `24h`, `7d`).
+        #[arg(long, default_value = "24h")]
+        ttl: String,
+    },
+}
+
+/// `unregister ...`.
+#[derive(Debug, Subcommand)]
+pub enum UnregisterWhat {
+    /// Remove a cluster; its agent is disconnected and its credential stops working.
+    Cluster {
+        /// Cluster name.
+        name: String,
+    },
+}
+
+/// `get ...`.
+#[derive(Debug, Subcommand)]
+pub enum GetWhat {
+    /// List member clusters.
+    Clusters,
+}
+
+/// `work ...`.
+#[derive(Debug, Subcommand)]
+pub enum WorkWhat {
+    /// Put the manifests of a file into the cluster's Work set (one Work per manifest).
+    Put {
+        /// Target cluster.
+        #[arg(long)]
+        cluster: String,
+        /// Manifest file (YAML or JSON; `-` for stdin).
+        #[arg(short = 'f', long = "filename")]
+        file: PathBuf,
+    },
+    /// Remove the manifests of a file from the cluster's Work set.
+    Remove {
+        /// Target cluster.
+        #[arg(long)]
+        cluster: String,
+        /// Manifest file (YAML or JSON; `-` for stdin).
+        #[arg(short = 'f', long = "filename")]
+        file: PathBuf,
+    },
+}
+
+fn read_file(p: &PathBuf) -> Result<String> {
+    if p.as_os_str() == "-" {
+        let mut s = String::new();
+        std::io::Read::read_to_string(&mut std::io::stdin(), &mut s).context("reading stdin")?;
+        return Ok(s);
+    }
+    std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))
+}
+
+/// Renders a Kubernetes Table as aligned text.
+pub fn render_table(table: &Value, wide: bool) -> String {
+    let cols: Vec<(usize, String)> = table["columnDefinitions"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .enumerate()
+        .filter(|(_, c)| wide || c["priority"].as_i64().unwrap_or(0) == 0)
+        .map(|(i, c)| (i, c["name"].as_str().unwrap_or_default().to_uppercase()))
+        .collect();
+    let mut rows = vec![cols.iter().map(|(_, n)| n.clone()).collect::<Vec<_>>()];
+    for r in table["rows"].as_array().into_iter().flatten() {
+        rows.push(
+            cols.iter()
+                .map(|(i, _)| match &r["cells"][*i] {
+                    Value::String(s) => s.clone(),
+                    Value::Null => "<none>".into(),
+                    other => other.to_string(),
+                })
+                .collect(),
+        );
+    }
+    if rows.len() == 1 {
+        return "No resources found\n".into();
+    }
+    let widths: Vec<usize> = (0..cols.len())
+        .map(|i| rows.iter().map(|r| r[i].len()).max().unwrap_or(0))
+        .collect();
+    let mut out = String::new();
+    for r in rows {
+        let line: Vec<String> = r
+            .iter()
+            .enumerate()
+            .map(|(i, c)| format!("{c:<w$}", w = widths[i]))
+            .collect();
+        out.push_str(line.join("   ").trim_end());
+        out.push('\n');
+    }
+    out
+}
+
+/// Runs the command.
+pub async fn run(cli: Cli) -> Result<()> {
+    let hub = Hub::connect(cli.kubeconfig.as_deref()).await?;
+    let json = cli.output == Output::Json;
+    match cli.command {
+        Command::Register {
+            what:
+                RegisterWhat::Cluster {
+                    name,
+                    region,
+                    zones,
+                    provider,
+                    labels,
+                    ttl,
+                },
+        } => {
+            let o = RegisterOptions {
+                name,
+                region,
+                zones,
+                provider,
+                labels: register::parse_labels(&labels)?,
+                ttl: register::parse_ttl(&ttl)?,
+            };
+            let r = register::register(&hub, &o).await?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&register::to_json(&r))?);
+            } else {
+                print!("{}", register::to_text(&r));
+            }
+        }
+        Command::Unregister {
+            what: UnregisterWhat::Cluster { name },
+        } => {
+            if register::unregister(&hub, &name).await? {
+                println!("cluster.cluster.karmada.io/{name} unregistered");
+            } else {
+                anyhow::bail!("cluster {name} is not registered");
+            }
+        }
+        Command::Get {
+            what: GetWhat::Clusters,
+        } => {
+            let path = "/apis/cluster.karmada.io/v1alpha1/clusters";
+            if json {
+                let list = hub.get(path).await?.unwrap_or_default();
+                println!("{}", serde_json::to_string_pretty(&list)?);
+            } else {
+                let t = hub
+                    .get_as(
+                        path,
+                        "application/json;as=Table;v=v1;g=meta.k8s.io,application/json",
+                    )
+                    .await?;
+                print!("{}", render_table(&t, cli.output == Output::Wide));
+            }
+        }
+        Command::Work {
+            what: WorkWhat::Put { cluster, file },
+        } => {
+            let ms = work::parse_manifests(&read_file(&file)?)?;
+            for n in work::put(&hub, &cluster, ms).await? {
+                println!(
+                    "work.work.karmada.io/{n} configured in {}",
+                    flotilla_proto::execution_namespace(&cluster)
+                );
+            }
+        }
+        Command::Work {
+            what: WorkWhat::Remove { cluster, file },
+        } => {
+            let ms = work::parse_manifests(&read_file(&file)?)?;
+            for n in work::remove(&hub, &cluster, &ms).await? {
+                println!(
+                    "work.work.karmada.io/{n} removed from {}",
+                    flotilla_proto::execution_namespace(&cluster)
+                );
+            }
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    #[test]
+    fn tables() {
+        let t = json!({
+            "columnDefinitions": [{"name": "Name", "priority": 0}, {"name": "Version", "priority": 0}, {"name": "Zones", "priority": 1}],
+            "rows": [{"cells": ["m1", "v1.36.3", "a"]}, {"cells": ["member-2", null, "b"]}],
+        });
+        assert_eq!(
+            render_table(&t, false),
+            "NAME       VERSION\nm1         v1.36.3\nmember-2   <none>\n"
+        );
+        assert!(render_table(&t, true).contains("ZONES"));
+        assert_eq!(
+            render_table(&json!({"columnDefinitions": [], "rows": []}), false),
+            "No resources found\n"
+        );
+    }
+
+    #[test]
+    fn parses_command_lines() {
+        let c = Cli::try_parse_from([
+            "flotillactl",
+            "--kubeconfig",
+            "k",
+            "register",
+            "cluster",
+            "m1",
+            "--zone",
+            "a",
+            "--zone",
+            "b",
+            "-o",
+            "json",
+        ]);
+        let c = c.expect("parses");
+        assert_eq!(c.output, Output::Json);
+        match c.command {
+            Command::Register {
+                what: RegisterWhat::Cluster { zones, ttl, .. },
+            } => {
+                assert_eq!(zones, vec!["a", "b"]);
+                assert_eq!(ttl, "24h");
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+        assert!(
+            Cli::try_parse_from(["flotillactl", "work", "put", "-f", "x"]).is_err(),
+            "--cluster is required"
+        );
+    }
+}

@@ -1,0 +1,7 @@
+//! flotillactl: enrolls member clusters and puts manifests into their Work, through the hub's
+//! Kubernetes API only.
+
+pub mod cli;
+pub mod hub;
+pub mod register;
+pub mod work;
