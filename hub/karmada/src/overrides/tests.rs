@@ -818,3 +818,24 @@ fn legacy_form_deleting_policies_and_errors() {
         }
     );
 }
+
+#[test]
+fn yaml_round_trip_keeps_scalar_types() {
+    let text = "port: \"5432\"\nenabled: \"true\"\nempty: \"\"\nnull_value: null\nmulti: |\n  line one\n  line two\nlist:\n  - 1\n  - \"2\"\nnested:\n  a: 1.5\n";
+    let cm = json!({"kind": "ConfigMap", "data": {"c.yaml": text}});
+    let got = run(
+        &cm,
+        json!({"fieldOverrider": [{"fieldPath": "/data/c.yaml", "yaml": [
+            {"subPath": "/added", "operator": "add", "value": "0755"}
+        ]}]}),
+    )
+    .unwrap();
+    let out = got.pointer("/data/c.yaml").unwrap().as_str().unwrap();
+    let doc: Value = serde_saphyr::from_str(out).unwrap();
+    assert_eq!(
+        doc,
+        json!({"port": "5432", "enabled": "true", "empty": "", "null_value": null,
+            "multi": "line one\nline two\n", "list": [1, "2"], "nested": {"a": 1.5}, "added": "0755"}),
+        "{out}"
+    );
+}
