@@ -17,6 +17,7 @@ import (
 	"bufio"
 	"fmt"
 	"go/ast"
+	"go/build"
 	"go/parser"
 	"go/token"
 	"os"
@@ -72,8 +73,12 @@ func readProtoPackage(path string) (string, error) {
 
 func scan(dir, pkg string, lines map[string]string) error {
 	fset := token.NewFileSet()
-	skip := func(fi os.FileInfo) bool { return !strings.HasSuffix(fi.Name(), "_test.go") }
-	pkgs, err := parser.ParseDir(fset, dir, skip, 0)
+	// Only the files of a default build: some types have variants behind build tags.
+	keep := func(fi os.FileInfo) bool {
+		ok, err := build.Default.MatchFile(dir, fi.Name())
+		return err == nil && ok && !strings.HasSuffix(fi.Name(), "_test.go")
+	}
+	pkgs, err := parser.ParseDir(fset, dir, keep, 0)
 	if err != nil {
 		return err
 	}
