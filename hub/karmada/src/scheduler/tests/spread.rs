@@ -144,3 +144,46 @@ fn spread_constraints() {
     );
     assert_eq!(out.reason, ScheduleReason::SchedulerError);
 }
+
+/// Rough throughput check at 1,000 clusters (run with `--release -- --ignored`).
+#[test]
+#[ignore]
+fn throughput_1000_clusters() {
+    let clusters: Vec<ClusterInfo> = (0..1000)
+        .map(|i| {
+            info(
+                &format!("c{i:04}"),
+                &[("env", if i % 3 == 0 { "prod" } else { "dev" })],
+                if i % 2 == 0 { "aws" } else { "gcp" },
+                &format!("r{}", i % 10),
+                "",
+            )
+        })
+        .collect();
+    let placements = [
+        json!({"clusterAffinity": {"labelSelector": {"matchLabels": {"env": "prod"}}}, "spreadConstraints": [{"spreadByField": "cluster", "maxGroups": 3}]}),
+        static_weights(&[("c0001", 1), ("c0002", 2), ("c0003", 1)]),
+        dynamic(),
+        aggregated(),
+        json!({"replicaScheduling": {"replicaSchedulingType": "Divided"}}),
+        json!({"spreadConstraints": [{"spreadByField": "region", "minGroups": 2, "maxGroups": 2}, {"spreadByField": "cluster", "minGroups": 2, "maxGroups": 4}]}),
+    ];
+    let inputs: Vec<ScheduleInput> = placements.iter().map(|p| input(p.clone(), 12)).collect();
+    let n = 3000;
+    let mut times = Vec::with_capacity(n);
+    let start = std::time::Instant::now();
+    for i in 0..n {
+        let t = std::time::Instant::now();
+        let out = schedule(&inputs[i % inputs.len()], &clusters);
+        assert!(out.scheduled, "{}", out.message);
+        times.push(t.elapsed());
+    }
+    let total = start.elapsed();
+    times.sort();
+    println!(
+        "{n} decisions over 1000 clusters: {:.0}/s, p50 {:?}, p99 {:?}",
+        n as f64 / total.as_secs_f64(),
+        times[n / 2],
+        times[n * 99 / 100]
+    );
+}
