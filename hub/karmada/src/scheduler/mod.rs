@@ -9,6 +9,7 @@ pub mod cluster;
 pub mod division;
 pub mod filter;
 mod spread;
+pub mod trigger;
 pub mod webster;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -18,6 +19,7 @@ use serde::Serialize;
 pub use cluster::{ClusterInfo, Readiness, ResourceSummaryInfo, api_key};
 pub use division::divide_job_completions;
 pub use filter::{FilterReason, FilteredCluster};
+pub use trigger::{APPLIED_PLACEMENT_ANNOTATION, RescheduleTrigger, reschedule_trigger};
 
 use crate::quantity::parse_milli;
 use crate::types::{
