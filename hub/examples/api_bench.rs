@@ -202,4 +202,5 @@ async fn main() {
     );
     println!("| hub RSS idle / at {objects} objects | {rss_idle:.0} MiB / {rss_loaded:.0} MiB |");
     let _ = child.kill();
+    let _ = child.wait();
 }

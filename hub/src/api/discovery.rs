@@ -48,7 +48,7 @@ fn groups(reg: &Registry) -> BTreeMap<String, Vec<String>> {
         }
     }
     for versions in out.values_mut() {
-        versions.sort_by(|a, b| version_priority(b).cmp(&version_priority(a)));
+        versions.sort_by_key(|v| std::cmp::Reverse(version_priority(v)));
     }
     out
 }

@@ -25,7 +25,7 @@ pub struct ApiError {
     /// Message.
     pub message: String,
     /// Details: (group, kind, name).
-    pub details: Option<(String, String, String)>,
+    pub details: Option<Box<(String, String, String)>>,
     /// Field causes.
     pub causes: Vec<Cause>,
 }
@@ -68,7 +68,7 @@ impl ApiError {
             "NotFound",
             format!("{res} \"{name}\" not found"),
         );
-        e.details = Some((group.into(), plural.into(), name.into()));
+        e.details = Some(Box::new((group.into(), plural.into(), name.into())));
         e
     }
 
@@ -93,7 +93,7 @@ impl ApiError {
             "AlreadyExists",
             format!("{res} \"{name}\" already exists"),
         );
-        e.details = Some((group.into(), plural.into(), name.into()));
+        e.details = Some(Box::new((group.into(), plural.into(), name.into())));
         e
     }
 
@@ -119,7 +119,7 @@ impl ApiError {
             "Invalid",
             format!("{kind} \"{name}\" is invalid: {}", summary.join(", ")),
         );
-        e.details = Some((String::new(), kind.to_owned(), name.to_owned()));
+        e.details = Some(Box::new((String::new(), kind.to_owned(), name.to_owned())));
         e.causes = causes;
         e
     }
@@ -180,7 +180,8 @@ impl ApiError {
         });
         if self.details.is_some() || !self.causes.is_empty() {
             let mut details = json!({});
-            if let Some((group, kind, name)) = &self.details {
+            if let Some(d) = &self.details {
+                let (group, kind, name) = d.as_ref();
                 details["name"] = json!(name);
                 if !group.is_empty() {
                     details["group"] = json!(group);

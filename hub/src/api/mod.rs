@@ -255,12 +255,12 @@ async fn handle(state: &ApiState, req: Request) -> Result<Response, ApiError> {
         field_validation: FieldValidation::parse(query.get("fieldValidation"))?,
         force: query.flag("force"),
     };
-    if let Some(dr) = query.get("dryRun") {
-        if dr != "All" {
-            return Err(ApiError::bad_request(format!(
-                "dryRun: Unsupported value: {dr:?}: supported values: \"All\""
-            )));
-        }
+    if let Some(dr) = query.get("dryRun")
+        && dr != "All"
+    {
+        return Err(ApiError::bad_request(format!(
+            "dryRun: Unsupported value: {dr:?}: supported values: \"All\""
+        )));
     }
     let table = accept.contains("as=Table");
     let include_object = query.get("includeObject") == Some("Object");

@@ -519,10 +519,10 @@ impl Objects {
         self.prepare(res, ns, &mut obj, Some(name))?;
         let precondition = parse_rv(&obj)?;
         let (kv, current) = self.get_kv(res, ns, name).await?;
-        if let Some(p) = precondition {
-            if p != kv.mod_revision {
-                return Err(conflict_message(res, name));
-            }
+        if let Some(p) = precondition
+            && p != kv.mod_revision
+        {
+            return Err(conflict_message(res, name));
         }
         self.replace(res, ns, name, &kv, current, obj, subresource, opts)
             .await
@@ -551,10 +551,10 @@ impl Objects {
             // Only the status changes.
             let mut n = current.clone();
             n["status"] = incoming.get("status").cloned().unwrap_or(Value::Null);
-            if n["status"].is_null() {
-                if let Value::Object(m) = &mut n {
-                    m.remove("status");
-                }
+            if n["status"].is_null()
+                && let Value::Object(m) = &mut n
+            {
+                m.remove("status");
             }
             n
         } else {
@@ -793,11 +793,10 @@ impl Objects {
                             true,
                             &now,
                             schema_for(res),
-                        ) {
-                            if let Some(mf) = a.pointer("/metadata/managedFields") {
-                                meta::metadata_mut(&mut w.object)
-                                    .insert("managedFields".into(), mf.clone());
-                            }
+                        ) && let Some(mf) = a.pointer("/metadata/managedFields")
+                        {
+                            meta::metadata_mut(&mut w.object)
+                                .insert("managedFields".into(), mf.clone());
                         }
                         w
                     });
@@ -836,10 +835,10 @@ impl Objects {
                 .pointer("/metadata/resourceVersion")
                 .and_then(Value::as_str)
                 .map(str::to_owned);
-            if let Some(p) = &precondition {
-                if p != &kv.mod_revision.to_string() {
-                    return Err(conflict_message(res, name));
-                }
+            if let Some(p) = &precondition
+                && p != &kv.mod_revision.to_string()
+            {
+                return Err(conflict_message(res, name));
             }
             let result = if subresource == Some("scale") {
                 let replicas = patched
@@ -911,10 +910,10 @@ impl Objects {
             n
         } else {
             let mut n = validation::validate(res, &new, opts.field_validation)?.object;
-            if res.status {
-                if let Some(s) = current.get("status") {
-                    n["status"] = s.clone();
-                }
+            if res.status
+                && let Some(s) = current.get("status")
+            {
+                n["status"] = s.clone();
             }
             n
         };
@@ -1123,27 +1122,22 @@ fn strip_time(v: &Value) -> Value {
 }
 
 fn patch_error(e: patch::PatchError) -> ApiError {
-    ApiError::unprocessable(e.to_string())
+    match e.http_status() {
+        400 => ApiError::bad_request(e.message()),
+        409 => ApiError::conflict(e.message()),
+        _ => ApiError::unprocessable(e.message()),
+    }
 }
 
 fn apply_error(res: &Resource, name: &str, e: apply::ApplyError) -> ApiError {
     match e {
-        apply::ApplyError::Conflict(conflicts) => {
-            let n = conflicts.len();
-            let lines: Vec<String> = conflicts
-                .iter()
-                .map(|c| format!("conflict with \"{}\": {}", c.manager, c.field))
-                .collect();
-            let mut err = ApiError::conflict(format!(
-                "Apply failed with {n} conflict{}: {}",
-                if n == 1 { "" } else { "s" },
-                lines.join("\n")
-            ));
+        apply::ApplyError::Conflict(ref conflicts) => {
+            let mut err = ApiError::conflict(e.to_string());
             err.causes = conflicts
                 .iter()
                 .map(|c| Cause {
                     reason: "FieldManagerConflict".into(),
-                    message: format!("conflict with \"{}\"", c.manager),
+                    message: c.message(),
                     field: c.field.clone(),
                 })
                 .collect();

@@ -517,7 +517,7 @@ mod tests {
             .expect("served");
         let c = json!({"metadata": {"name": "m1"}, "spec": {"syncMode": "Pull", "region": "us-east"},
             "status": {"kubernetesVersion": "v1.36.3", "conditions": [{"type": "Ready", "status": "True"}]}});
-        let t = table(&res, &[c.clone()], "1", None, false, true);
+        let t = table(&res, std::slice::from_ref(&c), "1", None, false, true);
         assert_eq!(t["rows"][0]["cells"][1], "v1.36.3");
         assert_eq!(t["rows"][0]["cells"][2], "Pull");
         assert_eq!(t["rows"][0]["cells"][3], "True");

@@ -298,18 +298,18 @@ fn check_schema(
         causes.push(type_cause(path, ty, v));
         return;
     }
-    if let Some(allowed) = schema.get("enum").and_then(Value::as_array) {
-        if !allowed.contains(v) {
-            let list: Vec<String> = allowed.iter().map(Value::to_string).collect();
-            causes.push(Cause {
-                reason: "FieldValueNotSupported".into(),
-                message: format!(
-                    "Unsupported value: {v}: supported values: {}",
-                    list.join(", ")
-                ),
-                field: path.to_owned(),
-            });
-        }
+    if let Some(allowed) = schema.get("enum").and_then(Value::as_array)
+        && !allowed.contains(v)
+    {
+        let list: Vec<String> = allowed.iter().map(Value::to_string).collect();
+        causes.push(Cause {
+            reason: "FieldValueNotSupported".into(),
+            message: format!(
+                "Unsupported value: {v}: supported values: {}",
+                list.join(", ")
+            ),
+            field: path.to_owned(),
+        });
     }
     match v {
         Value::Object(map) => {

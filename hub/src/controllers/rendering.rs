@@ -58,13 +58,12 @@ pub fn prepare_manifest(template: &Value) -> Value {
         }
     }
     let kind = template.get("kind").and_then(Value::as_str).unwrap_or("");
-    if kind == "Service" {
-        if let Some(spec) = m.get_mut("spec").and_then(Value::as_object_mut) {
-            if spec.get("clusterIP").and_then(Value::as_str) != Some("None") {
-                spec.remove("clusterIP");
-                spec.remove("clusterIPs");
-            }
-        }
+    if kind == "Service"
+        && let Some(spec) = m.get_mut("spec").and_then(Value::as_object_mut)
+        && spec.get("clusterIP").and_then(Value::as_str) != Some("None")
+    {
+        spec.remove("clusterIP");
+        spec.remove("clusterIPs");
     }
     m
 }

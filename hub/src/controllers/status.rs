@@ -132,10 +132,9 @@ pub async fn reconcile(objects: &Objects, snap: &Snapshot) -> Result<(), ApiErro
             let current = t.object.get("status").cloned().unwrap_or(json!({}));
             if let Some(new) =
                 flotilla_karmada::status::aggregate(kind, &current, generation, &items)
+                && new != current
             {
-                if new != current {
-                    write_status(objects, &t.resource, &t.object, new).await?;
-                }
+                write_status(objects, &t.resource, &t.object, new).await?;
             }
         }
     }
