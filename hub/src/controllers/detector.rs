@@ -2,6 +2,7 @@
 
 use std::collections::BTreeSet;
 
+use flotilla_karmada::interpreter;
 use flotilla_karmada::matching::{
     ClaimDecision, PolicyCandidate, claim_keys, claim_metadata, decide_claim,
 };
@@ -46,66 +47,6 @@ fn claimants(snap: &Snapshot) -> Vec<Claimant<'_>> {
     out
 }
 
-/// Replicas of one workload as the interpreter reads them.
-pub fn replicas_of(t: &Value) -> i64 {
-    let kind = t.get("kind").and_then(Value::as_str).unwrap_or("");
-    match kind {
-        "Deployment" | "StatefulSet" | "ReplicaSet" => t
-            .pointer("/spec/replicas")
-            .and_then(Value::as_i64)
-            .unwrap_or(1),
-        "Job" => {
-            let p = t
-                .pointer("/spec/parallelism")
-                .and_then(Value::as_i64)
-                .unwrap_or(1);
-            let c = t
-                .pointer("/spec/completions")
-                .and_then(Value::as_i64)
-                .unwrap_or(p);
-            p.min(c)
-        }
-        "Pod" => 1,
-        _ => 0,
-    }
-}
-
-/// Resource requests of one replica: the sum over the pod template's containers.
-fn replica_requirements(t: &Value) -> Option<Value> {
-    let spec = t
-        .pointer("/spec/template/spec")
-        .or_else(|| t.pointer("/spec/jobTemplate/spec/template/spec"))?;
-    let mut cpu_m: i128 = 0;
-    let mut mem: i128 = 0;
-    for c in spec
-        .get("containers")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-    {
-        if let Some(q) = c.pointer("/resources/requests/cpu").and_then(Value::as_str) {
-            cpu_m += flotilla_karmada::quantity::parse_milli(q).unwrap_or(0);
-        }
-        if let Some(q) = c
-            .pointer("/resources/requests/memory")
-            .and_then(Value::as_str)
-        {
-            mem += flotilla_karmada::quantity::parse_milli(q).unwrap_or(0) / 1000;
-        }
-    }
-    if cpu_m == 0 && mem == 0 {
-        return None;
-    }
-    let mut req = serde_json::Map::new();
-    if cpu_m > 0 {
-        req.insert("cpu".into(), json!(format!("{cpu_m}m")));
-    }
-    if mem > 0 {
-        req.insert("memory".into(), json!(mem.to_string()));
-    }
-    Some(json!({"resourceRequest": req}))
-}
-
 /// The binding name of a template.
 pub fn binding_name(t: &Template) -> String {
     format!("{}-{}", t.name(), t.resource.kind.to_lowercase())
@@ -119,13 +60,14 @@ fn desired_binding(t: &Template, c: &Claimant<'_>, current: Option<&Value>) -> V
             "name": t.name(), "uid": o.pointer("/metadata/uid"),
             "resourceVersion": o.pointer("/metadata/resourceVersion"),
         },
-        "replicas": replicas_of(o),
+        "replicas": interpreter::replicas(o),
         "placement": c.object.pointer("/spec/placement").cloned().unwrap_or(json!({})),
     });
     if let Some(ns) = t.namespace() {
         spec["resource"]["namespace"] = json!(ns);
     }
-    if let Some(r) = replica_requirements(o) {
+    if let Some(r) = interpreter::replica_requirements(o).and_then(|r| serde_json::to_value(r).ok())
+    {
         spec["replicaRequirements"] = r;
     }
     for k in [
@@ -302,46 +244,5 @@ async fn patch_metadata(
         Ok(_) => Ok(()),
         Err(e) if e.reason == "NotFound" || e.reason == "Conflict" => Ok(()),
         Err(e) => Err(e),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn replicas_follow_the_interpreter() {
-        assert_eq!(
-            replicas_of(&json!({"kind": "Deployment", "spec": {"replicas": 7}})),
-            7
-        );
-        assert_eq!(replicas_of(&json!({"kind": "Deployment", "spec": {}})), 1);
-        assert_eq!(
-            replicas_of(&json!({"kind": "Job", "spec": {"parallelism": 3, "completions": 2}})),
-            2
-        );
-        assert_eq!(
-            replicas_of(&json!({"kind": "Job", "spec": {"parallelism": 4}})),
-            4
-        );
-        assert_eq!(replicas_of(&json!({"kind": "ConfigMap"})), 0);
-        assert_eq!(replicas_of(&json!({"kind": "Pod"})), 1);
-    }
-
-    #[test]
-    fn requirements_sum_container_requests() {
-        let d = json!({"spec": {"template": {"spec": {"containers": [
-            {"resources": {"requests": {"cpu": "100m", "memory": "64Mi"}}},
-            {"resources": {"requests": {"cpu": "1"}}}]}}}});
-        let r = replica_requirements(&d).expect("requests");
-        assert_eq!(r["resourceRequest"]["cpu"], "1100m");
-        assert_eq!(
-            r["resourceRequest"]["memory"],
-            (64 * 1024 * 1024).to_string()
-        );
-        assert!(
-            replica_requirements(&json!({"spec": {"template": {"spec": {"containers": [{}]}}}}))
-                .is_none()
-        );
     }
 }

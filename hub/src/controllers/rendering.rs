@@ -68,19 +68,6 @@ pub fn prepare_manifest(template: &Value) -> Value {
     m
 }
 
-/// Sets the cluster's replica count on a workload manifest.
-fn revise_replicas(m: &mut Value, replicas: i64) {
-    match m.get("kind").and_then(Value::as_str) {
-        Some("Deployment" | "StatefulSet" | "ReplicaSet") => {
-            m["spec"]["replicas"] = json!(replicas)
-        }
-        Some("Job") => {
-            m["spec"]["parallelism"] = json!(replicas);
-        }
-        _ => {}
-    }
-}
-
 /// Renders a template for one cluster.
 pub fn render_for_cluster(
     template: &Value,
@@ -95,7 +82,10 @@ pub fn render_for_cluster(
         .and_then(Value::as_str)
         == Some("Divided");
     if let Some(r) = replicas.filter(|_| divided) {
-        revise_replicas(&mut m, r);
+        flotilla_karmada::interpreter::revise_replicas(
+            &mut m,
+            i32::try_from(r).unwrap_or(i32::MAX),
+        );
     }
     let m = flotilla_karmada::overrides::apply_overrides(
         &m,
