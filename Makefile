@@ -22,3 +22,9 @@ test-unit: ## Unit and integration tests (no member clusters)
 
 test: components lint build ## The whole suite: lint, unit, integration and e2e with real member clusters
 	$(CARGO) test --workspace --no-fail-fast -- --test-threads=2
+
+up: ## Start a local hub with two member clusters and their agents
+	kind/local up
+
+down: ## Stop and remove everything `make up` started
+	kind/local down

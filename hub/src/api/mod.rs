@@ -417,6 +417,12 @@ async fn handle(state: &ApiState, req: Request) -> Result<Response, ApiError> {
             ))
         }
         (Method::DELETE, Some(name), None) => {
+            if res.read_only {
+                return Err(ApiError::method_not_allowed(format!(
+                    "{} is read-only: the hub maintains it",
+                    res.plural
+                )));
+            }
             let opts_body: Value = if body.is_empty() {
                 json!({})
             } else {
@@ -439,6 +445,12 @@ async fn handle(state: &ApiState, req: Request) -> Result<Response, ApiError> {
             Ok(json_response(StatusCode::OK, &obj))
         }
         (Method::DELETE, None, None) => {
+            if res.read_only {
+                return Err(ApiError::method_not_allowed(format!(
+                    "{} is read-only: the hub maintains it",
+                    res.plural
+                )));
+            }
             let labels = LabelSelector::parse(query.get("labelSelector").unwrap_or(""))
                 .map_err(|e| ApiError::bad_request(e.to_string()))?;
             let fields = FieldSelector::parse(query.get("fieldSelector").unwrap_or(""))

@@ -967,12 +967,6 @@ impl Objects {
         precondition_uid: Option<&str>,
         dry_run: bool,
     ) -> Result<Value, ApiError> {
-        if res.read_only {
-            return Err(ApiError::method_not_allowed(format!(
-                "{} is read-only: the hub maintains it",
-                res.plural
-            )));
-        }
         let (kv, current) = self.get_kv(res, ns, name).await?;
         if precondition_rv.is_some_and(|p| p != kv.mod_revision)
             || precondition_uid.is_some_and(|u| Some(u) != meta::str_at(&current, "/metadata/uid"))
