@@ -1,0 +1,181 @@
+//! Agent fault tolerance with a real member cluster: the hub down for 30 s, the agent killed
+//! and restarted, the member's API server stopped.
+
+mod agent_support;
+
+use std::time::Duration;
+
+use agent_support::{AgentProcess, HubProcess, app_manifests, wait_for};
+use anyhow::{Context, Result, ensure};
+use flotilla_e2e::clusters::{ClusterOptions, MemberCluster};
+use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::core::v1::ConfigMap;
+use kube::Api;
+use kube::api::ListParams;
+
+const EXTRA: &str =
+    "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: extra\n  namespace: shop\ndata:\n  k: v\n";
+
+async fn color(cms: &Api<ConfigMap>) -> Result<Option<String>> {
+    Ok(cms
+        .get_opt("settings")
+        .await?
+        .and_then(|c| c.data)
+        .and_then(|d| d.get("color").cloned()))
+}
+
+fn signal(pid: u32, sig: &str) -> Result<()> {
+    let st = std::process::Command::new("kill")
+        .args([sig, &pid.to_string()])
+        .status()?;
+    ensure!(st.success(), "kill {sig} {pid} failed");
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn agent_survives_hub_agent_and_member_faults() -> Result<()> {
+    agent_support::build_binaries()?;
+    let tmp = tempfile::tempdir()?;
+    let m = MemberCluster::create("agent-faults", ClusterOptions::with_nodes(2)).await?;
+    let mut hub = HubProcess::start(&tmp.path().join("hub"), 15).await?;
+    let reg = hub.register(m.name()).await?;
+    let mut agent = AgentProcess::start(&reg, m.kubeconfig(), &tmp.path().join("agent")).await?;
+    let name = m.name().to_owned();
+    wait_for("cluster Ready", Duration::from_secs(60), || async {
+        Ok((hub.ready(&name).await? == "True").then_some(()))
+    })
+    .await?;
+
+    let deploys: Api<Deployment> = Api::namespaced(m.client(), "shop");
+    let cms: Api<ConfigMap> = Api::namespaced(m.client(), "shop");
+    hub.ctl_stdin(
+        &["work", "put", "--cluster", &name, "-f", "-"],
+        &app_manifests("shop", 2, "blue"),
+    )
+    .await?;
+    wait_for(
+        "app running in the member",
+        Duration::from_secs(90),
+        || async {
+            let d = deploys.get_opt("web").await?;
+            let ok = d.and_then(|d| d.status).and_then(|s| s.available_replicas) == Some(2)
+                && color(&cms).await?.as_deref() == Some("blue");
+            Ok(ok.then_some(()))
+        },
+    )
+    .await?;
+
+    // 1. The hub is killed for 30 s: the member keeps everything.
+    hub.kill().await;
+    for _ in 0..6 {
+        tokio::time::sleep(Duration::from_secs(5)).await;
+        ensure!(
+            deploys.get_opt("web").await?.is_some(),
+            "the Deployment was deleted while the hub was down"
+        );
+        ensure!(
+            color(&cms).await?.as_deref() == Some("blue"),
+            "the ConfigMap changed while the hub was down"
+        );
+    }
+    hub.restart().await?;
+    // Updates made after the restart reach the member over the resumed stream.
+    hub.ctl_stdin(
+        &["work", "put", "--cluster", &name, "-f", "-"],
+        &app_manifests("shop", 2, "green"),
+    )
+    .await?;
+    hub.ctl_stdin(&["work", "put", "--cluster", &name, "-f", "-"], EXTRA)
+        .await?;
+    wait_for(
+        "converged after the hub restart",
+        Duration::from_secs(90),
+        || async {
+            let ok = color(&cms).await?.as_deref() == Some("green")
+                && cms.get_opt("extra").await?.is_some();
+            Ok(ok.then_some(()))
+        },
+    )
+    .await?;
+    wait_for(
+        "cluster Ready after the hub restart",
+        Duration::from_secs(60),
+        || async { Ok((hub.ready(&name).await? == "True").then_some(())) },
+    )
+    .await?;
+
+    // 2. The agent is killed; a change is made while it is down; it restarts and converges
+    //    without duplicates and without re-applying what did not change.
+    let applies_before = agent
+        .log()
+        .matches("applied work=shop-web-deployment")
+        .count();
+    agent.kill().await;
+    hub.ctl_stdin(
+        &["work", "put", "--cluster", &name, "-f", "-"],
+        &app_manifests("shop", 2, "yellow"),
+    )
+    .await?;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    agent.restart().await?;
+    wait_for(
+        "converged after the agent restart",
+        Duration::from_secs(60),
+        || async { Ok((color(&cms).await?.as_deref() == Some("yellow")).then_some(())) },
+    )
+    .await?;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let managed = ListParams::default().labels("karmada.io/managed=true");
+    let cm_names: Vec<String> = cms
+        .list(&managed)
+        .await?
+        .items
+        .into_iter()
+        .filter_map(|c| c.metadata.name)
+        .collect();
+    ensure!(
+        cm_names.len() == 2
+            && cm_names.contains(&"settings".to_owned())
+            && cm_names.contains(&"extra".to_owned()),
+        "ConfigMaps: {cm_names:?}"
+    );
+    ensure!(
+        deploys.list(&managed).await?.items.len() == 1,
+        "exactly one managed Deployment"
+    );
+    let applies_after = agent
+        .log()
+        .matches("applied work=shop-web-deployment")
+        .count();
+    ensure!(
+        applies_after == applies_before,
+        "the unchanged Deployment was re-applied after the restart ({applies_before} -> {applies_after})"
+    );
+
+    // 3. The member API server stops: the cluster turns not Ready, and recovers.
+    let pid = m
+        .api_server_pid()
+        .context("the member's kube-apiserver process")?;
+    signal(pid, "-STOP")?;
+    let stopped = wait_for(
+        "cluster not Ready while the member API server is stopped",
+        Duration::from_secs(60),
+        || async {
+            let r = hub.ready(&name).await?;
+            Ok((r == "False" || r == "Unknown").then_some(r))
+        },
+    )
+    .await;
+    signal(pid, "-CONT")?;
+    let r = stopped?;
+    eprintln!("Ready={r} while the member API server was stopped");
+    wait_for("cluster Ready again", Duration::from_secs(60), || async {
+        Ok((hub.ready(&name).await? == "True").then_some(()))
+    })
+    .await?;
+    ensure!(
+        deploys.get_opt("web").await?.is_some(),
+        "the Deployment survived"
+    );
+    Ok(())
+}
