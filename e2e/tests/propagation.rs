@@ -1,0 +1,301 @@
+//! Karmada propagation end to end: a hub, three real member clusters with agents, and the
+//! policies users bring (fixture F of the reference: m1 aws/us-east, m2 aws/us-west,
+//! m3 gcp/eu-central).
+#![allow(clippy::unwrap_used, missing_docs)]
+
+mod agent_support;
+
+use std::time::Duration;
+
+use agent_support::{AgentProcess, HubProcess, build_binaries, wait_for};
+use anyhow::{Context, Result};
+use flotilla_e2e::clusters::{ClusterOptions, MemberCluster};
+use serde_json::Value;
+
+struct Member {
+    name: &'static str,
+    cluster: MemberCluster,
+    _agent: AgentProcess,
+}
+
+impl Member {
+    async fn kubectl(&self, args: &[&str]) -> Result<String> {
+        let out = self.cluster.kubectl().args(args).output().await?;
+        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    }
+
+    /// `spec.replicas` of a Deployment, or None when absent.
+    async fn replicas(&self, ns: &str, name: &str) -> Result<Option<i64>> {
+        let out = self
+            .kubectl(&[
+                "get",
+                "deploy",
+                name,
+                "-n",
+                ns,
+                "-o",
+                "jsonpath={.spec.replicas}",
+            ])
+            .await?;
+        Ok(out.trim().parse().ok())
+    }
+
+    async fn exists(&self, args: &[&str]) -> Result<bool> {
+        let out = self
+            .cluster
+            .kubectl()
+            .args(["get"])
+            .args(args)
+            .output()
+            .await?;
+        Ok(out.status.success())
+    }
+}
+
+async fn hub_apply(hub: &HubProcess, yaml: &str) -> Result<()> {
+    let path = hub.data_dir.join(format!("apply-{}.yaml", yaml.len()));
+    std::fs::write(&path, yaml)?;
+    hub.kubectl(&["apply", "-f", path.to_str().unwrap()])
+        .await?;
+    Ok(())
+}
+
+fn deployment(ns: &str, name: &str, replicas: u32, extra_spec: &str) -> String {
+    format!(
+        "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: {name}\n  namespace: {ns}\n  labels: {{app: {name}}}\nspec:\n  replicas: {replicas}\n  selector:\n    matchLabels: {{app: {name}}}\n  template:\n    metadata:\n      labels: {{app: {name}}}\n    spec:\n{extra_spec}      containers:\n      - name: nginx\n        image: nginx:1.25\n        resources: {{requests: {{cpu: 100m}}}}\n"
+    )
+}
+
+async fn split(members: &[Member], ns: &str, name: &str) -> Result<Vec<Option<i64>>> {
+    let mut out = Vec::new();
+    for m in members {
+        out.push(m.replicas(ns, name).await?);
+    }
+    Ok(out)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn karmada_policies_propagate_schedule_override_and_report_status() -> Result<()> {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    build_binaries()?;
+    let tmp = tempfile::tempdir()?;
+    let hub = HubProcess::start(tmp.path(), 10).await?;
+    let fixture = [
+        ("m1", "us-east", "us-east-1a", "aws", "env=prod,tier=gold"),
+        ("m2", "us-west", "us-west-2a", "aws", "env=prod"),
+        ("m3", "eu-central", "eu-central-1a", "gcp", "env=dev"),
+    ];
+    let mut members = Vec::new();
+    for (name, region, zone, provider, labels) in fixture {
+        let cluster =
+            MemberCluster::create(name, ClusterOptions::with_nodes(2).in_zone(region, zone))
+                .await?;
+        let out = hub
+            .ctl(&[
+                "-o",
+                "json",
+                "register",
+                "cluster",
+                name,
+                "--region",
+                region,
+                "--zone",
+                zone,
+                "--provider",
+                provider,
+                "--labels",
+                labels,
+            ])
+            .await?;
+        let reg: Value = serde_json::from_str(&out).context("register output")?;
+        let agent = AgentProcess::start(&reg, cluster.kubeconfig(), &tmp.path().join(name)).await?;
+        members.push(Member {
+            name,
+            cluster,
+            _agent: agent,
+        });
+    }
+    for m in &members {
+        wait_for(
+            &format!("{} Ready", m.name),
+            Duration::from_secs(90),
+            || async { Ok((hub.ready(m.name).await? == "True").then_some(())) },
+        )
+        .await?;
+    }
+
+    // A namespace created on the hub appears in every member.
+    hub.kubectl(&["create", "namespace", "demo"]).await?;
+    for m in &members {
+        wait_for(
+            &format!("namespace demo in {}", m.name),
+            Duration::from_secs(60),
+            || async { Ok(m.exists(&["namespace", "demo"]).await?.then_some(())) },
+        )
+        .await?;
+    }
+
+    // Static weights 1:2:1 over 7 replicas give 2/3/2.
+    hub_apply(&hub, &deployment("demo", "nginx", 7, "")).await?;
+    hub_apply(&hub, "apiVersion: policy.karmada.io/v1alpha1\nkind: PropagationPolicy\nmetadata: {name: nginx, namespace: demo}\nspec:\n  resourceSelectors: [{apiVersion: apps/v1, kind: Deployment, name: nginx}]\n  placement:\n    replicaScheduling:\n      replicaSchedulingType: Divided\n      replicaDivisionPreference: Weighted\n      weightPreference:\n        staticWeightList:\n        - {targetCluster: {clusterNames: [m1]}, weight: 1}\n        - {targetCluster: {clusterNames: [m2]}, weight: 2}\n        - {targetCluster: {clusterNames: [m3]}, weight: 1}\n").await?;
+    wait_for(
+        "7 replicas split 2/3/2",
+        Duration::from_secs(90),
+        || async {
+            Ok(
+                (split(&members, "demo", "nginx").await? == [Some(2), Some(3), Some(2)])
+                    .then_some(()),
+            )
+        },
+    )
+    .await?;
+
+    // READY on the hub is summed from the members, and rollout status completes.
+    wait_for("hub READY 7/7", Duration::from_secs(120), || async {
+        let out = hub
+            .kubectl(&["get", "deploy", "nginx", "-n", "demo", "--no-headers"])
+            .await?;
+        Ok(out.contains("7/7").then_some(()))
+    })
+    .await?;
+    let rollout = hub
+        .kubectl(&[
+            "rollout",
+            "status",
+            "deploy/nginx",
+            "-n",
+            "demo",
+            "--timeout=60s",
+        ])
+        .await?;
+    assert!(rollout.contains("successfully rolled out"), "{rollout}");
+
+    // Scale up then down: the members always add up to the template and follow the weights.
+    for (total, m2_at_least) in [(11, 5), (5, 2)] {
+        hub.kubectl(&[
+            "scale",
+            "deploy",
+            "nginx",
+            "-n",
+            "demo",
+            &format!("--replicas={total}"),
+        ])
+        .await?;
+        let got = wait_for(
+            &format!("split of {total}"),
+            Duration::from_secs(90),
+            || async {
+                let s = split(&members, "demo", "nginx").await?;
+                let sum: i64 = s.iter().flatten().sum();
+                Ok((sum == total && s.iter().all(Option::is_some)).then_some(s))
+            },
+        )
+        .await?;
+        let [a, b, c] = [got[0].unwrap(), got[1].unwrap(), got[2].unwrap()];
+        assert!(
+            b >= m2_at_least && (a - c).abs() <= 1,
+            "split of {total}: {got:?}"
+        );
+    }
+    let rollout = hub
+        .kubectl(&[
+            "rollout",
+            "status",
+            "deploy/nginx",
+            "-n",
+            "demo",
+            "--timeout=90s",
+        ])
+        .await?;
+    assert!(rollout.contains("successfully rolled out"), "{rollout}");
+
+    // An image override for one cluster only.
+    hub_apply(&hub, "apiVersion: policy.karmada.io/v1alpha1\nkind: OverridePolicy\nmetadata: {name: nginx-m1, namespace: demo}\nspec:\n  resourceSelectors: [{apiVersion: apps/v1, kind: Deployment, name: nginx}]\n  overrideRules:\n  - targetCluster: {clusterNames: [m1]}\n    overriders:\n      imageOverrider:\n      - {component: Tag, operator: replace, value: '1.27'}\n").await?;
+    wait_for("m1 runs nginx:1.27", Duration::from_secs(60), || async {
+        let img = members[0]
+            .kubectl(&[
+                "get",
+                "deploy",
+                "nginx",
+                "-n",
+                "demo",
+                "-o",
+                "jsonpath={.spec.template.spec.containers[0].image}",
+            ])
+            .await?;
+        Ok((img == "nginx:1.27").then_some(()))
+    })
+    .await?;
+    let img = members[1]
+        .kubectl(&[
+            "get",
+            "deploy",
+            "nginx",
+            "-n",
+            "demo",
+            "-o",
+            "jsonpath={.spec.template.spec.containers[0].image}",
+        ])
+        .await?;
+    assert_eq!(img, "nginx:1.25", "the override is for m1 only");
+
+    // Duplicated to clusters selected by label, for a label-selected ConfigMap.
+    hub_apply(&hub, "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: picked, namespace: demo, labels: {propagate: 'yes'}}\ndata: {a: '1'}\n---\napiVersion: v1\nkind: ConfigMap\nmetadata: {name: ignored, namespace: demo}\ndata: {a: '1'}\n---\napiVersion: policy.karmada.io/v1alpha1\nkind: PropagationPolicy\nmetadata: {name: configs, namespace: demo}\nspec:\n  resourceSelectors: [{apiVersion: v1, kind: ConfigMap, labelSelector: {matchLabels: {propagate: 'yes'}}}]\n  placement:\n    clusterAffinity: {labelSelector: {matchLabels: {env: prod}}}\n").await?;
+    for m in &members[..2] {
+        wait_for(
+            &format!("configmap picked in {}", m.name),
+            Duration::from_secs(60),
+            || async {
+                Ok(m.exists(&["cm", "picked", "-n", "demo"])
+                    .await?
+                    .then_some(()))
+            },
+        )
+        .await?;
+    }
+    assert!(
+        !members[2].exists(&["cm", "picked", "-n", "demo"]).await?,
+        "m3 is env=dev"
+    );
+    for m in &members {
+        assert!(
+            !m.exists(&["cm", "ignored", "-n", "demo"]).await?,
+            "unlabelled ConfigMap stays on the hub"
+        );
+    }
+
+    // propagateDeps brings the ConfigMap and Secret a workload references.
+    hub_apply(&hub, "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: app-config, namespace: demo}\ndata: {mode: fast}\n---\napiVersion: v1\nkind: Secret\nmetadata: {name: app-secret, namespace: demo}\nstringData: {token: s3cret}\n").await?;
+    let extra = "      volumes:\n      - {name: cfg, configMap: {name: app-config}}\n      - {name: sec, secret: {secretName: app-secret}}\n";
+    hub_apply(&hub, &deployment("demo", "app", 1, extra)).await?;
+    hub_apply(&hub, "apiVersion: policy.karmada.io/v1alpha1\nkind: PropagationPolicy\nmetadata: {name: app, namespace: demo}\nspec:\n  propagateDeps: true\n  resourceSelectors: [{apiVersion: apps/v1, kind: Deployment, name: app}]\n  placement:\n    clusterAffinity: {clusterNames: [m3]}\n").await?;
+    wait_for("deps in m3", Duration::from_secs(60), || async {
+        let m3 = &members[2];
+        Ok((m3.exists(&["deploy", "app", "-n", "demo"]).await?
+            && m3.exists(&["cm", "app-config", "-n", "demo"]).await?
+            && m3.exists(&["secret", "app-secret", "-n", "demo"]).await?)
+            .then_some(()))
+    })
+    .await?;
+    assert!(
+        !members[0]
+            .exists(&["cm", "app-config", "-n", "demo"])
+            .await?
+    );
+
+    // Deleting the template removes it everywhere.
+    hub.kubectl(&["delete", "deploy", "nginx", "-n", "demo"])
+        .await?;
+    for m in &members {
+        wait_for(
+            &format!("nginx gone from {}", m.name),
+            Duration::from_secs(60),
+            || async { Ok((!m.exists(&["deploy", "nginx", "-n", "demo"]).await?).then_some(())) },
+        )
+        .await?;
+    }
+    for m in members {
+        m.cluster.delete().await?;
+    }
+    Ok(())
+}
