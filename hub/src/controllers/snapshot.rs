@@ -117,6 +117,15 @@ impl Snapshot {
         for w in list(objects, "/work.karmada.io/works/").await? {
             s.works.insert(ns_name(&w), w);
         }
+        if s.policies.is_empty()
+            && s.cluster_policies.is_empty()
+            && s.bindings.is_empty()
+            && s.works.is_empty()
+            && s.clusters.is_empty()
+        {
+            // Nothing can propagate: skip reading every template.
+            return Ok(s);
+        }
         let mut seen_prefixes = BTreeSet::new();
         for res in objects.registry().all() {
             if matches!(res.schema, Schema::Karmada)
