@@ -13,8 +13,8 @@ use serde_json::{Value, json};
 fn cluster(i: usize) -> Value {
     json!({
         "apiVersion": "cluster.karmada.io/v1alpha1", "kind": "Cluster",
-        "metadata": {"name": format!("c{i:04}"), "labels": {"env": if i % 3 == 0 { "prod" } else { "dev" }, "tier": format!("t{}", i % 4)}},
-        "spec": {"syncMode": "Pull", "provider": if i % 2 == 0 { "aws" } else { "gcp" },
+        "metadata": {"name": format!("c{i:04}"), "labels": {"env": if i.is_multiple_of(3) { "prod" } else { "dev" }, "tier": format!("t{}", i % 4)}},
+        "spec": {"syncMode": "Pull", "provider": if i.is_multiple_of(2) { "aws" } else { "gcp" },
             "region": format!("r{}", i % 10), "zones": [format!("r{}-z{}", i % 10, i % 3)]},
         "status": {
             "conditions": [{"type": "Ready", "status": "True"}],
@@ -46,14 +46,23 @@ fn placements() -> Vec<Value> {
 }
 
 fn main() {
-    let clusters: Vec<ClusterInfo> = (0..1000).map(|i| ClusterInfo::from_cluster_json(&cluster(i)).unwrap()).collect();
+    let clusters: Vec<ClusterInfo> = (0..1000)
+        .map(|i| ClusterInfo::from_cluster_json(&cluster(i)).unwrap())
+        .collect();
     let bindings = 10_000;
-    let placements: Vec<Placement> = placements().into_iter().map(|p| serde_json::from_value(p).unwrap()).collect();
+    let placements: Vec<Placement> = placements()
+        .into_iter()
+        .map(|p| serde_json::from_value(p).unwrap())
+        .collect();
     let inputs: Vec<ScheduleInput> = (0..bindings)
         .map(|i| ScheduleInput {
             placement: placements[i % placements.len()].clone(),
             replicas: 1 + (i % 20) as i32,
-            replica_requests: [("cpu".to_owned(), serde_json::from_value(json!("100m")).unwrap())].into(),
+            replica_requests: [(
+                "cpu".to_owned(),
+                serde_json::from_value(json!("100m")).unwrap(),
+            )]
+            .into(),
             api_version: "apps/v1".into(),
             kind: "Deployment".into(),
             template_uid: format!("uid-{i}"),
@@ -72,7 +81,17 @@ fn main() {
     let total = start.elapsed();
     times.sort();
     println!("| measure | result |\n|---|---|");
-    println!("| bindings scheduled | {scheduled} of {bindings} over {} clusters |", clusters.len());
-    println!("| decisions/s (one thread) | {:.0} |", bindings as f64 / total.as_secs_f64());
-    println!("| p50 / p99 per decision | {:.2} ms / {:.2} ms |", times[bindings / 2].as_secs_f64() * 1e3, times[bindings * 99 / 100].as_secs_f64() * 1e3);
+    println!(
+        "| bindings scheduled | {scheduled} of {bindings} over {} clusters |",
+        clusters.len()
+    );
+    println!(
+        "| decisions/s (one thread) | {:.0} |",
+        bindings as f64 / total.as_secs_f64()
+    );
+    println!(
+        "| p50 / p99 per decision | {:.2} ms / {:.2} ms |",
+        times[bindings / 2].as_secs_f64() * 1e3,
+        times[bindings * 99 / 100].as_secs_f64() * 1e3
+    );
 }
