@@ -1,0 +1,260 @@
+//! API server semantics a real Kubernetes API server has, checked over HTTPS with kube-rs.
+#![allow(clippy::unwrap_used, missing_docs)]
+
+mod support;
+
+use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::core::v1::ConfigMap;
+use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams};
+use kube::config::{KubeConfigOptions, Kubeconfig};
+use kube::{Client, Config};
+use serde_json::{Value, json};
+use support::HubProcess;
+
+async fn client(hub: &HubProcess) -> Client {
+    let kc = Kubeconfig::read_from(&hub.kubeconfig).unwrap();
+    let cfg = Config::from_custom_kubeconfig(kc, &KubeConfigOptions::default())
+        .await
+        .unwrap();
+    Client::try_from(cfg).unwrap()
+}
+
+async fn raw(
+    client: &Client,
+    method: &str,
+    path: &str,
+    content_type: &str,
+    accept: &str,
+    body: Vec<u8>,
+) -> (u16, Value) {
+    let req = http::Request::builder()
+        .method(method)
+        .uri(path)
+        .header("Content-Type", content_type)
+        .header("Accept", accept)
+        .body(body)
+        .unwrap();
+    match client.request_text(req).await {
+        Ok(text) => (200, serde_json::from_str(&text).unwrap_or(Value::Null)),
+        Err(kube::Error::Api(s)) => (s.code, json!({"reason": s.reason, "message": s.message})),
+        Err(e) => panic!("request failed: {e}"),
+    }
+}
+
+fn deployment(name: &str) -> Deployment {
+    serde_json::from_value(json!({
+        "metadata": {"name": name},
+        "spec": {"replicas": 1, "selector": {"matchLabels": {"a": "b"}},
+            "template": {"metadata": {"labels": {"a": "b"}}, "spec": {"containers": [{"name": "c", "image": "nginx"}]}}}
+    }))
+    .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kubernetes_api_semantics() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let hub = HubProcess::start();
+    let c = client(&hub).await;
+    let cms: Api<ConfigMap> = Api::namespaced(c.clone(), "default");
+
+    // Bodies over 3 MiB get 413.
+    let big = json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "big"}, "data": {"x": "a".repeat(3 * 1024 * 1024 + 10)}});
+    let (code, body) = raw(
+        &c,
+        "POST",
+        "/api/v1/namespaces/default/configmaps",
+        "application/json",
+        "application/json",
+        serde_json::to_vec(&big).unwrap(),
+    )
+    .await;
+    assert_eq!(code, 413, "{body}");
+
+    // Malformed JSON is a 400, a protobuf-only Accept is a 406, an unknown path a 404.
+    let (code, _) = raw(
+        &c,
+        "POST",
+        "/api/v1/namespaces/default/configmaps",
+        "application/json",
+        "application/json",
+        b"{not json".to_vec(),
+    )
+    .await;
+    assert_eq!(code, 400);
+    let (code, _) = raw(
+        &c,
+        "GET",
+        "/api/v1/namespaces/default/configmaps",
+        "application/json",
+        "application/vnd.kubernetes.protobuf",
+        vec![],
+    )
+    .await;
+    assert_eq!(code, 406);
+    let (code, _) = raw(
+        &c,
+        "GET",
+        "/apis/nothing.example.com/v1/widgets",
+        "application/json",
+        "application/json",
+        vec![],
+    )
+    .await;
+    assert_eq!(code, 404);
+
+    // Objects in a namespace that does not exist are refused.
+    let elsewhere: Api<ConfigMap> = Api::namespaced(c.clone(), "no-such-ns");
+    let err = elsewhere
+        .create(
+            &PostParams::default(),
+            &serde_json::from_value(json!({"metadata": {"name": "x"}})).unwrap(),
+        )
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, kube::Error::Api(ref s) if s.code == 404),
+        "{err}"
+    );
+
+    // generateName and dryRun.
+    let generated = cms
+        .create(
+            &PostParams::default(),
+            &serde_json::from_value(json!({"metadata": {"generateName": "gen-"}})).unwrap(),
+        )
+        .await
+        .unwrap();
+    let name = generated.metadata.name.unwrap();
+    assert!(name.starts_with("gen-") && name.len() == 9, "{name}");
+    let dry = PostParams {
+        dry_run: true,
+        ..Default::default()
+    };
+    cms.create(
+        &dry,
+        &serde_json::from_value(json!({"metadata": {"name": "dry"}})).unwrap(),
+    )
+    .await
+    .unwrap();
+    assert!(
+        cms.get_opt("dry").await.unwrap().is_none(),
+        "dry runs store nothing"
+    );
+
+    // Generation moves on spec changes only; status writes go through /status only.
+    let deps: Api<Deployment> = Api::namespaced(c.clone(), "default");
+    let d = deps
+        .create(&PostParams::default(), &deployment("gen"))
+        .await
+        .unwrap();
+    assert_eq!(d.metadata.generation, Some(1));
+    let d = deps
+        .patch(
+            "gen",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"metadata": {"labels": {"x": "y"}}})),
+        )
+        .await
+        .unwrap();
+    assert_eq!(d.metadata.generation, Some(1), "labels are not spec");
+    let d = deps
+        .patch(
+            "gen",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"spec": {"replicas": 3}})),
+        )
+        .await
+        .unwrap();
+    assert_eq!(d.metadata.generation, Some(2));
+    let d = deps
+        .patch(
+            "gen",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"status": {"replicas": 9}})),
+        )
+        .await
+        .unwrap();
+    assert!(
+        d.status.as_ref().and_then(|s| s.replicas).is_none(),
+        "status ignored on the main resource"
+    );
+    let d = deps
+        .patch_status(
+            "gen",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"status": {"replicas": 9}})),
+        )
+        .await
+        .unwrap();
+    assert_eq!(d.status.unwrap().replicas, Some(9));
+    assert_eq!(d.spec.unwrap().replicas, Some(3));
+    let scale = deps.get_scale("gen").await.unwrap();
+    assert_eq!(scale.spec.unwrap().replicas, Some(3));
+
+    // Finalizers hold a delete until they are removed.
+    cms.create(
+        &PostParams::default(),
+        &serde_json::from_value(
+            json!({"metadata": {"name": "held", "finalizers": ["example.com/hold"]}}),
+        )
+        .unwrap(),
+    )
+    .await
+    .unwrap();
+    cms.delete("held", &DeleteParams::default()).await.unwrap();
+    let held = cms.get("held").await.unwrap();
+    assert!(held.metadata.deletion_timestamp.is_some());
+    cms.patch(
+        "held",
+        &PatchParams::default(),
+        &Patch::Merge(json!({"metadata": {"finalizers": null}})),
+    )
+    .await
+    .unwrap();
+    assert!(
+        cms.get_opt("held").await.unwrap().is_none(),
+        "removing the last finalizer deletes"
+    );
+
+    // deletecollection with a label selector.
+    for i in 0..3 {
+        cms.create(
+            &PostParams::default(),
+            &serde_json::from_value(
+                json!({"metadata": {"name": format!("batch-{i}"), "labels": {"batch": "yes"}}}),
+            )
+            .unwrap(),
+        )
+        .await
+        .unwrap();
+    }
+    cms.delete_collection(
+        &DeleteParams::default(),
+        &ListParams::default().labels("batch=yes"),
+    )
+    .await
+    .unwrap();
+    assert!(
+        cms.list(&ListParams::default().labels("batch=yes"))
+            .await
+            .unwrap()
+            .items
+            .is_empty()
+    );
+    assert!(
+        cms.get_opt(&name).await.unwrap().is_some(),
+        "unselected objects stay"
+    );
+
+    // Works are read-only for clients.
+    let (code, _) = raw(
+        &c,
+        "DELETE",
+        "/apis/work.karmada.io/v1alpha1/namespaces/default/works/x",
+        "application/json",
+        "application/json",
+        vec![],
+    )
+    .await;
+    assert_eq!(code, 405);
+}
