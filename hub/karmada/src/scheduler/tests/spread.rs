@@ -144,4 +144,3 @@ fn spread_constraints() {
     );
     assert_eq!(out.reason, ScheduleReason::SchedulerError);
 }
-
