@@ -123,7 +123,7 @@ impl Query {
 async fn dispatch(State(state): State<ApiState>, req: Request) -> Response {
     let method = req.method().clone();
     let path = req.uri().path().to_owned();
-    let span = tracing::info_span!("request", %method, %path);
+    let span = tracing::debug_span!("request", %method, %path);
     let started = std::time::Instant::now();
     let resp = async {
         if !authenticated(&state, req.headers()) {
@@ -358,6 +358,11 @@ async fn handle(state: &ApiState, req: Request) -> Result<Response, ApiError> {
                     "metadata": metadata, "items": items,
                 }),
             ))
+        }
+        (Method::GET, Some(name), None) if !table => {
+            // The stored bytes are the response: no decoding and re-encoding.
+            let bytes = objects.get_raw(&res, ns, name).await?;
+            Ok(([(header::CONTENT_TYPE, "application/json")], bytes).into_response())
         }
         (Method::GET, Some(name), sub) => {
             let obj = objects.get(&res, ns, name).await?;

@@ -168,6 +168,21 @@ impl Objects {
         Ok(self.get_kv(res, ns, name).await?.1)
     }
 
+    /// Reads one object's stored JSON bytes, for responses that need no changes.
+    pub async fn get_raw(
+        &self,
+        res: &Resource,
+        ns: Option<&str>,
+        name: &str,
+    ) -> Result<Bytes, ApiError> {
+        Ok(self
+            .store
+            .get(&res.key(ns, name))
+            .await?
+            .ok_or_else(|| ApiError::not_found(&res.group, &res.plural, name))?
+            .value)
+    }
+
     async fn get_kv(
         &self,
         res: &Resource,
