@@ -100,15 +100,39 @@ fn expand(s: &str) -> String {
     s.replace('~', &home)
 }
 
-struct Down(PathBuf);
+struct Down(PathBuf, bool);
 
 impl Drop for Down {
     fn drop(&mut self) {
-        let _ = Command::new("make")
-            .arg("down")
-            .current_dir(&self.0)
-            .status();
+        if !self.1 {
+            let _ = Command::new("make")
+                .arg("down")
+                .current_dir(&self.0)
+                .status();
+        }
     }
+}
+
+/// Whether something listens on a loopback port.
+fn listening(port: u16) -> bool {
+    std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
+}
+
+/// Processes whose command line mentions the local environment's state directory.
+fn local_processes() -> Vec<String> {
+    let state = expand("~/.flotilla/local");
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+        if let Ok(cmd) = std::fs::read(entry.path().join("cmdline")) {
+            let cmd = String::from_utf8_lossy(&cmd).replace('\0', " ");
+            if cmd.contains(&state)
+                && (cmd.contains("flotilla-hub") || cmd.contains("flotilla-agent"))
+            {
+                out.push(cmd);
+            }
+        }
+    }
+    out
 }
 
 #[test]
@@ -145,7 +169,7 @@ fn readme_walkthrough_works_as_written() {
         .current_dir(&root)
         .status()
         .expect("make runs");
-    let _down = Down(root.clone());
+    let mut down = Down(root.clone(), false);
     assert!(up.success(), "make up failed");
     let mut env: BTreeMap<String, String> = BTreeMap::new();
     for step in &steps {
@@ -179,5 +203,41 @@ fn readme_walkthrough_works_as_written() {
             );
             std::thread::sleep(Duration::from_secs(2));
         }
+    }
+    // `make down` leaves no process and no listening port behind.
+    let member_ports: Vec<u16> = ["member1", "member2"]
+        .iter()
+        .filter_map(|m| {
+            std::fs::read_to_string(expand(&format!("~/.flotilla/clusters/{m}/cluster.json"))).ok()
+        })
+        .filter_map(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
+        .filter_map(|v| {
+            v.pointer("/ports/kube-apiserver")
+                .and_then(serde_json::Value::as_u64)
+        })
+        .filter_map(|p| u16::try_from(p).ok())
+        .collect();
+    assert_eq!(
+        member_ports.len(),
+        2,
+        "both member clusters record their API server port"
+    );
+    down.1 = true;
+    let status = Command::new("make")
+        .arg("down")
+        .current_dir(&root)
+        .status()
+        .unwrap();
+    assert!(status.success(), "make down failed");
+    assert!(
+        local_processes().is_empty(),
+        "left running: {:?}",
+        local_processes()
+    );
+    for port in [6443, 7443].into_iter().chain(member_ports) {
+        assert!(
+            !listening(port),
+            "port {port} still listening after make down"
+        );
     }
 }
