@@ -27,7 +27,7 @@ pub enum Output {
     name = "flotillactl",
     version,
     about = "Flotilla command-line tool: enroll member clusters and manage their Work",
-    after_help = "Examples:\n  flotillactl --kubeconfig hub.kubeconfig register cluster m1 --region eu-west --zone eu-west-1a\n  flotillactl get clusters\n  flotillactl work put --cluster m1 -f deployment.yaml\n  flotillactl unregister cluster m1"
+    after_help = "Examples:\n  flotillactl --kubeconfig hub.kubeconfig register cluster m1 --region eu-west --zone eu-west-1a\n  flotillactl get clusters\n  flotillactl describe binding default/nginx-deployment\n  flotillactl work put --cluster m1 -f deployment.yaml\n  flotillactl unregister cluster m1"
 )]
 pub struct Cli {
     /// Kubeconfig of the hub (default: $KUBECONFIG or ~/.kube/config).
@@ -61,6 +61,12 @@ pub enum Command {
         /// What to show.
         #[command(subcommand)]
         what: GetWhat,
+    },
+    /// Explain an object: for bindings, where they were placed and why.
+    Describe {
+        /// What to describe.
+        #[command(subcommand)]
+        what: DescribeWhat,
     },
     /// Change a cluster's Work set by hand.
     Work {
@@ -102,6 +108,17 @@ pub enum UnregisterWhat {
     Cluster {
         /// Cluster name.
         name: String,
+    },
+}
+
+/// `describe ...`.
+#[derive(Debug, Subcommand)]
+pub enum DescribeWhat {
+    /// A ResourceBinding (`NAMESPACE/NAME`) or ClusterResourceBinding (`NAME`): its clusters,
+    /// replica split, conditions, the scheduler's reasons and each member's report.
+    Binding {
+        /// `NAMESPACE/NAME` or `NAME`.
+        target: String,
     },
 }
 
@@ -240,6 +257,22 @@ pub async fn run(cli: Cli) -> Result<()> {
                     )
                     .await?;
                 print!("{}", render_table(&t, cli.output == Output::Wide));
+            }
+        }
+        Command::Describe {
+            what: DescribeWhat::Binding { target },
+        } => {
+            if json {
+                let b = hub
+                    .get(&crate::describe::binding_path(&target)?)
+                    .await?
+                    .with_context(|| format!("binding {target} not found"))?;
+                println!("{}", serde_json::to_string_pretty(&b)?);
+            } else {
+                print!(
+                    "{}",
+                    crate::describe::describe_binding(&hub, &target).await?
+                );
             }
         }
         Command::Work {

@@ -2,6 +2,7 @@
 //! Kubernetes API only.
 
 pub mod cli;
+pub mod describe;
 pub mod hub;
 pub mod register;
 pub mod work;

@@ -150,6 +150,16 @@ async fn karmada_policies_propagate_schedule_override_and_report_status() -> Res
     )
     .await?;
 
+    // The decision and its reasons, as flotillactl explains them.
+    let described = hub
+        .ctl(&["describe", "binding", "demo/nginx-deployment"])
+        .await?;
+    assert!(
+        described.contains("m2                   3 replicas")
+            && described.contains("selected m1=2"),
+        "{described}"
+    );
+
     // READY on the hub is summed from the members, and rollout status completes.
     wait_for("hub READY 7/7", Duration::from_secs(120), || async {
         let out = hub

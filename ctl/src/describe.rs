@@ -1,0 +1,180 @@
+//! `describe binding`: a binding's placement decision and why, in words.
+
+use anyhow::{Context, Result, bail};
+use serde_json::Value;
+
+use crate::hub::Hub;
+
+/// The annotation where the hub records its last scheduling decision.
+const DIAGNOSIS: &str = "scheduling.flotilla.io/diagnosis";
+
+/// API path of `NS/NAME` (a ResourceBinding) or `NAME` (a ClusterResourceBinding).
+pub fn binding_path(target: &str) -> Result<String> {
+    let base = "/apis/work.karmada.io/v1alpha2";
+    match target.split_once('/') {
+        Some((ns, name)) if !ns.is_empty() && !name.is_empty() && !name.contains('/') => {
+            Ok(format!("{base}/namespaces/{ns}/resourcebindings/{name}"))
+        }
+        None if !target.is_empty() => Ok(format!("{base}/clusterresourcebindings/{target}")),
+        _ => bail!(
+            "expected NAMESPACE/NAME for a ResourceBinding or NAME for a ClusterResourceBinding, got {target:?}"
+        ),
+    }
+}
+
+fn s<'a>(v: &'a Value, ptr: &str) -> &'a str {
+    v.pointer(ptr).and_then(Value::as_str).unwrap_or("")
+}
+
+/// Renders a binding for people.
+pub fn render(b: &Value) -> String {
+    let mut out = String::new();
+    let ns = s(b, "/metadata/namespace");
+    let name = s(b, "/metadata/name");
+    out.push_str(&format!(
+        "Name:        {}{name}\n",
+        if ns.is_empty() {
+            String::new()
+        } else {
+            format!("{ns}/")
+        }
+    ));
+    out.push_str(&format!(
+        "Resource:    {} {}{}\n",
+        s(b, "/spec/resource/kind"),
+        if ns.is_empty() {
+            String::new()
+        } else {
+            format!("{}/", s(b, "/spec/resource/namespace"))
+        },
+        s(b, "/spec/resource/name")
+    ));
+    out.push_str(&format!(
+        "Replicas:    {}\n",
+        b.pointer("/spec/replicas")
+            .and_then(Value::as_i64)
+            .unwrap_or(0)
+    ));
+    out.push_str("Placement:\n");
+    let clusters = b
+        .pointer("/spec/clusters")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    if clusters.is_empty() {
+        out.push_str("  (no clusters)\n");
+    }
+    for c in &clusters {
+        match c.get("replicas").and_then(Value::as_i64) {
+            Some(r) => out.push_str(&format!("  {:<20} {r} replicas\n", s(c, "/name"))),
+            None => out.push_str(&format!("  {}\n", s(c, "/name"))),
+        }
+    }
+    out.push_str("Conditions:\n");
+    for c in b
+        .pointer("/status/conditions")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
+        out.push_str(&format!(
+            "  {:<13} {:<6} {:<20} {}\n",
+            s(c, "/type"),
+            s(c, "/status"),
+            s(c, "/reason"),
+            s(c, "/message")
+        ));
+    }
+    let diagnosis = b
+        .pointer("/metadata/annotations")
+        .and_then(|a| a.get(DIAGNOSIS))
+        .and_then(Value::as_str)
+        .unwrap_or("(not scheduled yet)");
+    out.push_str("Why:\n");
+    for part in diagnosis.split("; ") {
+        out.push_str(&format!("  {part}\n"));
+    }
+    out.push_str("Members:\n");
+    let items = b
+        .pointer("/status/aggregatedStatus")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    if items.is_empty() {
+        out.push_str("  (no reports yet)\n");
+    }
+    for i in &items {
+        let applied = if i.get("applied").and_then(Value::as_bool) == Some(true) {
+            "applied"
+        } else {
+            "not applied"
+        };
+        let mut line = format!(
+            "  {:<20} {applied:<12} {}",
+            s(i, "/clusterName"),
+            s(i, "/health")
+        );
+        if !s(i, "/appliedMessage").is_empty() {
+            line.push_str(&format!("  {}", s(i, "/appliedMessage")));
+        }
+        out.push_str(&line);
+        out.push('\n');
+    }
+    out
+}
+
+/// Fetches and renders a binding.
+pub async fn describe_binding(hub: &Hub, target: &str) -> Result<String> {
+    let path = binding_path(target)?;
+    let b = hub.get(&path).await?.with_context(|| {
+        format!(
+            "binding {target} not found; list them with `kubectl get rb -A` or `kubectl get crb`"
+        )
+    })?;
+    Ok(render(&b))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn paths_for_namespaced_and_cluster_bindings() {
+        assert_eq!(
+            binding_path("demo/nginx-deployment").unwrap_or_default(),
+            "/apis/work.karmada.io/v1alpha2/namespaces/demo/resourcebindings/nginx-deployment"
+        );
+        assert_eq!(
+            binding_path("crontabs-crd").unwrap_or_default(),
+            "/apis/work.karmada.io/v1alpha2/clusterresourcebindings/crontabs-crd"
+        );
+        for bad in ["", "/x", "a/", "a/b/c"] {
+            assert!(binding_path(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn renders_decision_reasons_and_members() {
+        let b = json!({
+            "metadata": {"name": "nginx-deployment", "namespace": "demo",
+                "annotations": {DIAGNOSIS: "2/3 clusters feasible (StaticWeight); selected m1=2 (weight 1, free 10), m2=3 (weight 2, free 9); filtered m3: AffinityClusterNames"}},
+            "spec": {"resource": {"kind": "Deployment", "namespace": "demo", "name": "nginx"}, "replicas": 5,
+                "clusters": [{"name": "m1", "replicas": 2}, {"name": "m2", "replicas": 3}]},
+            "status": {"conditions": [{"type": "Scheduled", "status": "True", "reason": "Success", "message": "ok"}],
+                "aggregatedStatus": [{"clusterName": "m1", "applied": true, "health": "Healthy"},
+                    {"clusterName": "m2", "applied": false, "health": "Unknown", "appliedMessage": "conflict"}]}
+        });
+        let text = render(&b);
+        assert!(
+            text.contains("Resource:    Deployment demo/nginx"),
+            "{text}"
+        );
+        assert!(text.contains("m1                   2 replicas"), "{text}");
+        assert!(
+            text.contains("  filtered m3: AffinityClusterNames"),
+            "{text}"
+        );
+        assert!(text.contains("not applied  Unknown  conflict"), "{text}");
+    }
+}
