@@ -177,6 +177,9 @@ async fn main() {
         last = last.max(w.await.unwrap().duration_since(sent));
     }
 
+    // Pipeline: one template and a policy to 100 Ready clusters, until all 100 Works exist.
+    let pipeline = pipeline_to_clusters(&client, 100).await;
+
     let cpu = std::fs::read_to_string("/proc/cpuinfo")
         .unwrap_or_default()
         .lines()
@@ -201,6 +204,76 @@ async fn main() {
         last.as_secs_f64() * 1000.0
     );
     println!("| hub RSS idle / at {objects} objects | {rss_idle:.0} MiB / {rss_loaded:.0} MiB |");
+    println!(
+        "| template create to Work in all 100 clusters | {:.0} ms |",
+        pipeline.as_secs_f64() * 1000.0
+    );
     let _ = child.kill();
     let _ = child.wait();
+}
+
+/// Registers `n` Ready clusters, then measures from creating a Deployment (claimed by a
+/// policy that selects every cluster) until each cluster has its Work.
+async fn pipeline_to_clusters(client: &Client, n: usize) -> Duration {
+    use kube::api::{DynamicObject, Patch, PatchParams};
+    use kube::core::{ApiResource, GroupVersionKind};
+    let gvk = |g: &str, v: &str, k: &str| ApiResource::from_gvk(&GroupVersionKind::gvk(g, v, k));
+    let clusters: Api<DynamicObject> = Api::all_with(
+        client.clone(),
+        &gvk("cluster.karmada.io", "v1alpha1", "Cluster"),
+    );
+    for i in 0..n {
+        let name = format!("bench-{i:03}");
+        let c: DynamicObject = serde_json::from_value(serde_json::json!({
+            "apiVersion": "cluster.karmada.io/v1alpha1", "kind": "Cluster",
+            "metadata": {"name": name}, "spec": {"syncMode": "Pull", "region": format!("r{}", i % 5)}
+        }))
+        .unwrap();
+        clusters.create(&PostParams::default(), &c).await.unwrap();
+        let status = serde_json::json!({"status": {"conditions": [{"type": "Ready", "status": "True", "reason": "Bench", "message": "", "lastTransitionTime": "2026-01-01T00:00:00Z"}],
+            "apiEnablements": [{"groupVersion": "apps/v1", "resources": [{"name": "deployments", "kind": "Deployment"}]}]}});
+        clusters
+            .patch_status(&name, &PatchParams::default(), &Patch::Merge(status))
+            .await
+            .unwrap();
+    }
+    let pps: Api<DynamicObject> = Api::namespaced_with(
+        client.clone(),
+        "default",
+        &gvk("policy.karmada.io", "v1alpha1", "PropagationPolicy"),
+    );
+    let pp: DynamicObject = serde_json::from_value(serde_json::json!({
+        "apiVersion": "policy.karmada.io/v1alpha1", "kind": "PropagationPolicy", "metadata": {"name": "bench"},
+        "spec": {"resourceSelectors": [{"apiVersion": "apps/v1", "kind": "Deployment", "name": "bench"}], "placement": {}}
+    }))
+    .unwrap();
+    pps.create(&PostParams::default(), &pp).await.unwrap();
+    let works: Api<DynamicObject> =
+        Api::all_with(client.clone(), &gvk("work.karmada.io", "v1alpha1", "Work"));
+    let deploys: Api<k8s_openapi::api::apps::v1::Deployment> =
+        Api::namespaced(client.clone(), "default");
+    let d = serde_json::from_value(serde_json::json!({
+        "metadata": {"name": "bench"},
+        "spec": {"replicas": 1, "selector": {"matchLabels": {"a": "b"}},
+            "template": {"metadata": {"labels": {"a": "b"}}, "spec": {"containers": [{"name": "c", "image": "nginx"}]}}}
+    }))
+    .unwrap();
+    let start = Instant::now();
+    deploys.create(&PostParams::default(), &d).await.unwrap();
+    loop {
+        let n_works = works
+            .list(&ListParams::default())
+            .await
+            .unwrap()
+            .items
+            .len();
+        if n_works >= n {
+            return start.elapsed();
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(120),
+            "only {n_works} Works after 2 minutes"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 }
