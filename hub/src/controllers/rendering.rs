@@ -68,34 +68,20 @@ pub fn prepare_manifest(template: &Value) -> Value {
     m
 }
 
-/// Renders a template for one cluster.
+/// Applies the cluster's overrides to a manifest already revised for that cluster.
 pub fn render_for_cluster(
-    template: &Value,
-    binding: &Value,
+    manifest: &Value,
     cluster: &Value,
-    replicas: Option<i64>,
     snap: &Snapshot,
 ) -> Result<Value, String> {
-    let mut m = prepare_manifest(template);
-    let divided = binding
-        .pointer("/spec/placement/replicaScheduling/replicaSchedulingType")
-        .and_then(Value::as_str)
-        == Some("Divided");
-    if let Some(r) = replicas.filter(|_| divided) {
-        flotilla_karmada::interpreter::revise_replicas(
-            &mut m,
-            i32::try_from(r).unwrap_or(i32::MAX),
-        );
-    }
-    let m = flotilla_karmada::overrides::apply_overrides(
-        &m,
+    flotilla_karmada::overrides::apply_overrides(
+        manifest,
         cluster,
         &snap.cluster_overrides,
         &snap.overrides,
     )
-    .map_err(|e| e.to_string())?
-    .manifest;
-    Ok(m)
+    .map(|r| r.manifest)
+    .map_err(|e| e.to_string())
 }
 
 fn work_for(
@@ -137,12 +123,21 @@ fn work_for(
     if suspended_for(binding, cluster) {
         spec["suspendDispatching"] = json!(true);
     }
-    json!({
+    let mut work = json!({
         "apiVersion": "work.karmada.io/v1alpha1", "kind": "Work",
         "metadata": {"name": work_name, "namespace": execution_namespace(cluster),
             "labels": {BINDING_LABEL: binding_id(binding)}},
         "spec": spec,
-    })
+    });
+    if let Some(c) = binding
+        .pointer("/spec/conflictResolution")
+        .and_then(Value::as_str)
+    {
+        // The agent reads the policy from the Work.
+        work["metadata"]["annotations"] =
+            json!({"work.karmada.io/conflict-resolution": c.to_lowercase()});
+    }
+    work
 }
 
 fn suspended_for(binding: &Value, cluster: &str) -> bool {
@@ -304,24 +299,38 @@ pub async fn reconcile(objects: &Objects, snap: &Snapshot) -> Result<(), ApiErro
             } else {
                 vec![]
             };
-        for target in b
+        let targets: Vec<flotilla_karmada::types::TargetCluster> = b
             .pointer("/spec/clusters")
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
-        {
-            let Some(cname) = target.get("name").and_then(Value::as_str) else {
-                continue;
-            };
+            .and_then(|c| serde_json::from_value(c.clone()).ok())
+            .unwrap_or_default();
+        let divided = b
+            .pointer("/spec/placement/replicaScheduling/replicaSchedulingType")
+            .and_then(Value::as_str)
+            == Some("Divided");
+        let uid = t
+            .object
+            .pointer("/metadata/uid")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
+        // Replica revision (and Job completions split) per target cluster.
+        let revised = flotilla_karmada::interpreter::revise_for_targets(
+            &prepare_manifest(&t.object),
+            &targets,
+            divided,
+            uid,
+        );
+        for (target, manifest) in targets.iter().zip(revised) {
+            let cname = target.name.as_str();
             let Some(cluster) = clusters.get(cname) else {
                 continue;
             };
-            let replicas = target.get("replicas").and_then(Value::as_i64);
-            for (obj, reps) in
-                std::iter::once((&t.object, replicas)).chain(deps.iter().map(|d| (&d.object, None)))
-            {
+            let objects_for_cluster = std::iter::once((&t.object, manifest)).chain(
+                deps.iter()
+                    .map(|d| (&d.object, prepare_manifest(&d.object))),
+            );
+            for (obj, manifest) in objects_for_cluster {
                 let wname = work_name(obj);
-                match render_for_cluster(obj, b, cluster, reps, snap) {
+                match render_for_cluster(&manifest, cluster, snap) {
                     Ok(m) => {
                         let w = work_for(b, m, obj, cname, &wname);
                         wanted.insert(format!("{}/{wname}", execution_namespace(cname)), w);
@@ -436,5 +445,28 @@ mod tests {
             &json!({"spec": {"suspension": {"dispatching": true}}}),
             "m2"
         ));
+    }
+
+    #[test]
+    fn works_carry_conflict_resolution_and_suspension() {
+        let b = json!({"metadata": {"name": "web-deployment", "namespace": "demo"},
+            "spec": {"conflictResolution": "Overwrite", "suspension": {"dispatching": true},
+                "preserveResourcesOnDeletion": true}});
+        let t = json!({"kind": "Deployment", "metadata": {"name": "web", "namespace": "demo", "generation": 4}});
+        let w = work_for(&b, prepare_manifest(&t), &t, "m1", "web-x");
+        assert_eq!(w["metadata"]["namespace"], "karmada-es-m1");
+        assert_eq!(
+            w["metadata"]["annotations"]["work.karmada.io/conflict-resolution"],
+            "overwrite"
+        );
+        assert_eq!(
+            w["metadata"]["labels"][BINDING_LABEL],
+            "demo.web-deployment"
+        );
+        assert_eq!(w["spec"]["suspendDispatching"], true);
+        assert_eq!(w["spec"]["preserveResourcesOnDeletion"], true);
+        let m = &w["spec"]["workload"]["manifests"][0];
+        assert_eq!(m["metadata"]["annotations"][TEMPLATE_GENERATION], "4");
+        assert_eq!(m["metadata"]["labels"]["karmada.io/managed"], "true");
     }
 }
