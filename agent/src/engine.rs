@@ -64,6 +64,7 @@ struct WorkState {
     manifests: Vec<Value>,
     overwrite: bool,
     suspended: bool,
+    preserve: bool,
     results: Vec<ManifestState>,
     needs_apply: bool,
     dirty: bool,
@@ -123,6 +124,8 @@ pub struct WorkSpec {
     pub suspended: bool,
     /// Conflict resolution `overwrite` on the Work.
     pub overwrite: bool,
+    /// `spec.preserveResourcesOnDeletion`: deleting the Work leaves the objects, unmanaged.
+    pub preserve: bool,
 }
 
 /// Reads a Work's JSON.
@@ -144,6 +147,10 @@ pub fn parse_work(json: &[u8]) -> Result<WorkSpec, String> {
             .and_then(Value::as_bool)
             .unwrap_or(false),
         overwrite: conflict_overwrite(&v),
+        preserve: v
+            .pointer("/spec/preserveResourcesOnDeletion")
+            .and_then(Value::as_bool)
+            .unwrap_or(false),
     })
 }
 
@@ -361,6 +368,7 @@ impl<M: Member> Engine<M> {
                 && w.manifests == spec.manifests
                 && w.suspended == spec.suspended
                 && w.overwrite == spec.overwrite
+                && w.preserve == spec.preserve
                 && !w.needs_apply
         });
         if unchanged {
@@ -371,6 +379,7 @@ impl<M: Member> Engine<M> {
         w.manifests = spec.manifests;
         w.suspended = spec.suspended;
         w.overwrite = spec.overwrite;
+        w.preserve = spec.preserve;
         w.needs_apply = true;
         self.metrics
             .works
@@ -449,11 +458,25 @@ impl<M: Member> Engine<M> {
             return;
         };
         for t in w.results.iter().filter_map(|r| r.target.clone()) {
-            self.delete_object(name, &t).await;
+            if w.preserve {
+                self.release_object(name, &t).await;
+            } else {
+                self.delete_object(name, &t).await;
+            }
         }
         self.metrics
             .works
             .store(self.works.len() as u64, Ordering::Relaxed);
+    }
+
+    /// Leaves an object in the member but stops managing it.
+    async fn release_object(&mut self, work: &str, target: &ObjectRef) {
+        match self.member.release(work, target).await {
+            Ok(()) => tracing::info!(%work, %target, "released (preserveResourcesOnDeletion)"),
+            Err(e) => {
+                tracing::warn!(%work, %target, error = %e, "release failed; the object stays managed")
+            }
+        }
     }
 
     async fn delete_object(&mut self, work: &str, target: &ObjectRef) {
@@ -616,6 +639,9 @@ mod tests {
         assert!(w.overwrite);
         let empty = parse_work(br#"{"metadata":{}}"#)?;
         assert!(empty.manifests.is_empty() && !empty.overwrite && !empty.suspended);
+        assert!(!empty.preserve);
+        let kept = parse_work(br#"{"metadata":{},"spec":{"preserveResourcesOnDeletion":true}}"#)?;
+        assert!(kept.preserve);
         assert!(parse_work(b"nope").is_err());
         Ok(())
     }

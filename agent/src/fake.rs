@@ -122,6 +122,22 @@ impl Member for FakeMember {
         Ok(())
     }
 
+    async fn release(&self, work: &str, target: &ObjectRef) -> Result<(), MemberError> {
+        let mut objs = self
+            .objects
+            .lock()
+            .map_err(|_| MemberError::Api("poisoned".into()))?;
+        if let Some(o) = objs.get_mut(target).filter(|o| member::belongs_to(o, work))
+            && let Some(labels) = o
+                .pointer_mut("/metadata/labels")
+                .and_then(Value::as_object_mut)
+        {
+            labels.remove(flotilla_proto::MANAGED_LABEL);
+            labels.remove(flotilla_proto::WORK_LABEL);
+        }
+        Ok(())
+    }
+
     async fn managed_objects(&self) -> Result<Vec<(String, ObjectRef)>, MemberError> {
         let objs = self
             .objects

@@ -430,6 +430,48 @@ impl Member for KubeMember {
         }
     }
 
+    async fn release(&self, work: &str, target: &ObjectRef) -> Result<(), MemberError> {
+        let ar = ApiResource {
+            group: target.group.clone(),
+            version: target.version.clone(),
+            api_version: if target.group.is_empty() {
+                target.version.clone()
+            } else {
+                format!("{}/{}", target.group, target.version)
+            },
+            kind: target.kind.clone(),
+            plural: target.resource.clone(),
+        };
+        let api = self.api(&ar, &target.namespace);
+        let Some(live) = api.get_opt(&target.name).await.map_err(api_err)? else {
+            return Ok(());
+        };
+        let live = serde_json::to_value(&live).map_err(|e| MemberError::Api(e.to_string()))?;
+        if !member::belongs_to(&live, work) {
+            return Ok(());
+        }
+        let patch = serde_json::json!({"metadata": {
+            "labels": {flotilla_proto::MANAGED_LABEL: null, flotilla_proto::WORK_LABEL: null},
+            "annotations": {
+                flotilla_proto::MANIFEST_HASH_ANNOTATION: null,
+                flotilla_proto::WORK_NAME_ANNOTATION: null,
+                flotilla_proto::WORK_NAMESPACE_ANNOTATION: null,
+            },
+        }});
+        match api
+            .patch(
+                &target.name,
+                &kube::api::PatchParams::default(),
+                &kube::api::Patch::Merge(&patch),
+            )
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(kube::Error::Api(e)) if e.code == 404 => Ok(()),
+            Err(e) => Err(api_err(e)),
+        }
+    }
+
     async fn managed_objects(&self) -> Result<Vec<(String, ObjectRef)>, MemberError> {
         let d = self.discovery(true).await?;
         let mut out = Vec::new();

@@ -97,6 +97,13 @@ pub trait Member: Send + Sync + 'static {
         work: &str,
         target: &ObjectRef,
     ) -> impl Future<Output = Result<(), MemberError>> + Send;
+    /// Stops managing `target` (removes Flotilla's labels and annotations) if it is managed
+    /// for `work`, leaving the object in place; absent objects are fine.
+    fn release(
+        &self,
+        work: &str,
+        target: &ObjectRef,
+    ) -> impl Future<Output = Result<(), MemberError>> + Send;
     /// Every object in the member that Flotilla manages, with its Work's name.
     fn managed_objects(
         &self,

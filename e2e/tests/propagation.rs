@@ -293,6 +293,36 @@ async fn karmada_policies_propagate_schedule_override_and_report_status() -> Res
             .await?
     );
 
+    // preserveResourcesOnDeletion: deleting the template leaves the member's copy, unmanaged.
+    hub_apply(&hub, "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: kept, namespace: demo}\ndata: {a: '1'}\n---\napiVersion: policy.karmada.io/v1alpha1\nkind: PropagationPolicy\nmetadata: {name: kept, namespace: demo}\nspec:\n  preserveResourcesOnDeletion: true\n  resourceSelectors: [{apiVersion: v1, kind: ConfigMap, name: kept}]\n  placement:\n    clusterAffinity: {clusterNames: [m1]}\n").await?;
+    wait_for("configmap kept in m1", Duration::from_secs(60), || async {
+        Ok(members[0]
+            .exists(&["cm", "kept", "-n", "demo"])
+            .await?
+            .then_some(()))
+    })
+    .await?;
+    hub.kubectl(&["delete", "cm", "kept", "-n", "demo"]).await?;
+    wait_for("kept released in m1", Duration::from_secs(60), || async {
+        let managed = members[0]
+            .kubectl(&[
+                "get",
+                "cm",
+                "kept",
+                "-n",
+                "demo",
+                "-o",
+                "jsonpath={.metadata.labels.karmada\\.io/managed}",
+            ])
+            .await?;
+        Ok(managed.trim().is_empty().then_some(()))
+    })
+    .await?;
+    assert!(
+        members[0].exists(&["cm", "kept", "-n", "demo"]).await?,
+        "the preserved copy stays"
+    );
+
     // Deleting the template removes it everywhere.
     hub.kubectl(&["delete", "deploy", "nginx", "-n", "demo"])
         .await?;
