@@ -129,6 +129,31 @@ impl KubeMember {
         Ok(())
     }
 
+    /// The API of `target` when it exists and is managed for `work`.
+    async fn managed_api(
+        &self,
+        work: &str,
+        target: &ObjectRef,
+    ) -> Result<Option<Api<DynamicObject>>, MemberError> {
+        let ar = ApiResource {
+            group: target.group.clone(),
+            version: target.version.clone(),
+            api_version: if target.group.is_empty() {
+                target.version.clone()
+            } else {
+                format!("{}/{}", target.group, target.version)
+            },
+            kind: target.kind.clone(),
+            plural: target.resource.clone(),
+        };
+        let api = self.api(&ar, &target.namespace);
+        let Some(live) = api.get_opt(&target.name).await.map_err(api_err)? else {
+            return Ok(None);
+        };
+        let live = serde_json::to_value(&live).map_err(|e| MemberError::Api(e.to_string()))?;
+        Ok(member::belongs_to(&live, work).then_some(api))
+    }
+
     fn api(&self, ar: &ApiResource, namespace: &str) -> Api<DynamicObject> {
         if namespace.is_empty() {
             Api::all_with(self.client.clone(), ar)
@@ -399,26 +424,10 @@ impl Member for KubeMember {
     }
 
     async fn delete(&self, work: &str, target: &ObjectRef) -> Result<(), MemberError> {
-        let ar = ApiResource {
-            group: target.group.clone(),
-            version: target.version.clone(),
-            api_version: if target.group.is_empty() {
-                target.version.clone()
-            } else {
-                format!("{}/{}", target.group, target.version)
-            },
-            kind: target.kind.clone(),
-            plural: target.resource.clone(),
-        };
-        let api = self.api(&ar, &target.namespace);
-        let Some(live) = api.get_opt(&target.name).await.map_err(api_err)? else {
+        let Some(api) = self.managed_api(work, target).await? else {
+            tracing::info!(%target, %work, "nothing to delete: the object is absent or not managed by this work");
             return Ok(());
         };
-        let live = serde_json::to_value(&live).map_err(|e| MemberError::Api(e.to_string()))?;
-        if !member::belongs_to(&live, work) {
-            tracing::info!(%target, %work, "not deleting an object this work does not manage");
-            return Ok(());
-        }
         let dp = DeleteParams {
             propagation_policy: Some(PropagationPolicy::Background),
             ..Default::default()
@@ -431,25 +440,9 @@ impl Member for KubeMember {
     }
 
     async fn release(&self, work: &str, target: &ObjectRef) -> Result<(), MemberError> {
-        let ar = ApiResource {
-            group: target.group.clone(),
-            version: target.version.clone(),
-            api_version: if target.group.is_empty() {
-                target.version.clone()
-            } else {
-                format!("{}/{}", target.group, target.version)
-            },
-            kind: target.kind.clone(),
-            plural: target.resource.clone(),
-        };
-        let api = self.api(&ar, &target.namespace);
-        let Some(live) = api.get_opt(&target.name).await.map_err(api_err)? else {
+        let Some(api) = self.managed_api(work, target).await? else {
             return Ok(());
         };
-        let live = serde_json::to_value(&live).map_err(|e| MemberError::Api(e.to_string()))?;
-        if !member::belongs_to(&live, work) {
-            return Ok(());
-        }
         let patch = serde_json::json!({"metadata": {
             "labels": {flotilla_proto::MANAGED_LABEL: null, flotilla_proto::WORK_LABEL: null},
             "annotations": {
