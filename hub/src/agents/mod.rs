@@ -6,9 +6,6 @@
 //! execution namespace, disconnects agents of deleted clusters), the health monitor (marks
 //! clusters `Ready=Unknown` when heartbeats stop) and the empty-Work reaper.
 
-// `ApiError` is the hub's one API error type; its size is shared with every handler.
-#![allow(clippy::result_large_err)]
-
 pub mod enroll;
 pub mod service;
 pub mod status;
