@@ -152,7 +152,11 @@ impl Hub {
         let mut tasks = tokio::task::JoinSet::new();
         let cfg = tls::server_config(&pki.serving_cert_pem, &pki.serving_key_pem)?;
         let agent_objects = state.objects.clone();
-        tasks.spawn(controllers::run(state.objects.clone(), shutdown.clone()));
+        tasks.spawn(controllers::run(
+            state.objects.clone(),
+            state.metrics.controllers(),
+            shutdown.clone(),
+        ));
         tasks.spawn(tls::serve(
             listener,
             cfg,

@@ -6,6 +6,7 @@ use std::time::Duration;
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
@@ -15,6 +16,129 @@ struct RequestLabels {
     code: u16,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ControllerLabel {
+    controller: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct KindLabel {
+    kind: String,
+}
+
+fn label(c: &str) -> ControllerLabel {
+    ControllerLabel {
+        controller: c.to_owned(),
+    }
+}
+
+/// Metrics of the controllers, per controller (`flotilla_controller_*`). Cheap to clone.
+#[derive(Clone, Debug)]
+pub struct ControllerMetrics {
+    errors: Family<ControllerLabel, Counter>,
+    adds: Family<ControllerLabel, Counter>,
+    retries: Family<ControllerLabel, Counter>,
+    depth: Family<ControllerLabel, Gauge>,
+    duration: Family<ControllerLabel, Histogram>,
+    last_success: Family<ControllerLabel, Gauge<f64, std::sync::atomic::AtomicU64>>,
+    cached: Family<KindLabel, Gauge>,
+}
+
+impl ControllerMetrics {
+    fn register(registry: &mut Registry) -> Self {
+        let m = Self {
+            errors: Family::default(),
+            adds: Family::default(),
+            retries: Family::default(),
+            depth: Family::default(),
+            duration: Family::new_with_constructor(|| {
+                Histogram::new(exponential_buckets(0.0001, 2.0, 18))
+            }),
+            last_success: Family::default(),
+            cached: Family::default(),
+        };
+        registry.register(
+            "errors",
+            "Keys whose processing failed or panicked",
+            m.errors.clone(),
+        );
+        registry.register("adds", "Keys added to the queue", m.adds.clone());
+        registry.register(
+            "retries",
+            "Keys queued again after a failure",
+            m.retries.clone(),
+        );
+        registry.register("queue_depth", "Keys waiting in the queue", m.depth.clone());
+        registry.register(
+            "reconcile_duration_seconds",
+            "Time to process one key",
+            m.duration.clone(),
+        );
+        registry.register(
+            "last_success_timestamp_seconds",
+            "Unix time of the last successfully processed key",
+            m.last_success.clone(),
+        );
+        registry.register(
+            "cache_objects",
+            "Objects in the controllers' cache by kind",
+            m.cached.clone(),
+        );
+        m
+    }
+
+    /// Counts a failed or panicked key.
+    pub fn error(&self, c: &str) {
+        self.errors.get_or_create(&label(c)).inc();
+    }
+
+    /// Counts keys added.
+    pub fn added(&self, c: &str, n: u64) {
+        self.adds.get_or_create(&label(c)).inc_by(n);
+    }
+
+    /// Counts a retry.
+    pub fn retried(&self, c: &str) {
+        self.retries.get_or_create(&label(c)).inc();
+    }
+
+    /// Sets the queue depth.
+    pub fn depth(&self, c: &str, depth: usize) {
+        self.depth
+            .get_or_create(&label(c))
+            .set(i64::try_from(depth).unwrap_or(i64::MAX));
+    }
+
+    /// Records one processed key.
+    pub fn processed(&self, c: &str, took: Duration, ok: bool, depth: usize) {
+        self.duration
+            .get_or_create(&label(c))
+            .observe(took.as_secs_f64());
+        if ok {
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_secs_f64())
+                .unwrap_or(0.0);
+            self.last_success.get_or_create(&label(c)).set(now);
+        }
+        self.depth(c, depth);
+    }
+
+    /// Records the cache's sizes.
+    pub fn cache_sizes(&self, templates: usize, bindings: usize, works: usize, clusters: usize) {
+        for (k, n) in [
+            ("templates", templates),
+            ("bindings", bindings),
+            ("works", works),
+            ("clusters", clusters),
+        ] {
+            self.cached
+                .get_or_create(&KindLabel { kind: k.to_owned() })
+                .set(i64::try_from(n).unwrap_or(i64::MAX));
+        }
+    }
+}
+
 /// The hub's metrics. Cheap to clone.
 #[derive(Clone)]
 pub struct Metrics {
@@ -22,6 +146,7 @@ pub struct Metrics {
     requests: Family<RequestLabels, Counter>,
     latency: Histogram,
     watches: Counter,
+    controllers: ControllerMetrics,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -39,7 +164,10 @@ impl Default for Metrics {
 impl Metrics {
     /// Registers the hub's metrics.
     pub fn new() -> Self {
-        let mut registry = Registry::with_prefix("flotilla_hub");
+        let mut root = Registry::default();
+        let controllers =
+            ControllerMetrics::register(root.sub_registry_with_prefix("flotilla_controller"));
+        let registry = root.sub_registry_with_prefix("flotilla_hub");
         let requests = Family::<RequestLabels, Counter>::default();
         let latency = Histogram::new(exponential_buckets(0.0005, 2.0, 16));
         let watches = Counter::default();
@@ -55,10 +183,11 @@ impl Metrics {
         );
         registry.register("apiserver_watches", "Watches started", watches.clone());
         Self {
-            registry: Arc::new(registry),
+            registry: Arc::new(root),
             requests,
             latency,
             watches,
+            controllers,
         }
     }
 
@@ -71,6 +200,11 @@ impl Metrics {
             })
             .inc();
         self.latency.observe(took.as_secs_f64());
+    }
+
+    /// The controllers' metrics.
+    pub fn controllers(&self) -> ControllerMetrics {
+        self.controllers.clone()
     }
 
     /// Records a started watch.

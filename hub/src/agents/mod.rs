@@ -108,6 +108,8 @@ pub struct Shared {
     pub(crate) pki: Arc<Pki>,
     pub(crate) connections: Mutex<HashMap<String, Connection>>,
     pub(crate) last_heard: Mutex<HashMap<String, Instant>>,
+    /// Digest of the last heartbeat written to each Cluster's status.
+    pub(crate) heartbeats: Mutex<HashMap<String, u64>>,
     pub(crate) acked: Mutex<HashMap<String, u64>>,
     pub(crate) next_id: std::sync::atomic::AtomicU64,
     pub(crate) started: Instant,
@@ -162,6 +164,7 @@ pub async fn start(
         pki: cfg.pki.clone(),
         connections: Mutex::new(HashMap::new()),
         last_heard: Mutex::new(HashMap::new()),
+        heartbeats: Mutex::new(HashMap::new()),
         acked: Mutex::new(HashMap::new()),
         next_id: std::sync::atomic::AtomicU64::new(1),
         started: Instant::now(),
@@ -304,60 +307,104 @@ async fn remove_execution_namespace(objects: &Objects, cluster: &str) {
 }
 
 /// Marks Pull clusters `Ready=Unknown` when their agents stop sending heartbeats.
+///
+/// Liveness is tracked in memory: after one look at every cluster once the grace period has
+/// passed since the hub started, only clusters whose agents fell silent are read.
 async fn monitor_health(shared: Arc<Shared>, grace: Duration, shutdown: CancellationToken) {
     let period = (grace / 4).clamp(Duration::from_millis(500), Duration::from_secs(5));
+    tokio::select! {
+        _ = shutdown.cancelled() => return,
+        _ = tokio::time::sleep(grace) => {}
+    }
+    let Ok(res) = clusters(&shared.objects) else {
+        return;
+    };
+    // Clusters whose silence was already recorded; a heartbeat takes them off.
+    let mut marked: HashMap<String, Instant> = HashMap::new();
+    let mut first = true;
     loop {
+        let candidates: Vec<String> = if first {
+            match shared
+                .objects
+                .store()
+                .list(&res.key_prefix(), None, 0)
+                .await
+            {
+                Ok(page) => page
+                    .items
+                    .iter()
+                    .filter_map(|kv| kv.key.rsplit('/').next().map(str::to_owned))
+                    .collect(),
+                Err(_) => vec![],
+            }
+        } else {
+            let heard = shared
+                .last_heard
+                .lock()
+                .map(|h| h.clone())
+                .unwrap_or_default();
+            marked.retain(|name, at| heard.get(name).is_some_and(|h| h <= at));
+            heard
+                .into_iter()
+                .filter(|(name, at)| at.elapsed() >= grace && !marked.contains_key(name))
+                .map(|(name, _)| name)
+                .collect()
+        };
+        first = false;
+        for name in candidates {
+            if check_silent(&shared, &res, &name, grace).await {
+                marked.insert(name, Instant::now());
+            }
+        }
         tokio::select! {
             _ = shutdown.cancelled() => return,
             _ = tokio::time::sleep(period) => {}
         }
-        let Ok(res) = clusters(&shared.objects) else {
-            return;
-        };
-        let Ok(page) = shared
-            .objects
-            .store()
-            .list(&res.key_prefix(), None, 0)
-            .await
-        else {
-            continue;
-        };
-        for kv in page.items {
-            let Ok(cluster) = serde_json::from_slice::<Value>(&kv.value) else {
-                continue;
-            };
-            if meta::str_at(&cluster, "/spec/syncMode") != Some("Pull") {
-                continue;
-            }
-            let name = meta::name(&cluster).to_owned();
-            let heard = shared
-                .last_heard
-                .lock()
-                .ok()
-                .and_then(|h| h.get(&name).copied());
-            let silent = heard.unwrap_or(shared.started).elapsed();
-            let ready = cluster
-                .pointer("/status/conditions")
-                .and_then(Value::as_array)
-                .and_then(|c| c.iter().find(|c| c["type"] == "Ready"))
-                .and_then(|c| c["status"].as_str());
-            let Some((st, reason, msg)) =
-                status::stale_ready(ready, heard.is_some(), silent, grace)
-            else {
-                continue;
-            };
-            let mut s = cluster.get("status").cloned().unwrap_or_else(|| json!({}));
-            let mut conds: Vec<Value> = s
-                .get("conditions")
-                .and_then(Value::as_array)
-                .cloned()
-                .unwrap_or_default();
-            status::set_condition(&mut conds, "Ready", st, reason, &msg, None, &meta::now());
-            s["conditions"] = Value::Array(conds);
-            tracing::warn!(cluster = %name, %reason, "cluster agent is silent: Ready={st}");
-            if let Err(e) = write_cluster_status(&shared.objects, &res, &name, s).await {
-                tracing::warn!(cluster = %name, error = %e, "updating cluster status failed");
-            }
+    }
+}
+
+/// Marks one cluster `Ready=Unknown` if its agent is silent; returns whether it is now
+/// recorded as silent (or needs no further look).
+async fn check_silent(shared: &Shared, res: &Resource, name: &str, grace: Duration) -> bool {
+    let cluster = match shared.objects.get(res, None, name).await {
+        Ok(c) => c,
+        Err(e) if e.code.as_u16() == 404 => return true,
+        Err(_) => return false,
+    };
+    if meta::str_at(&cluster, "/spec/syncMode") != Some("Pull") {
+        return true;
+    }
+    let heard = shared
+        .last_heard
+        .lock()
+        .ok()
+        .and_then(|h| h.get(name).copied());
+    let silent = heard.unwrap_or(shared.started).elapsed();
+    let ready = cluster
+        .pointer("/status/conditions")
+        .and_then(Value::as_array)
+        .and_then(|c| c.iter().find(|c| c["type"] == "Ready"))
+        .and_then(|c| c["status"].as_str());
+    let Some((st, reason, msg)) = status::stale_ready(ready, heard.is_some(), silent, grace) else {
+        return silent >= grace;
+    };
+    let mut s = cluster.get("status").cloned().unwrap_or_else(|| json!({}));
+    let mut conds: Vec<Value> = s
+        .get("conditions")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    status::set_condition(&mut conds, "Ready", st, reason, &msg, None, &meta::now());
+    s["conditions"] = Value::Array(conds);
+    tracing::warn!(cluster = %name, %reason, "cluster agent is silent: Ready={st}");
+    let written = write_cluster_status(&shared.objects, res, name, s).await;
+    // The next heartbeat must be written through to turn the cluster Ready again.
+    shared.forget_heartbeat(name);
+    match written {
+        Ok(()) => true,
+        Err(e) => {
+            tracing::warn!(cluster = %name, error = %e, "updating cluster status failed");
+            false
         }
     }
 }

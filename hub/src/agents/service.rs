@@ -159,6 +159,8 @@ impl AgentHub for Service {
             }
         }
         self.shared.heard(&id.cluster);
+        // The first heartbeat of a stream is always written through.
+        self.shared.forget_heartbeat(&id.cluster);
         tracing::info!(cluster = %id.cluster, resume = hello.resume_revision, version = %hello.agent_version, "agent connected");
         let (tx, rx) = mpsc::channel::<Result<HubMessage, Status>>(128);
         let shared = self.shared.clone();
@@ -210,6 +212,47 @@ impl Shared {
             h.insert(cluster.to_owned(), Instant::now());
         }
     }
+
+    /// Whether `hb` says exactly what the last heartbeat written for `cluster` said.
+    fn heartbeat_unchanged(&self, cluster: &str, digest: u64) -> bool {
+        self.heartbeats
+            .lock()
+            .map(|h| h.get(cluster) == Some(&digest))
+            .unwrap_or(false)
+    }
+
+    fn remember_heartbeat(&self, cluster: &str, digest: u64) {
+        if let Ok(mut h) = self.heartbeats.lock() {
+            h.insert(cluster.to_owned(), digest);
+        }
+    }
+
+    /// Makes the next heartbeat of `cluster` be written through (its status changed by
+    /// someone else, or a new stream).
+    pub(crate) fn forget_heartbeat(&self, cluster: &str) {
+        if let Ok(mut h) = self.heartbeats.lock() {
+            h.remove(cluster);
+        }
+    }
+}
+
+/// A digest of a heartbeat's content (heartbeats carry no time, so equal content means
+/// nothing changed).
+fn heartbeat_digest(hb: &flotilla_proto::v1::Heartbeat) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut sorted = hb.clone();
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    for m in [
+        &mut sorted.allocatable,
+        &mut sorted.allocated,
+        &mut sorted.allocating,
+    ] {
+        let mut kv: Vec<_> = m.drain().collect();
+        kv.sort();
+        kv.hash(&mut h);
+    }
+    prost::Message::encode_to_vec(&sorted).hash(&mut h);
+    h.finish()
 }
 
 /// The credential is valid only while the Cluster it was issued for exists.
@@ -240,6 +283,11 @@ async fn handle(shared: &Shared, id: &PeerIdentity, m: AgentMessage) -> Result<(
         }
         Some(agent_message::Message::Heartbeat(hb)) => {
             shared.heard(&id.cluster);
+            // Liveness is kept in memory: an unchanged heartbeat costs no store read or write.
+            let digest = heartbeat_digest(&hb);
+            if shared.heartbeat_unchanged(&id.cluster, digest) {
+                return Ok(());
+            }
             let res = super::clusters(&shared.objects).map_err(|e| Status::internal(e.message))?;
             let cluster = shared
                 .objects
@@ -256,6 +304,7 @@ async fn handle(shared: &Shared, id: &PeerIdentity, m: AgentMessage) -> Result<(
                     .await
                     .map_err(|e| Status::internal(e.message))?;
             }
+            shared.remember_heartbeat(&id.cluster, digest);
             Ok(())
         }
         Some(agent_message::Message::Status(ws)) => {

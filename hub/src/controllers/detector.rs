@@ -1,69 +1,36 @@
-//! The detector: which policy claims each template, and one binding per claimed template.
-
-use std::collections::BTreeSet;
+//! The detector: which policy claims a template, and the one binding of a claimed template.
+//!
+//! Key: a template's store key.
 
 use flotilla_karmada::interpreter;
 use flotilla_karmada::matching::{
     ClaimDecision, PolicyCandidate, claim_keys, claim_metadata, decide_claim,
 };
-use flotilla_karmada::types::{ClusterPropagationPolicy, PropagationPolicy};
-use serde_json::{Value, json};
+use serde_json::{Map, Value, json};
 
-use super::snapshot::{Snapshot, Template};
-use super::{delete_quietly, upsert};
-use crate::api::error::ApiError;
-use crate::api::objects::{Objects, WriteOptions};
+use super::cache::{Policy, State, binding_key, binding_name, split_key};
+use super::write::{Write, upsert};
 
-/// A policy that may claim templates: its matching view and its object.
-struct Claimant<'a> {
-    candidate: PolicyCandidate,
-    object: &'a Value,
-}
-
-fn claimants(snap: &Snapshot) -> Vec<Claimant<'_>> {
-    let mut out = Vec::new();
-    for p in &snap.policies {
-        match serde_json::from_value::<PropagationPolicy>(p.clone()) {
-            Ok(pp) => out.push(Claimant {
-                candidate: PolicyCandidate::from_pp(&pp),
-                object: p,
-            }),
-            Err(e) => {
-                tracing::warn!(policy = %crate::api::meta::name(p), error = %e, "unreadable PropagationPolicy")
-            }
-        }
-    }
-    for p in &snap.cluster_policies {
-        match serde_json::from_value::<ClusterPropagationPolicy>(p.clone()) {
-            Ok(cpp) => out.push(Claimant {
-                candidate: PolicyCandidate::from_cpp(&cpp),
-                object: p,
-            }),
-            Err(e) => {
-                tracing::warn!(policy = %crate::api::meta::name(p), error = %e, "unreadable ClusterPropagationPolicy")
-            }
-        }
-    }
-    out
-}
-
-/// The binding name of a template.
-pub fn binding_name(t: &Template) -> String {
-    format!("{}-{}", t.name(), t.resource.kind.to_lowercase())
-}
-
-fn desired_binding(t: &Template, c: &Claimant<'_>, current: Option<&Value>) -> Value {
-    let o = &t.object;
+/// The binding a claimed template should have.
+fn desired_binding(
+    template: &Value,
+    kind: &str,
+    policy: &Policy,
+    current: Option<&Value>,
+) -> Value {
+    let o = template;
+    let name = crate::api::meta::name(o);
+    let ns = o.pointer("/metadata/namespace").and_then(Value::as_str);
     let mut spec = json!({
         "resource": {
             "apiVersion": o.get("apiVersion"), "kind": o.get("kind"),
-            "name": t.name(), "uid": o.pointer("/metadata/uid"),
+            "name": name, "uid": o.pointer("/metadata/uid"),
             "resourceVersion": o.pointer("/metadata/resourceVersion"),
         },
         "replicas": interpreter::replicas(o),
-        "placement": c.object.pointer("/spec/placement").cloned().unwrap_or(json!({})),
+        "placement": policy.object.pointer("/spec/placement").cloned().unwrap_or(json!({})),
     });
-    if let Some(ns) = t.namespace() {
+    if let Some(ns) = ns {
         spec["resource"]["namespace"] = json!(ns);
     }
     if let Some(r) = interpreter::replica_requirements(o).and_then(|r| serde_json::to_value(r).ok())
@@ -78,7 +45,7 @@ fn desired_binding(t: &Template, c: &Claimant<'_>, current: Option<&Value>) -> V
         "failover",
         "schedulerName",
     ] {
-        if let Some(v) = c.object.pointer(&format!("/spec/{k}")) {
+        if let Some(v) = policy.object.pointer(&format!("/spec/{k}")) {
             spec[k] = v.clone();
         }
     }
@@ -86,131 +53,51 @@ fn desired_binding(t: &Template, c: &Claimant<'_>, current: Option<&Value>) -> V
     if let Some(cl) = current.and_then(|b| b.pointer("/spec/clusters")) {
         spec["clusters"] = cl.clone();
     }
-    let claim = claim_metadata(&c.candidate);
+    let claim = claim_metadata(&policy.candidate);
     let mut md = json!({
-        "name": binding_name(t),
+        "name": binding_name(kind, name),
         "labels": claim.labels,
         "ownerReferences": [{
-            "apiVersion": o.get("apiVersion"), "kind": o.get("kind"), "name": t.name(),
+            "apiVersion": o.get("apiVersion"), "kind": o.get("kind"), "name": name,
             "uid": o.pointer("/metadata/uid"), "controller": true, "blockOwnerDeletion": true,
         }],
     });
-    if let Some(ns) = t.namespace() {
+    if let Some(ns) = ns {
         md["namespace"] = json!(ns);
     }
     if let Some(ann) = current.and_then(|b| b.pointer("/metadata/annotations")) {
         md["annotations"] = ann.clone();
     }
-    let (api, kind) = if t.namespace().is_some() {
-        ("work.karmada.io/v1alpha2", "ResourceBinding")
+    let kind = if ns.is_some() {
+        "ResourceBinding"
     } else {
-        ("work.karmada.io/v1alpha2", "ClusterResourceBinding")
+        "ClusterResourceBinding"
     };
-    json!({"apiVersion": api, "kind": kind, "metadata": md, "spec": spec})
+    json!({"apiVersion": "work.karmada.io/v1alpha2", "kind": kind, "metadata": md, "spec": spec})
 }
 
-/// Claims templates, keeps their bindings in step and removes orphaned bindings.
-pub async fn reconcile(objects: &Objects, snap: &Snapshot) -> Result<(), ApiError> {
-    let reg = objects.registry();
-    let rb = reg
-        .get("work.karmada.io", "v1alpha2", "resourcebindings")
-        .ok_or_else(|| ApiError::internal("resourcebindings not served"))?;
-    let crb = reg
-        .get("work.karmada.io", "v1alpha2", "clusterresourcebindings")
-        .ok_or_else(|| ApiError::internal("clusterresourcebindings not served"))?;
-    let all = claimants(snap);
-    let candidates: Vec<PolicyCandidate> = all.iter().map(|c| c.candidate.clone()).collect();
-    let mut wanted = BTreeSet::new();
-    for t in snap.templates.values() {
-        // Namespaces propagate by themselves, not through policies.
-        if t.resource.group.is_empty() && t.resource.kind == "Namespace" {
-            continue;
-        }
-        if t.object.pointer("/metadata/deletionTimestamp").is_some() {
-            continue;
-        }
-        let chosen = match decide_claim(&t.object, &candidates, true) {
-            ClaimDecision::Keep(p) | ClaimDecision::Claim(p) => p,
-            ClaimDecision::Unclaimed => {
-                release_claim(objects, t).await?;
-                continue;
-            }
-        };
-        let Some(c) = all.iter().find(|c| c.candidate == chosen) else {
-            continue;
-        };
-        claim_template(objects, t, c).await?;
-        let key = format!("{}/{}", t.namespace().unwrap_or(""), binding_name(t));
-        let current = snap.bindings.get(&key);
-        let res = if t.namespace().is_some() { &rb } else { &crb };
-        upsert(
-            objects,
-            res,
-            t.namespace(),
-            &binding_name(t),
-            desired_binding(t, c, current),
-            current,
-        )
-        .await?;
-        wanted.insert(key);
-    }
-    for (key, b) in &snap.bindings {
-        if !wanted.contains(key) {
-            let res = if b.pointer("/metadata/namespace").is_some() {
-                &rb
-            } else {
-                &crb
-            };
-            delete_quietly(objects, res, b).await?;
-        }
-    }
-    Ok(())
-}
-
-/// Puts the claim labels and annotations on a template, removing any other claim.
-async fn claim_template(objects: &Objects, t: &Template, c: &Claimant<'_>) -> Result<(), ApiError> {
-    let claim = claim_metadata(&c.candidate);
+/// The claim labels and annotations to set (null removes) for `policy`, or to clear.
+fn claim_patch(template: &Value, policy: Option<&PolicyCandidate>) -> Option<Value> {
     let (label_keys, annotation_keys) = claim_keys();
-    let mut labels = serde_json::Map::new();
-    let mut annotations = serde_json::Map::new();
+    let claim = policy.map(claim_metadata);
+    let mut labels = Map::new();
+    let mut annotations = Map::new();
     for k in label_keys {
-        labels.insert(
-            (*k).into(),
-            claim.labels.get(*k).map_or(Value::Null, |v| json!(v)),
-        );
+        let v = claim
+            .as_ref()
+            .and_then(|c| c.labels.get(*k))
+            .map_or(Value::Null, |v| json!(v));
+        labels.insert((*k).into(), v);
     }
     for k in annotation_keys {
-        annotations.insert(
-            (*k).into(),
-            claim.annotations.get(*k).map_or(Value::Null, |v| json!(v)),
-        );
+        let v = claim
+            .as_ref()
+            .and_then(|c| c.annotations.get(*k))
+            .map_or(Value::Null, |v| json!(v));
+        annotations.insert((*k).into(), v);
     }
-    patch_metadata(objects, t, labels, annotations).await
-}
-
-/// Removes claim labels and annotations from a template no policy selects any more.
-async fn release_claim(objects: &Objects, t: &Template) -> Result<(), ApiError> {
-    let (label_keys, annotation_keys) = claim_keys();
-    let labels = label_keys
-        .iter()
-        .map(|k| ((*k).to_owned(), Value::Null))
-        .collect();
-    let annotations = annotation_keys
-        .iter()
-        .map(|k| ((*k).to_owned(), Value::Null))
-        .collect();
-    patch_metadata(objects, t, labels, annotations).await
-}
-
-/// Merge-patches labels and annotations (null removes) when that changes anything.
-async fn patch_metadata(
-    objects: &Objects,
-    t: &Template,
-    labels: serde_json::Map<String, Value>,
-    annotations: serde_json::Map<String, Value>,
-) -> Result<(), ApiError> {
     let current = |field: &str, k: &str| {
-        t.object
+        template
             .pointer(&format!("/metadata/{field}"))
             .and_then(|m| m.get(k))
             .cloned()
@@ -220,29 +107,146 @@ async fn patch_metadata(
         && annotations
             .iter()
             .all(|(k, v)| current("annotations", k) == *v);
-    if unchanged {
-        return Ok(());
-    }
-    let patch = json!({"metadata": {"labels": labels, "annotations": annotations}});
-    let body = serde_json::to_vec(&patch).unwrap_or_default();
-    let opts = WriteOptions {
-        field_manager: super::MANAGER.into(),
-        ..WriteOptions::default()
+    (!unchanged).then(|| json!({"metadata": {"labels": labels, "annotations": annotations}}))
+}
+
+/// What the detector writes for one template.
+pub fn decide(state: &State, key: &str) -> Vec<Write> {
+    let Some(res) = state.resource_of_key(key).cloned() else {
+        return vec![];
     };
-    match objects
-        .patch(
-            &t.resource,
-            t.namespace(),
-            t.name(),
-            crate::api::objects::PatchType::Merge,
-            &body,
-            None,
-            &opts,
-        )
-        .await
-    {
-        Ok(_) => Ok(()),
-        Err(e) if e.reason == "NotFound" || e.reason == "Conflict" => Ok(()),
-        Err(e) => Err(e),
+    // Namespaces propagate by themselves, not through policies.
+    if res.group.is_empty() && res.kind == "Namespace" {
+        return vec![];
+    }
+    let Some((ns, name)) = split_key(&res, key) else {
+        return vec![];
+    };
+    let bkey = binding_key(&res.kind, ns, name);
+    let Some(binding_res) = state.binding_resource(&bkey) else {
+        return vec![];
+    };
+    let current = state.binding(&bkey);
+    let delete_binding = |current: &Option<Value>| match current {
+        Some(b) => vec![Write::delete(&binding_res, b)],
+        None => vec![],
+    };
+    let Some(template) = state.template(key) else {
+        return delete_binding(&current);
+    };
+    if template.pointer("/metadata/deletionTimestamp").is_some() {
+        return delete_binding(&current);
+    }
+    let candidates: Vec<PolicyCandidate> =
+        state.policies().map(|(_, p)| p.candidate.clone()).collect();
+    let chosen = match decide_claim(&template, &candidates, true) {
+        ClaimDecision::Keep(p) | ClaimDecision::Claim(p) => p,
+        ClaimDecision::Unclaimed => {
+            let mut out = delete_binding(&current);
+            if let Some(patch) = claim_patch(&template, None) {
+                out.push(Write::merge_patch(&res, ns, name, patch));
+            }
+            return out;
+        }
+    };
+    let Some(policy) = state.policy_by_candidate(&chosen) else {
+        return vec![];
+    };
+    let mut out = Vec::new();
+    if let Some(patch) = claim_patch(&template, Some(&chosen)) {
+        out.push(Write::merge_patch(&res, ns, name, patch));
+    }
+    let want = desired_binding(&template, &res.kind, policy, current.as_ref());
+    out.extend(upsert(&binding_res, want, current.as_ref()));
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use serde_json::json;
+
+    use super::super::cache::tests::{put, state};
+    use super::*;
+
+    const T: &str = "/apps/deployments/demo/web";
+    const B: &str = "/work.karmada.io/resourcebindings/demo/web-deployment";
+
+    fn deployment(annotations: Value) -> Value {
+        json!({"apiVersion": "apps/v1", "kind": "Deployment",
+            "metadata": {"name": "web", "namespace": "demo", "uid": "u1", "resourceVersion": "7", "annotations": annotations},
+            "spec": {"replicas": 3, "template": {"spec": {"containers": [{"name": "c", "image": "nginx"}]}}}})
+    }
+
+    fn policy() -> Value {
+        json!({"apiVersion": "policy.karmada.io/v1alpha1", "kind": "PropagationPolicy",
+            "metadata": {"name": "p", "namespace": "demo", "labels": {"propagationpolicy.karmada.io/permanent-id": "id1"}},
+            "spec": {"resourceSelectors": [{"apiVersion": "apps/v1", "kind": "Deployment"}],
+                "placement": {"clusterAffinity": {"clusterNames": ["m1"]}}}})
+    }
+
+    #[test]
+    fn unclaimed_template_without_policy_writes_nothing() {
+        let mut s = state();
+        put(&mut s, T, deployment(json!({})));
+        assert!(decide(&s, T).is_empty());
+    }
+
+    #[test]
+    fn a_selected_template_is_claimed_and_gets_a_binding() {
+        let mut s = state();
+        put(&mut s, T, deployment(json!({})));
+        put(
+            &mut s,
+            "/policy.karmada.io/propagationpolicies/demo/p",
+            policy(),
+        );
+        let w = decide(&s, T);
+        assert_eq!(w.len(), 2, "{w:?}");
+        assert!(matches!(&w[0], Write::Patch { name, .. } if name == "web"));
+        match &w[1] {
+            Write::Create { object, .. } => {
+                assert_eq!(object["metadata"]["name"], "web-deployment");
+                assert_eq!(object["spec"]["replicas"], 3);
+                assert_eq!(
+                    object["spec"]["placement"]["clusterAffinity"]["clusterNames"][0],
+                    "m1"
+                );
+            }
+            other => panic!("expected a create, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn steady_state_writes_nothing_and_orphans_are_removed() {
+        let mut s = state();
+        put(
+            &mut s,
+            "/policy.karmada.io/propagationpolicies/demo/p",
+            policy(),
+        );
+        put(&mut s, T, deployment(json!({})));
+        // Apply the detector's writes as the store would.
+        let claimed = {
+            let mut t = deployment(json!({}));
+            if let Write::Patch { patch, .. } = &decide(&s, T)[0] {
+                json_patch::merge(&mut t, patch);
+            }
+            t
+        };
+        put(&mut s, T, claimed);
+        let binding = match decide(&s, T).pop().unwrap() {
+            Write::Create { mut object, .. } => {
+                object["metadata"]["resourceVersion"] = json!("9");
+                object
+            }
+            other => panic!("{other:?}"),
+        };
+        put(&mut s, B, binding);
+        assert!(decide(&s, T).is_empty(), "{:?}", decide(&s, T));
+        // The template goes: its binding goes.
+        s.delete(T);
+        let w = decide(&s, T);
+        assert!(matches!(&w[..], [Write::Delete { name, .. }] if name == "web-deployment"));
     }
 }

@@ -1,184 +1,514 @@
 //! The hub's controllers: from templates and policies to bindings, schedules, Works and
-//! status, driven by store events.
+//! status.
 //!
-//! Each pass reads a snapshot of the store and makes every object what it should be
-//! (level-triggered, idempotent: objects are written only when they differ). A pass runs
-//! after store events (debounced) and at least every few seconds.
+//! Shaped like kube-runtime's `Controller`: a reflector keeps an in-memory [`cache`] of the
+//! store, fed by one list and then one watch; each store change is mapped by [`triggers`] to
+//! the keys it affects; each controller has a keyed [`queue`] and a few workers. A worker
+//! reads the cache, asks the controller's pure `decide` function for the writes one key
+//! needs, and performs them through the API's object service ([`write`]). A failing key is
+//! retried with exponential backoff; a panic in one key is caught, counted and retried, and
+//! never stops other keys or controllers. A slow, rate-limited resync revisits every key as a
+//! safety net.
 
-mod detector;
-mod namespaces;
-mod rendering;
-mod scheduling;
-mod snapshot;
-mod status;
+pub mod cache;
+pub mod detector;
+pub mod namespaces;
+pub mod queue;
+mod reflector;
+pub mod rendering;
+pub mod scheduling;
+pub mod status;
+pub mod triggers;
+pub mod write;
 
-use std::time::Duration;
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
 
-use futures::StreamExt;
-use serde_json::{Value, json};
+use futures::FutureExt;
 use tokio_util::sync::CancellationToken;
 
-use crate::api::error::ApiError;
-use crate::api::objects::{Objects, WriteOptions};
-use crate::registry::Resource;
+use crate::api::objects::Objects;
+use crate::metrics::ControllerMetrics;
+use cache::State;
+use queue::WorkQueue;
+use triggers::Keys;
+use write::WriteError;
 
-pub use snapshot::Snapshot;
+pub use write::MANAGER;
 
-/// The field manager of controller writes.
-pub const MANAGER: &str = "flotilla-controllers";
+/// Workers per controller: enough concurrent writes for the store's group commit to batch.
+const WORKERS: usize = 8;
+/// How often the resync task wakes.
+const RESYNC_TICK: Duration = Duration::from_secs(10);
+/// Keys each controller revisits per resync tick.
+const RESYNC_KEYS_PER_TICK: usize = 100;
 
-fn write_opts() -> WriteOptions {
-    WriteOptions {
-        field_manager: MANAGER.into(),
-        ..WriteOptions::default()
+/// The controllers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Controller {
+    /// Policy claims and bindings.
+    Detector,
+    /// Binding placement.
+    Scheduler,
+    /// Works per target cluster.
+    Renderer,
+    /// Status aggregation.
+    Status,
+    /// Namespace propagation.
+    Namespaces,
+}
+
+impl Controller {
+    /// All controllers.
+    pub const ALL: [Controller; 5] = [
+        Controller::Detector,
+        Controller::Scheduler,
+        Controller::Renderer,
+        Controller::Status,
+        Controller::Namespaces,
+    ];
+
+    /// The controller's name in logs and metrics.
+    pub fn name(self) -> &'static str {
+        match self {
+            Controller::Detector => "detector",
+            Controller::Scheduler => "scheduler",
+            Controller::Renderer => "renderer",
+            Controller::Status => "status",
+            Controller::Namespaces => "namespaces",
+        }
+    }
+
+    /// The writes one key needs.
+    pub fn decide(self, state: &State, key: &str) -> Vec<write::Write> {
+        #[cfg(test)]
+        tests::maybe_panic(self, key);
+        match self {
+            Controller::Detector => detector::decide(state, key),
+            Controller::Scheduler => scheduling::decide(state, key, &state.cluster_infos()),
+            Controller::Renderer => rendering::decide(state, key),
+            Controller::Status => status::decide(state, key),
+            Controller::Namespaces => namespaces::decide(state, key),
+        }
+    }
+}
+
+/// The shared parts: cache, queues, metrics.
+#[derive(Debug, Clone)]
+pub struct Runtime {
+    objects: Objects,
+    cache: Arc<RwLock<State>>,
+    queues: Arc<[WorkQueue; 5]>,
+    metrics: ControllerMetrics,
+}
+
+impl Runtime {
+    /// A runtime over the object service.
+    pub fn new(objects: Objects, metrics: ControllerMetrics) -> Self {
+        Self {
+            objects,
+            cache: Arc::new(RwLock::new(State::default())),
+            queues: Arc::new(Default::default()),
+            metrics,
+        }
+    }
+
+    fn queue(&self, c: Controller) -> &WorkQueue {
+        &self.queues[c as usize]
+    }
+
+    /// Enqueues the keys of a change.
+    pub fn enqueue(&self, keys: Keys) {
+        for (c, set) in [
+            (Controller::Detector, keys.detector),
+            (Controller::Scheduler, keys.scheduler),
+            (Controller::Renderer, keys.renderer),
+            (Controller::Status, keys.status),
+            (Controller::Namespaces, keys.namespaces),
+        ] {
+            let q = self.queue(c);
+            let mut added = 0u64;
+            for k in set {
+                if q.add(&k) {
+                    added += 1;
+                }
+            }
+            if added > 0 {
+                self.metrics.added(c.name(), added);
+            }
+            self.metrics.depth(c.name(), q.depth());
+        }
+    }
+
+    /// Every key of every controller (after a relist).
+    fn all_keys(&self) -> Keys {
+        let st = self.read();
+        let mut keys = Keys::default();
+        for t in st.template_keys() {
+            if t.starts_with(cache::prefix::NAMESPACES) {
+                keys.namespaces.insert(t.clone());
+            } else {
+                keys.detector.insert(t.clone());
+            }
+        }
+        for b in st.binding_keys() {
+            keys.scheduler.insert(b.clone());
+            keys.renderer.insert(b.clone());
+            keys.status.insert(b.clone());
+        }
+        keys
+    }
+
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, State> {
+        self.cache.read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn write_cache(&self) -> std::sync::RwLockWriteGuard<'_, State> {
+        self.cache.write().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Processes one key: decide from the cache, then write.
+    async fn process(&self, c: Controller, key: &str) -> Result<usize, WriteError> {
+        let writes = {
+            let st = self.read();
+            c.decide(&st, key)
+        };
+        let n = writes.len();
+        for w in writes {
+            write::execute(&self.objects, w).await?;
+        }
+        Ok(n)
+    }
+
+    /// One worker of a controller: takes keys until the queue closes.
+    async fn worker(self, c: Controller) {
+        let q = self.queue(c).clone();
+        while let Some(key) = q.next().await {
+            let started = Instant::now();
+            let span = tracing::debug_span!("reconcile", controller = c.name(), key = %key);
+            let result = std::panic::AssertUnwindSafe(self.process(c, &key))
+                .catch_unwind()
+                .await;
+            let ok = match &result {
+                Ok(Ok(writes)) => {
+                    span.in_scope(|| tracing::debug!(writes, "reconciled"));
+                    true
+                }
+                Ok(Err(WriteError::Stale(what))) => {
+                    span.in_scope(|| tracing::debug!(%what, "cache behind the store; retrying"));
+                    false
+                }
+                Ok(Err(e)) => {
+                    tracing::warn!(controller = c.name(), key = %key, error = %e, "reconcile failed; retrying with backoff");
+                    self.metrics.error(c.name());
+                    false
+                }
+                Err(panic) => {
+                    let msg = panic
+                        .downcast_ref::<&str>()
+                        .map(|s| (*s).to_owned())
+                        .or_else(|| panic.downcast_ref::<String>().cloned())
+                        .unwrap_or_default();
+                    tracing::error!(controller = c.name(), key = %key, panic = %msg, "reconcile panicked; retrying with backoff");
+                    self.metrics.error(c.name());
+                    false
+                }
+            };
+            let failures = q.done(&key, ok);
+            self.metrics
+                .processed(c.name(), started.elapsed(), ok, q.depth());
+            if !ok {
+                self.metrics.retried(c.name());
+                q.add_after(key, queue::backoff(failures));
+            }
+        }
+    }
+
+    /// Revisits a slice of every controller's keys each tick, so the whole set is covered
+    /// slowly at a bounded rate.
+    async fn resync(self, shutdown: CancellationToken) {
+        let mut cursors: [Option<String>; 5] = Default::default();
+        loop {
+            tokio::select! {
+                _ = shutdown.cancelled() => return,
+                _ = tokio::time::sleep(RESYNC_TICK) => {}
+            }
+            let all = self.all_keys();
+            let sets = [
+                all.detector,
+                all.scheduler,
+                all.renderer,
+                all.status,
+                all.namespaces,
+            ];
+            let mut keys = Keys::default();
+            for (i, set) in sets.into_iter().enumerate() {
+                let start = cursors[i].clone();
+                let mut slice: Vec<String> = match &start {
+                    Some(s) => set
+                        .range::<String, _>((
+                            std::ops::Bound::Excluded(s.clone()),
+                            std::ops::Bound::Unbounded,
+                        ))
+                        .take(RESYNC_KEYS_PER_TICK)
+                        .cloned()
+                        .collect(),
+                    None => set.iter().take(RESYNC_KEYS_PER_TICK).cloned().collect(),
+                };
+                cursors[i] = if slice.len() < RESYNC_KEYS_PER_TICK {
+                    None
+                } else {
+                    slice.last().cloned()
+                };
+                let target = match Controller::ALL[i] {
+                    Controller::Detector => &mut keys.detector,
+                    Controller::Scheduler => &mut keys.scheduler,
+                    Controller::Renderer => &mut keys.renderer,
+                    Controller::Status => &mut keys.status,
+                    Controller::Namespaces => &mut keys.namespaces,
+                };
+                target.extend(slice.drain(..));
+            }
+            self.enqueue(keys);
+        }
+    }
+}
+
+/// Runs `task` until `shutdown`, restarting it after a panic or an early end.
+pub(crate) async fn supervise<F, Fut>(name: &'static str, shutdown: CancellationToken, task: F)
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = ()> + Send + 'static,
+{
+    loop {
+        let mut handle = tokio::spawn(task());
+        let result = tokio::select! {
+            _ = shutdown.cancelled() => {
+                handle.abort();
+                return;
+            }
+            r = &mut handle => r,
+        };
+        if shutdown.is_cancelled() {
+            return;
+        }
+        match result {
+            Err(e) if e.is_panic() => {
+                tracing::error!(task = name, "controller task panicked; restarting");
+            }
+            _ => tracing::warn!(task = name, "controller task ended; restarting"),
+        }
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+        }
     }
 }
 
 /// Runs the controllers until `shutdown` fires.
-pub async fn run(objects: Objects, shutdown: CancellationToken) {
-    let store = objects.store().clone();
-    loop {
-        let rev = store.current_revision();
-        if let Err(e) = reconcile(&objects).await {
-            tracing::warn!(error = %e, "reconcile pass failed; retrying");
-        }
-        let mut events = match store.watch("/", rev).await {
-            Ok(s) => s,
-            Err(e) => {
-                tracing::debug!(error = %e, "watch for controllers failed; retrying");
-                tokio::select! {
-                    _ = shutdown.cancelled() => return,
-                    _ = tokio::time::sleep(Duration::from_millis(500)) => continue,
-                }
-            }
-        };
-        tokio::select! {
-            _ = shutdown.cancelled() => return,
-            _ = tokio::time::sleep(Duration::from_secs(5)) => {}
-            _ = events.next() => {
-                // Debounce: gather the burst, then reconcile once.
-                let _ = tokio::time::timeout(Duration::from_millis(150), async {
-                    while events.next().await.is_some() {}
-                }).await;
-            }
-        }
-    }
-}
-
-/// One reconcile pass over the whole store.
-pub async fn reconcile(objects: &Objects) -> Result<(), ApiError> {
-    let snap = Snapshot::load(objects).await?;
-    namespaces::ensure_execution_namespaces(objects, &snap).await?;
-    detector::reconcile(objects, &snap).await?;
-    // Bindings changed by the detector are read again.
-    let snap = Snapshot::load(objects).await?;
-    scheduling::reconcile(objects, &snap).await?;
-    let snap = Snapshot::load(objects).await?;
-    rendering::reconcile(objects, &snap).await?;
-    let snap = Snapshot::load(objects).await?;
-    status::reconcile(objects, &snap).await?;
-    Ok(())
-}
-
-/// Creates `obj` or replaces the stored one when they differ in anything but server fields.
-async fn upsert(
-    objects: &Objects,
-    res: &Resource,
-    ns: Option<&str>,
-    name: &str,
-    obj: Value,
-    current: Option<&Value>,
-) -> Result<(), ApiError> {
-    match current {
-        None => match objects.create(res, ns, obj, &write_opts()).await {
-            Ok(_) => Ok(()),
-            Err(e) if e.reason == "AlreadyExists" => Ok(()),
-            Err(e) => Err(e),
-        },
-        Some(cur) => {
-            if same_content(cur, &obj) {
-                return Ok(());
-            }
-            let mut obj = obj;
-            obj["metadata"]["resourceVersion"] = cur["metadata"]["resourceVersion"].clone();
-            if let Some(s) = cur.get("status") {
-                obj["status"] = s.clone();
-            }
-            match objects
-                .update(res, ns, name, obj, None, &write_opts())
-                .await
-            {
-                Ok(_) => Ok(()),
-                Err(e) if e.reason == "Conflict" || e.reason == "NotFound" => Ok(()),
-                Err(e) => Err(e),
-            }
-        }
-    }
-}
-
-/// Whether two objects agree on spec-like content, labels, annotations and owners.
-fn same_content(cur: &Value, want: &Value) -> bool {
-    let pick = |v: &Value| {
-        let mut o = crate::api::meta::spec_of(v);
-        for k in ["labels", "annotations", "ownerReferences"] {
-            o[format!("metadata.{k}")] = v
-                .pointer(&format!("/metadata/{k}"))
-                .cloned()
-                .unwrap_or(Value::Null);
-        }
-        o
-    };
-    pick(cur) == pick(want)
-}
-
-/// Writes `status` through the status subresource when it changed.
-async fn write_status(
-    objects: &Objects,
-    res: &Resource,
-    obj: &Value,
-    status: Value,
-) -> Result<(), ApiError> {
-    if obj.get("status") == Some(&status) {
-        return Ok(());
-    }
-    let ns = obj.pointer("/metadata/namespace").and_then(Value::as_str);
-    let name = crate::api::meta::name(obj).to_owned();
-    let mut new = obj.clone();
-    new["status"] = status;
-    match objects
-        .update(res, ns, &name, new, Some("status"), &write_opts())
-        .await
+pub async fn run(objects: Objects, metrics: ControllerMetrics, shutdown: CancellationToken) {
+    let rt = Runtime::new(objects, metrics);
+    let mut tasks = tokio::task::JoinSet::new();
     {
-        Ok(_) => Ok(()),
-        Err(e) if e.reason == "Conflict" || e.reason == "NotFound" => Ok(()),
-        Err(e) => Err(e),
+        let rt = rt.clone();
+        let sd = shutdown.clone();
+        tasks.spawn(supervise("reflector", shutdown.clone(), move || {
+            reflector::run(rt.clone(), sd.clone())
+        }));
     }
-}
-
-async fn delete_quietly(objects: &Objects, res: &Resource, obj: &Value) -> Result<(), ApiError> {
-    let ns = obj.pointer("/metadata/namespace").and_then(Value::as_str);
-    match objects
-        .delete(res, ns, crate::api::meta::name(obj), None, None, false)
-        .await
+    for c in Controller::ALL {
+        for _ in 0..WORKERS {
+            let rt = rt.clone();
+            tasks.spawn(supervise(c.name(), shutdown.clone(), move || {
+                rt.clone().worker(c)
+            }));
+        }
+    }
     {
-        Ok(_) => Ok(()),
-        Err(e) if e.reason == "NotFound" => Ok(()),
-        Err(e) => Err(e),
+        let rt = rt.clone();
+        let sd = shutdown.clone();
+        tasks.spawn(supervise("resync", shutdown.clone(), move || {
+            rt.clone().resync(sd.clone())
+        }));
     }
-}
-
-/// A Kubernetes condition.
-fn condition(ty: &str, ok: bool, reason: &str, message: &str, previous: Option<&Value>) -> Value {
-    let status = if ok { "True" } else { "False" };
-    let time = previous
-        .filter(|p| p["status"] == status)
-        .and_then(|p| p.get("lastTransitionTime").cloned())
-        .unwrap_or_else(|| json!(crate::api::meta::now()));
-    json!({"type": ty, "status": status, "reason": reason, "message": message, "lastTransitionTime": time})
+    shutdown.cancelled().await;
+    for q in rt.queues.iter() {
+        q.close();
+    }
+    while tasks.join_next().await.is_some() {}
 }
 
 /// A short stable hash for object names.
 fn short_hash(s: &str) -> String {
     use sha2::Digest;
     hex::encode(&sha2::Sha256::digest(s.as_bytes())[..4])
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use std::sync::Mutex;
+
+    use serde_json::{Value, json};
+
+    use super::*;
+    use crate::api::objects::WriteOptions;
+
+    /// (controller, key) whose processing panics: the test-only fault hook.
+    static PANIC_ON: Mutex<Option<(Controller, String)>> = Mutex::new(None);
+
+    pub(super) fn maybe_panic(c: Controller, key: &str) {
+        let hit = PANIC_ON
+            .lock()
+            .map(|p| p.as_ref().is_some_and(|(pc, pk)| *pc == c && pk == key))
+            .unwrap_or(false);
+        if hit {
+            panic!("injected fault for {} {key}", c.name());
+        }
+    }
+
+    async fn create(objects: &Objects, group: &str, version: &str, plural: &str, obj: Value) {
+        let res = objects.registry().get(group, version, plural).unwrap();
+        let ns = obj
+            .pointer("/metadata/namespace")
+            .and_then(Value::as_str)
+            .map(str::to_owned);
+        objects
+            .create(&res, ns.as_deref(), obj, &WriteOptions::default())
+            .await
+            .unwrap();
+    }
+
+    async fn exists(objects: &Objects, plural: &str, ns: &str, name: &str) -> bool {
+        let res = objects
+            .registry()
+            .get(
+                "work.karmada.io",
+                if plural == "works" {
+                    "v1alpha1"
+                } else {
+                    "v1alpha2"
+                },
+                plural,
+            )
+            .unwrap();
+        match objects.get(&res, Some(ns), name).await {
+            Ok(_) => true,
+            Err(e) if e.reason == "NotFound" => false,
+            Err(e) => panic!("reading {plural} {ns}/{name}: {e}"),
+        }
+    }
+
+    fn deployment(name: &str) -> Value {
+        json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": name, "namespace": "demo"},
+            "spec": {"replicas": 2, "selector": {"matchLabels": {"app": name}},
+                "template": {"metadata": {"labels": {"app": name}}, "spec": {"containers": [{"name": "c", "image": "nginx"}]}}}})
+    }
+
+    /// A panic in one key of one controller is caught, counted and retried, while every
+    /// other key and controller keeps propagating.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_panicking_key_does_not_stop_the_others() {
+        let dir = tempfile::tempdir().unwrap();
+        let store: Arc<dyn flotilla_store::Store> = Arc::new(
+            flotilla_store::SledStore::open(dir.path().join("store"), Default::default())
+                .await
+                .unwrap(),
+        );
+        let objects = Objects::new(store, crate::registry::Registry::new());
+        crate::bootstrap::run(&objects).await.unwrap();
+        let metrics = crate::metrics::Metrics::new();
+        if let Ok(mut p) = PANIC_ON.lock() {
+            *p = Some((
+                Controller::Detector,
+                "/apps/deployments/demo/broken".to_owned(),
+            ));
+        }
+        let shutdown = CancellationToken::new();
+        let task = tokio::spawn(run(
+            objects.clone(),
+            metrics.controllers(),
+            shutdown.clone(),
+        ));
+        for ns in ["demo", "karmada-es-m1"] {
+            create(
+                &objects,
+                "",
+                "v1",
+                "namespaces",
+                json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}}),
+            )
+            .await;
+        }
+        create(&objects, "cluster.karmada.io", "v1alpha1", "clusters", json!({
+            "apiVersion": "cluster.karmada.io/v1alpha1", "kind": "Cluster", "metadata": {"name": "m1"},
+            "spec": {"syncMode": "Pull"}})).await;
+        let clusters = objects
+            .registry()
+            .get("cluster.karmada.io", "v1alpha1", "clusters")
+            .unwrap();
+        let status = json!({"apiVersion": "cluster.karmada.io/v1alpha1", "kind": "Cluster", "metadata": {"name": "m1"},
+            "status": {"conditions": [{"type": "Ready", "status": "True", "reason": "ClusterReady", "message": "ok",
+                "lastTransitionTime": "2026-01-01T00:00:00Z"}],
+                "apiEnablements": [{"groupVersion": "apps/v1", "resources": [{"name": "deployments", "kind": "Deployment"}]}]}});
+        objects
+            .update(
+                &clusters,
+                None,
+                "m1",
+                status,
+                Some("status"),
+                &WriteOptions::default(),
+            )
+            .await
+            .unwrap();
+        create(
+            &objects,
+            "policy.karmada.io",
+            "v1alpha1",
+            "propagationpolicies",
+            json!({
+            "apiVersion": "policy.karmada.io/v1alpha1", "kind": "PropagationPolicy",
+            "metadata": {"name": "all", "namespace": "demo"},
+            "spec": {"resourceSelectors": [{"apiVersion": "apps/v1", "kind": "Deployment"}],
+                "placement": {"clusterAffinity": {"clusterNames": ["m1"]}}}}),
+        )
+        .await;
+        create(&objects, "apps", "v1", "deployments", deployment("broken")).await;
+        create(&objects, "apps", "v1", "deployments", deployment("web")).await;
+        let work = rendering::work_name(&deployment("web"));
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while !exists(&objects, "works", "karmada-es-m1", &work).await {
+            assert!(
+                Instant::now() < deadline,
+                "the healthy template never reached its cluster"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        assert!(exists(&objects, "resourcebindings", "demo", "web-deployment").await);
+        // The broken key never got a binding, and its panics were counted and retried.
+        assert!(!exists(&objects, "resourcebindings", "demo", "broken-deployment").await);
+        let text = metrics.render();
+        let errors = text
+            .lines()
+            .find(|l| l.starts_with("flotilla_controller_errors_total{controller=\"detector\"}"))
+            .and_then(|l| l.rsplit(' ').next())
+            .and_then(|v| v.parse::<f64>().ok())
+            .unwrap_or(0.0);
+        assert!(errors >= 1.0, "panics not counted:\n{text}");
+        // Once the fault is gone the key recovers on its own (retry with backoff).
+        if let Ok(mut p) = PANIC_ON.lock() {
+            *p = None;
+        }
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while !exists(&objects, "resourcebindings", "demo", "broken-deployment").await {
+            assert!(
+                Instant::now() < deadline,
+                "the failed key was never retried"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        shutdown.cancel();
+        task.await.unwrap();
+    }
 }

@@ -6,26 +6,24 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde_json::{Value, json};
 
-use super::snapshot::{Snapshot, Template, template_key};
-use super::{delete_quietly, short_hash, upsert};
-use crate::api::error::ApiError;
-use crate::api::objects::Objects;
-
-/// Label on Works naming the binding they come from (`namespace.name` or `name`).
-pub const BINDING_LABEL: &str = "work.flotilla.io/binding";
+use super::cache::{BINDING_LABEL, State, prefix};
+use super::short_hash;
+use super::write::{Write, upsert};
 /// Annotation on member objects: the template generation they were rendered from.
 pub const TEMPLATE_GENERATION: &str = "resourcetemplate.karmada.io/generation";
 
 /// The execution namespace of a cluster.
 pub fn execution_namespace(cluster: &str) -> String {
-    format!("karmada-es-{cluster}")
+    flotilla_proto::execution_namespace(cluster)
 }
 
 fn binding_id(b: &Value) -> String {
-    match b.pointer("/metadata/namespace").and_then(Value::as_str) {
-        Some(ns) => format!("{ns}.{}", crate::api::meta::name(b)),
-        None => crate::api::meta::name(b).to_owned(),
-    }
+    let name = crate::api::meta::name(b);
+    let key = match b.pointer("/metadata/namespace").and_then(Value::as_str) {
+        Some(ns) => format!("{}{ns}/{name}", prefix::RB),
+        None => format!("{}{name}", prefix::CRB),
+    };
+    super::cache::binding_id(&key)
 }
 
 /// Strips what the hub's copy has that a member must not receive.
@@ -72,16 +70,12 @@ pub fn prepare_manifest(template: &Value) -> Value {
 pub fn render_for_cluster(
     manifest: &Value,
     cluster: &Value,
-    snap: &Snapshot,
+    cluster_overrides: &[Value],
+    overrides: &[Value],
 ) -> Result<Value, String> {
-    flotilla_karmada::overrides::apply_overrides(
-        manifest,
-        cluster,
-        &snap.cluster_overrides,
-        &snap.overrides,
-    )
-    .map(|r| r.manifest)
-    .map_err(|e| e.to_string())
+    flotilla_karmada::overrides::apply_overrides(manifest, cluster, cluster_overrides, overrides)
+        .map(|r| r.manifest)
+        .map_err(|e| e.to_string())
 }
 
 fn work_for(
@@ -254,124 +248,112 @@ pub fn dependencies(t: &Value) -> Vec<(&'static str, String)> {
     out.into_iter().collect()
 }
 
-/// Makes the Work set match the bindings' results.
-pub async fn reconcile(objects: &Objects, snap: &Snapshot) -> Result<(), ApiError> {
-    let works_res = objects
-        .registry()
-        .get("work.karmada.io", "v1alpha1", "works")
-        .ok_or_else(|| ApiError::internal("works not served"))?;
-    let clusters: BTreeMap<&str, &Value> = snap
-        .clusters
-        .iter()
-        .map(|c| (crate::api::meta::name(c), c))
-        .collect();
-    // Works the controllers want: (namespace/name) -> object.
+/// What the renderer writes for one binding: the Works its target clusters should hold,
+/// and the removal of its Works no longer wanted.
+pub fn decide(state: &State, key: &str) -> Vec<Write> {
+    let Some(works_res) = state.resource_of_key(prefix::WORKS).cloned() else {
+        return vec![];
+    };
     let mut wanted: BTreeMap<String, Value> = BTreeMap::new();
-    for b in snap.bindings.values() {
-        if b.pointer("/metadata/deletionTimestamp").is_some() {
-            continue;
+    if let Some(b) = state.binding(key)
+        && b.pointer("/metadata/deletionTimestamp").is_none()
+    {
+        wanted_works(state, key, &b, &mut wanted);
+    }
+    reconcile_works(state, &works_res, key, wanted)
+}
+
+/// Upserts the wanted Works (by `namespace/name`) and deletes the owner's others.
+pub fn reconcile_works(
+    state: &State,
+    works_res: &std::sync::Arc<crate::registry::Resource>,
+    owner: &str,
+    wanted: BTreeMap<String, Value>,
+) -> Vec<Write> {
+    let mut out = Vec::new();
+    let wanted_ids: BTreeSet<String> = wanted.keys().cloned().collect();
+    for (id, w) in wanted {
+        let current = state.work(&format!("{}{id}", prefix::WORKS));
+        out.extend(upsert(works_res, w, current.as_ref()));
+    }
+    for wkey in state.works_of(owner) {
+        let id = wkey.strip_prefix(prefix::WORKS).unwrap_or_default();
+        if !wanted_ids.contains(id)
+            && let Some(w) = state.work(&wkey)
+        {
+            out.push(Write::delete(works_res, &w));
         }
-        let group = b
-            .pointer("/spec/resource/apiVersion")
-            .and_then(Value::as_str)
-            .map(|av| av.rsplit_once('/').map(|(g, _)| g).unwrap_or(""))
-            .unwrap_or("");
-        let kind = b
-            .pointer("/spec/resource/kind")
-            .and_then(Value::as_str)
-            .unwrap_or("");
-        let ns = b
-            .pointer("/spec/resource/namespace")
-            .and_then(Value::as_str);
-        let name = b
-            .pointer("/spec/resource/name")
-            .and_then(Value::as_str)
-            .unwrap_or("");
-        let Some(t) = snap.templates.get(&template_key(group, kind, ns, name)) else {
+    }
+    out
+}
+
+/// Adds the Works a binding wants, by `namespace/name`.
+fn wanted_works(state: &State, key: &str, b: &Value, wanted: &mut BTreeMap<String, Value>) {
+    let Some(tkey) = state.template_key_of_binding(b) else {
+        return;
+    };
+    let Some(template) = state.template(&tkey) else {
+        return;
+    };
+    let deps: Vec<Value> =
+        if b.pointer("/spec/propagateDeps").and_then(Value::as_bool) == Some(true) {
+            state
+                .deps_of(&tkey)
+                .iter()
+                .filter_map(|d| state.template(d))
+                .collect()
+        } else {
+            vec![]
+        };
+    let targets: Vec<flotilla_karmada::types::TargetCluster> = b
+        .pointer("/spec/clusters")
+        .and_then(|c| serde_json::from_value(c.clone()).ok())
+        .unwrap_or_default();
+    let divided = b
+        .pointer("/spec/placement/replicaScheduling/replicaSchedulingType")
+        .and_then(Value::as_str)
+        == Some("Divided");
+    let uid = template
+        .pointer("/metadata/uid")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    // Replica revision (and Job completions split) per target cluster.
+    let revised = flotilla_karmada::interpreter::revise_for_targets(
+        &prepare_manifest(&template),
+        &targets,
+        divided,
+        uid,
+    );
+    let (overrides, cluster_overrides) = if state.has_overrides() {
+        (state.overrides(), state.cluster_overrides())
+    } else {
+        (vec![], vec![])
+    };
+    for (target, manifest) in targets.iter().zip(revised) {
+        let cname = target.name.as_str();
+        let Some(cluster) = state.clusters().get(cname) else {
             continue;
         };
-        let deps: Vec<&Template> =
-            if b.pointer("/spec/propagateDeps").and_then(Value::as_bool) == Some(true) {
-                dependencies(&t.object)
-                    .iter()
-                    .filter_map(|(k, n)| snap.templates.get(&template_key("", k, ns, n)))
-                    .collect()
+        let objects_for_cluster = std::iter::once((&template, manifest))
+            .chain(deps.iter().map(|d| (d, prepare_manifest(d))));
+        for (obj, manifest) in objects_for_cluster {
+            let wname = work_name(obj);
+            let rendered = if overrides.is_empty() && cluster_overrides.is_empty() {
+                Ok(manifest)
             } else {
-                vec![]
+                render_for_cluster(&manifest, &cluster.object, &cluster_overrides, &overrides)
             };
-        let targets: Vec<flotilla_karmada::types::TargetCluster> = b
-            .pointer("/spec/clusters")
-            .and_then(|c| serde_json::from_value(c.clone()).ok())
-            .unwrap_or_default();
-        let divided = b
-            .pointer("/spec/placement/replicaScheduling/replicaSchedulingType")
-            .and_then(Value::as_str)
-            == Some("Divided");
-        let uid = t
-            .object
-            .pointer("/metadata/uid")
-            .and_then(Value::as_str)
-            .unwrap_or_default();
-        // Replica revision (and Job completions split) per target cluster.
-        let revised = flotilla_karmada::interpreter::revise_for_targets(
-            &prepare_manifest(&t.object),
-            &targets,
-            divided,
-            uid,
-        );
-        for (target, manifest) in targets.iter().zip(revised) {
-            let cname = target.name.as_str();
-            let Some(cluster) = clusters.get(cname) else {
-                continue;
-            };
-            let objects_for_cluster = std::iter::once((&t.object, manifest)).chain(
-                deps.iter()
-                    .map(|d| (&d.object, prepare_manifest(&d.object))),
-            );
-            for (obj, manifest) in objects_for_cluster {
-                let wname = work_name(obj);
-                match render_for_cluster(&manifest, cluster, snap) {
-                    Ok(m) => {
-                        let w = work_for(b, m, obj, cname, &wname);
-                        wanted.insert(format!("{}/{wname}", execution_namespace(cname)), w);
-                    }
-                    Err(e) => {
-                        tracing::warn!(binding = %binding_id(b), cluster = cname, error = %e, "rendering failed")
-                    }
+            match rendered {
+                Ok(m) => {
+                    let w = work_for(b, m, obj, cname, &wname);
+                    wanted.insert(format!("{}/{wname}", execution_namespace(cname)), w);
+                }
+                Err(e) => {
+                    tracing::warn!(binding = key, cluster = cname, error = %e, "rendering failed")
                 }
             }
         }
     }
-    super::namespaces::wanted_namespace_works(snap, &mut wanted);
-    for (key, w) in &wanted {
-        let (ns, name) = key.split_once('/').unwrap_or_default();
-        upsert(
-            objects,
-            &works_res,
-            Some(ns),
-            name,
-            w.clone(),
-            snap.works.get(key),
-        )
-        .await?;
-    }
-    for (key, w) in &snap.works {
-        let ours = w
-            .pointer(&format!(
-                "/metadata/labels/{}",
-                BINDING_LABEL.replace('/', "~1")
-            ))
-            .is_some()
-            || w.pointer(&format!(
-                "/metadata/labels/{}",
-                super::namespaces::NAMESPACE_LABEL.replace('/', "~1")
-            ))
-            .is_some();
-        if ours && !wanted.contains_key(key) {
-            delete_quietly(objects, &works_res, w).await?;
-        }
-    }
-    Ok(())
 }
 
 #[cfg(test)]

@@ -1,81 +1,41 @@
-//! The scheduler's controller: fills each binding's `spec.clusters` and records why.
+//! The scheduler's controller: fills a binding's `spec.clusters` when one of Karmada's
+//! scheduling triggers fires, and records why on the binding.
+//!
+//! Key: a binding's store key.
 
-use flotilla_karmada::scheduler::{ClusterInfo, ScheduleInput, schedule};
-use flotilla_karmada::types::ResourceBinding;
+use std::collections::HashSet;
+use std::sync::Arc;
+
+use flotilla_karmada::scheduler::{
+    APPLIED_PLACEMENT_ANNOTATION, ClusterInfo, RescheduleTrigger, ScheduleInput, ScheduleOutcome,
+    reschedule_trigger, schedule,
+};
+use flotilla_karmada::types::{Placement, ResourceBinding};
 use serde_json::{Value, json};
 
-use super::snapshot::Snapshot;
-use super::{condition, write_status};
-use crate::api::error::ApiError;
-use crate::api::objects::Objects;
+use super::cache::State;
+use super::write::{Write, condition};
 
 /// Annotation holding the last scheduling decision's explanation.
 pub const DIAGNOSIS_ANNOTATION: &str = "scheduling.flotilla.io/diagnosis";
 
-/// Schedules every binding whose result or status is out of date.
-pub async fn reconcile(objects: &Objects, snap: &Snapshot) -> Result<(), ApiError> {
-    let clusters: Vec<ClusterInfo> = snap
-        .clusters
-        .iter()
-        .filter_map(|c| ClusterInfo::from_cluster_json(c).ok())
-        .collect();
-    let reg = objects.registry();
-    for b in snap.bindings.values() {
-        if b.pointer("/metadata/deletionTimestamp").is_some() {
-            continue;
-        }
-        let Ok(typed) = serde_json::from_value::<ResourceBinding>(b.clone()) else {
-            tracing::warn!(binding = %crate::api::meta::name(b), "binding cannot be read; skipping");
-            continue;
-        };
-        let input = ScheduleInput::from_binding(&typed.spec, typed.status.as_ref());
-        let out = schedule(&input, &clusters);
-        let targets = serde_json::to_value(&out.targets).unwrap_or(json!([]));
-        let summary = out.diagnosis.summary();
-        let res_plural = if b.pointer("/metadata/namespace").is_some() {
-            "resourcebindings"
-        } else {
-            "clusterresourcebindings"
-        };
-        let Some(res) = reg.get("work.karmada.io", "v1alpha2", res_plural) else {
-            continue;
-        };
-        let current_targets = b.pointer("/spec/clusters").cloned().unwrap_or(json!([]));
-        let current_summary = b
-            .pointer(&format!(
-                "/metadata/annotations/{}",
-                DIAGNOSIS_ANNOTATION.replace('/', "~1")
-            ))
-            .and_then(Value::as_str)
-            .unwrap_or_default();
-        let mut latest = b.clone();
-        if current_targets != targets || current_summary != summary {
-            let mut new = b.clone();
-            new["spec"]["clusters"] = targets;
-            new["metadata"]["annotations"][DIAGNOSIS_ANNOTATION] = json!(summary);
-            let ns = b.pointer("/metadata/namespace").and_then(Value::as_str);
-            match objects
-                .update(
-                    &res,
-                    ns,
-                    crate::api::meta::name(b),
-                    new,
-                    None,
-                    &super::write_opts(),
-                )
-                .await
-            {
-                Ok(w) => latest = w.object,
-                Err(e) if e.reason == "Conflict" || e.reason == "NotFound" => continue,
-                Err(e) => return Err(e),
-            }
-        }
-        let prev_cond = latest
-            .pointer("/status/conditions")
+fn annotation<'a>(b: &'a Value, key: &str) -> Option<&'a str> {
+    b.pointer("/metadata/annotations")
+        .and_then(|a| a.get(key))
+        .and_then(Value::as_str)
+}
+
+/// The `Scheduled` part of a binding's status after an outcome (or only the observed
+/// generation when nothing was scheduled).
+fn scheduled_status(b: &Value, outcome: Option<&ScheduleOutcome>) -> Value {
+    let mut status = b.get("status").cloned().unwrap_or(json!({}));
+    if let Some(out) = outcome {
+        let prev = status
+            .get("conditions")
             .and_then(Value::as_array)
             .and_then(|cs| cs.iter().find(|c| c["type"] == "Scheduled"));
         let message = if out.message.is_empty() {
-            summary.clone()
+            out.diagnosis.summary()
         } else {
             out.message.clone()
         };
@@ -84,9 +44,8 @@ pub async fn reconcile(objects: &Objects, snap: &Snapshot) -> Result<(), ApiErro
             out.scheduled,
             out.reason.as_str(),
             &message,
-            prev_cond,
+            prev,
         );
-        let mut status = latest.get("status").cloned().unwrap_or(json!({}));
         let mut conditions: Vec<Value> = status
             .get("conditions")
             .and_then(Value::as_array)
@@ -99,10 +58,6 @@ pub async fn reconcile(objects: &Objects, snap: &Snapshot) -> Result<(), ApiErro
             .unwrap_or_default();
         conditions.insert(0, scheduled);
         status["conditions"] = Value::Array(conditions);
-        status["schedulerObservedGeneration"] = latest
-            .pointer("/metadata/generation")
-            .cloned()
-            .unwrap_or(json!(1));
         match &out.affinity_name {
             Some(n) => status["schedulerObservingAffinityName"] = json!(n),
             None => {
@@ -114,7 +69,179 @@ pub async fn reconcile(objects: &Objects, snap: &Snapshot) -> Result<(), ApiErro
         if out.scheduled && status.get("lastScheduledTime").is_none() {
             status["lastScheduledTime"] = json!(crate::api::meta::now());
         }
-        write_status(objects, &res, &latest, status).await?;
     }
-    Ok(())
+    status["schedulerObservedGeneration"] = b
+        .pointer("/metadata/generation")
+        .cloned()
+        .unwrap_or(json!(1));
+    status
+}
+
+/// What the scheduler writes for one binding, given every cluster's scheduler view.
+pub fn decide(state: &State, key: &str, clusters: &[ClusterInfo]) -> Vec<Write> {
+    let Some(b) = state.binding(key) else {
+        return vec![];
+    };
+    if b.pointer("/metadata/deletionTimestamp").is_some() {
+        return vec![];
+    }
+    let Some(res) = state.binding_resource(key) else {
+        return vec![];
+    };
+    let typed = match serde_json::from_value::<ResourceBinding>(b.clone()) {
+        Ok(t) => t,
+        Err(e) => {
+            tracing::warn!(binding = key, error = %e, "binding cannot be read; not scheduling it");
+            return vec![];
+        }
+    };
+    let applied: Option<Placement> =
+        annotation(&b, APPLIED_PLACEMENT_ANNOTATION).and_then(|s| serde_json::from_str(s).ok());
+    let deleting: HashSet<String> = clusters
+        .iter()
+        .filter(|c| c.deleting)
+        .map(|c| c.name.clone())
+        .collect();
+    let trigger = reschedule_trigger(
+        &typed.spec,
+        typed.status.as_ref(),
+        applied.as_ref(),
+        &deleting,
+    );
+    let Some(trigger) = trigger else {
+        let edit: super::write::StatusEdit = Arc::new(|obj: &Value| scheduled_status(obj, None));
+        return Write::edit_status(&res, &b, edit).into_iter().collect();
+    };
+    let mut input = ScheduleInput::from_binding(&typed.spec, typed.status.as_ref());
+    input.fresh = trigger == RescheduleTrigger::ManualReschedule;
+    let out = schedule(&input, clusters);
+    let targets = serde_json::to_value(&out.targets).unwrap_or(json!([]));
+    let summary = out.diagnosis.summary();
+    let placement = b.pointer("/spec/placement").cloned().unwrap_or(json!({}));
+    let placement_text = serde_json::to_string(&placement).unwrap_or_default();
+    let mut writes = Vec::new();
+    let current_targets = b.pointer("/spec/clusters").cloned().unwrap_or(json!([]));
+    let applied_changes =
+        out.scheduled && annotation(&b, APPLIED_PLACEMENT_ANNOTATION) != Some(&placement_text);
+    if current_targets != targets
+        || annotation(&b, DIAGNOSIS_ANNOTATION) != Some(&summary)
+        || applied_changes
+    {
+        let mut new = b.clone();
+        new["spec"]["clusters"] = targets;
+        new["metadata"]["annotations"][DIAGNOSIS_ANNOTATION] = json!(summary);
+        if out.scheduled {
+            new["metadata"]["annotations"][APPLIED_PLACEMENT_ANNOTATION] = json!(placement_text);
+        }
+        writes.push(Write::Update {
+            res: res.clone(),
+            object: new,
+        });
+    }
+    let outcome = Arc::new(out);
+    let edit: super::write::StatusEdit =
+        Arc::new(move |obj: &Value| scheduled_status(obj, Some(&outcome)));
+    // After a spec update the status always needs writing (the generation moved).
+    match writes.is_empty() {
+        true => writes.extend(Write::edit_status(&res, &b, edit)),
+        false => writes.push(Write::EditStatus {
+            res,
+            ns: b
+                .pointer("/metadata/namespace")
+                .and_then(Value::as_str)
+                .map(str::to_owned),
+            name: crate::api::meta::name(&b).to_owned(),
+            edit,
+        }),
+    }
+    writes
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use serde_json::json;
+
+    use super::super::cache::tests::{put, state};
+    use super::*;
+
+    const B: &str = "/work.karmada.io/resourcebindings/demo/web-deployment";
+
+    fn cluster(name: &str) -> Value {
+        json!({"apiVersion": "cluster.karmada.io/v1alpha1", "kind": "Cluster", "metadata": {"name": name},
+            "spec": {"syncMode": "Pull"},
+            "status": {"conditions": [{"type": "Ready", "status": "True"}],
+                "apiEnablements": [{"groupVersion": "apps/v1", "resources": [{"name": "deployments", "kind": "Deployment"}]}]}})
+    }
+
+    fn binding(extra_annotations: Value, clusters: Value) -> Value {
+        json!({"apiVersion": "work.karmada.io/v1alpha2", "kind": "ResourceBinding",
+            "metadata": {"name": "web-deployment", "namespace": "demo", "generation": 1, "resourceVersion": "5",
+                "annotations": extra_annotations},
+            "spec": {"resource": {"apiVersion": "apps/v1", "kind": "Deployment", "namespace": "demo", "name": "web", "uid": "u"},
+                "replicas": 4, "clusters": clusters,
+                "placement": {"clusterAffinity": {"clusterNames": ["m1", "m2"]},
+                    "replicaScheduling": {"replicaSchedulingType": "Divided", "replicaDivisionPreference": "Weighted"}}}})
+    }
+
+    fn with_clusters(s: &mut State) -> Arc<Vec<ClusterInfo>> {
+        put(s, "/cluster.karmada.io/clusters/m1", cluster("m1"));
+        put(s, "/cluster.karmada.io/clusters/m2", cluster("m2"));
+        s.cluster_infos()
+    }
+
+    #[test]
+    fn first_schedule_divides_and_records_the_applied_placement() {
+        let mut s = state();
+        let clusters = with_clusters(&mut s);
+        put(&mut s, B, binding(json!({}), json!([])));
+        let w = decide(&s, B, &clusters);
+        match &w[0] {
+            Write::Update { object, .. } => {
+                assert_eq!(
+                    object["spec"]["clusters"],
+                    json!([{"name": "m1", "replicas": 2}, {"name": "m2", "replicas": 2}])
+                );
+                assert!(
+                    object["metadata"]["annotations"][APPLIED_PLACEMENT_ANNOTATION]
+                        .as_str()
+                        .is_some()
+                );
+            }
+            other => panic!("expected an update, got {other:?}"),
+        }
+        assert!(matches!(&w[1], Write::EditStatus { .. }));
+    }
+
+    #[test]
+    fn a_scheduled_divided_binding_is_not_rescheduled() {
+        let mut s = state();
+        let clusters = with_clusters(&mut s);
+        let placement = binding(json!({}), json!([]))["spec"]["placement"].to_string();
+        let mut b = binding(
+            json!({APPLIED_PLACEMENT_ANNOTATION: placement}),
+            json!([{"name": "m1", "replicas": 3}, {"name": "m2", "replicas": 1}]),
+        );
+        b["status"] = json!({"schedulerObservedGeneration": 1});
+        put(&mut s, B, b);
+        // An uneven split stays as it is: no trigger fired.
+        assert!(decide(&s, B, &clusters).is_empty());
+    }
+
+    #[test]
+    fn a_replica_change_reschedules() {
+        let mut s = state();
+        let clusters = with_clusters(&mut s);
+        let placement = binding(json!({}), json!([]))["spec"]["placement"].to_string();
+        let b = binding(
+            json!({APPLIED_PLACEMENT_ANNOTATION: placement}),
+            json!([{"name": "m1", "replicas": 1}, {"name": "m2", "replicas": 1}]),
+        );
+        put(&mut s, B, b);
+        let w = decide(&s, B, &clusters);
+        assert!(
+            matches!(&w[0], Write::Update { object, .. } if object["spec"]["clusters"][0]["replicas"] == 2),
+            "{w:?}"
+        );
+    }
 }

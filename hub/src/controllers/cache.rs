@@ -1,0 +1,872 @@
+//! The controllers' in-memory view of the store, fed by one watch (see `reflector`), with the
+//! indexes the controllers need to go from a change to the few keys it affects.
+//!
+//! Objects are kept as the stored bytes and parsed when a controller reads one; policies,
+//! overrides and clusters, which are few and read for every decision, are kept parsed.
+//! Every method is synchronous and free of I/O, so the cache is tested by feeding it objects.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::Arc;
+
+use bytes::Bytes;
+use flotilla_karmada::matching::{CPP_NAME_ANNOTATION, PP_NAME_ANNOTATION, PolicyCandidate};
+use flotilla_karmada::scheduler::ClusterInfo;
+use flotilla_karmada::types::{ClusterPropagationPolicy, PropagationPolicy};
+use serde_json::Value;
+
+use crate::registry::{Registry, Resource, Schema};
+
+/// Store key prefixes of the kinds the controllers read.
+pub mod prefix {
+    /// Clusters.
+    pub const CLUSTERS: &str = "/cluster.karmada.io/clusters/";
+    /// PropagationPolicies.
+    pub const PP: &str = "/policy.karmada.io/propagationpolicies/";
+    /// ClusterPropagationPolicies.
+    pub const CPP: &str = "/policy.karmada.io/clusterpropagationpolicies/";
+    /// OverridePolicies.
+    pub const OP: &str = "/policy.karmada.io/overridepolicies/";
+    /// ClusterOverridePolicies.
+    pub const COP: &str = "/policy.karmada.io/clusteroverridepolicies/";
+    /// ResourceBindings.
+    pub const RB: &str = "/work.karmada.io/resourcebindings/";
+    /// ClusterResourceBindings.
+    pub const CRB: &str = "/work.karmada.io/clusterresourcebindings/";
+    /// Works.
+    pub const WORKS: &str = "/work.karmada.io/works/";
+    /// Namespaces.
+    pub const NAMESPACES: &str = "/core/namespaces/";
+}
+
+/// Whether templates in this namespace are never propagated.
+pub fn reserved_namespace(ns: &str) -> bool {
+    matches!(ns, "karmada-system" | "karmada-cluster" | "flotilla-system")
+        || ns.starts_with("karmada-es-")
+        || ns.starts_with("kube-")
+}
+
+/// What a store key holds, as far as the controllers are concerned.
+#[derive(Debug, Clone)]
+pub enum Class {
+    /// A resource template (anything users may propagate), including Namespaces.
+    Template(Arc<Resource>),
+    /// A Cluster.
+    Cluster,
+    /// A PropagationPolicy or ClusterPropagationPolicy.
+    Policy,
+    /// An OverridePolicy or ClusterOverridePolicy.
+    Override,
+    /// A ResourceBinding or ClusterResourceBinding.
+    Binding,
+    /// A Work.
+    Work,
+    /// Nothing the controllers read.
+    Other,
+}
+
+/// A key's namespace and name, split by its resource.
+pub fn split_key<'a>(res: &Resource, key: &'a str) -> Option<(Option<&'a str>, &'a str)> {
+    let rest = key.strip_prefix(res.key_prefix().as_str())?;
+    if res.namespaced {
+        let (ns, name) = rest.split_once('/')?;
+        Some((Some(ns), name))
+    } else {
+        Some((None, rest))
+    }
+}
+
+/// The name part of a key (after the last `/`).
+pub fn key_name(key: &str) -> &str {
+    key.rsplit('/').next().unwrap_or_default()
+}
+
+/// The namespace part of a namespaced key (`/group/plural/NS/name`).
+pub fn key_namespace(key: &str) -> Option<&str> {
+    let mut parts = key.trim_start_matches('/').splitn(4, '/');
+    let (_, _, ns, name) = (parts.next()?, parts.next()?, parts.next()?, parts.next()?);
+    (!name.is_empty()).then_some(ns)
+}
+
+/// The binding key of a template: `<name>-<kind>` in the template's namespace, a
+/// ResourceBinding for namespaced templates and a ClusterResourceBinding otherwise.
+pub fn binding_key(kind: &str, ns: Option<&str>, name: &str) -> String {
+    let bname = binding_name(kind, name);
+    match ns {
+        Some(ns) => format!("{}{ns}/{bname}", prefix::RB),
+        None => format!("{}{bname}", prefix::CRB),
+    }
+}
+
+/// The binding name of a template.
+pub fn binding_name(kind: &str, name: &str) -> String {
+    format!("{name}-{}", kind.to_lowercase())
+}
+
+/// The id of a binding on its Works' label: `namespace.name`, or `name` if cluster-scoped.
+pub fn binding_id(key: &str) -> String {
+    if let Some(rest) = key.strip_prefix(prefix::RB) {
+        rest.replacen('/', ".", 1)
+    } else {
+        key.strip_prefix(prefix::CRB).unwrap_or(key).to_owned()
+    }
+}
+
+/// Label on Works naming the binding they come from (`namespace.name` or `name`).
+pub const BINDING_LABEL: &str = "work.flotilla.io/binding";
+/// Label on Works that propagate a namespace.
+pub const NAMESPACE_LABEL: &str = "work.flotilla.io/namespace";
+
+/// A policy as the detector reads it.
+#[derive(Debug, Clone)]
+pub struct Policy {
+    /// Its matching view.
+    pub candidate: PolicyCandidate,
+    /// The object.
+    pub object: Arc<Value>,
+}
+
+/// A cluster as the controllers read it.
+#[derive(Debug, Clone)]
+pub struct ClusterEntry {
+    /// The object (for overrides).
+    pub object: Arc<Value>,
+    /// The scheduler's view.
+    pub info: Arc<ClusterInfo>,
+}
+
+impl ClusterEntry {
+    /// What the scheduler filters on: everything but reported capacity.
+    pub fn fit_view(&self) -> ClusterInfo {
+        ClusterInfo {
+            resource_summary: None,
+            ..(*self.info).clone()
+        }
+    }
+}
+
+/// Facts about one binding kept for the indexes.
+#[derive(Debug, Clone, Default, PartialEq)]
+struct BindingFacts {
+    clusters: Vec<String>,
+    placement: Option<u64>,
+}
+
+/// One placement shared by bindings (bindings of one policy share it).
+#[derive(Debug, Clone)]
+pub struct SharedPlacement {
+    /// The placement.
+    pub placement: flotilla_karmada::types::Placement,
+    /// Binding keys using it.
+    pub bindings: BTreeSet<String>,
+}
+
+/// The cache: stored bytes and indexes.
+#[derive(Debug, Default)]
+pub struct State {
+    registry_generation: Option<u64>,
+    prefixes: HashMap<String, Arc<Resource>>,
+    kinds: HashMap<(String, String), Arc<Resource>>,
+    /// Revision of the last event applied.
+    pub revision: u64,
+    templates: HashMap<String, Bytes>,
+    templates_by_prefix: HashMap<String, BTreeSet<String>>,
+    /// template key -> claiming policy id (`scope/ns/name`).
+    template_claim: HashMap<String, String>,
+    claimed_by: HashMap<String, BTreeSet<String>>,
+    /// template key -> keys of templates it depends on, and the reverse.
+    deps_of: HashMap<String, Vec<String>>,
+    dependents: HashMap<String, BTreeSet<String>>,
+    policies: BTreeMap<String, Policy>,
+    overrides: BTreeMap<String, Arc<Value>>,
+    cluster_overrides: BTreeMap<String, Arc<Value>>,
+    clusters: BTreeMap<String, ClusterEntry>,
+    cluster_list: std::sync::Mutex<Option<Arc<Vec<ClusterInfo>>>>,
+    bindings: HashMap<String, Bytes>,
+    binding_facts: HashMap<String, BindingFacts>,
+    bindings_on_cluster: HashMap<String, BTreeSet<String>>,
+    placements: HashMap<u64, SharedPlacement>,
+    works: HashMap<String, Bytes>,
+    /// work key -> owner (binding key, or `ns:<name>` for namespace Works).
+    work_owner: HashMap<String, String>,
+    works_by_owner: HashMap<String, BTreeSet<String>>,
+    /// Keys read since tracing was turned on (tests count reads per event).
+    #[cfg(test)]
+    pub reads: std::sync::Mutex<Vec<String>>,
+}
+
+fn parse(b: &Bytes) -> Option<Value> {
+    serde_json::from_slice(b).ok()
+}
+
+fn hash_of(v: &impl serde::Serialize) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    serde_json::to_vec(v).unwrap_or_default().hash(&mut h);
+    h.finish()
+}
+
+fn add_to(index: &mut HashMap<String, BTreeSet<String>>, k: &str, v: &str) {
+    index.entry(k.to_owned()).or_default().insert(v.to_owned());
+}
+
+fn remove_from(index: &mut HashMap<String, BTreeSet<String>>, k: &str, v: &str) {
+    if let Some(set) = index.get_mut(k) {
+        set.remove(v);
+        if set.is_empty() {
+            index.remove(k);
+        }
+    }
+}
+
+/// The id of the policy claiming a template, from its claim annotations.
+fn claim_of(template: &Value) -> Option<String> {
+    let ann = template.pointer("/metadata/annotations")?;
+    let ns = template
+        .pointer("/metadata/namespace")
+        .and_then(Value::as_str)
+        .unwrap_or("");
+    if let Some(n) = ann.get(PP_NAME_ANNOTATION).and_then(Value::as_str) {
+        return Some(policy_id(false, ns, n));
+    }
+    ann.get(CPP_NAME_ANNOTATION)
+        .and_then(Value::as_str)
+        .map(|n| policy_id(true, "", n))
+}
+
+/// The id of a policy: `pp/<ns>/<name>` or `cpp//<name>`.
+pub fn policy_id(cluster_scoped: bool, ns: &str, name: &str) -> String {
+    if cluster_scoped {
+        format!("cpp//{name}")
+    } else {
+        format!("pp/{ns}/{name}")
+    }
+}
+
+impl PartialEq for Class {
+    fn eq(&self, other: &Self) -> bool {
+        match (self, other) {
+            (Class::Template(a), Class::Template(b)) => a.key_prefix() == b.key_prefix(),
+            _ => std::mem::discriminant(self) == std::mem::discriminant(other),
+        }
+    }
+}
+
+impl State {
+    /// Refreshes the key classification when the registry changed (CRDs).
+    pub fn sync_registry(&mut self, registry: &Registry) {
+        let generation = registry.generation();
+        if self.registry_generation == Some(generation) {
+            return;
+        }
+        self.registry_generation = Some(generation);
+        self.prefixes.clear();
+        self.kinds.clear();
+        for res in registry.all() {
+            self.prefixes
+                .entry(res.key_prefix())
+                .or_insert_with(|| res.clone());
+            self.kinds
+                .entry((res.group.clone(), res.kind.clone()))
+                .or_insert(res);
+        }
+    }
+
+    /// The resource whose objects live under the key's `/group/plural/` prefix.
+    pub fn resource_of_key(&self, key: &str) -> Option<&Arc<Resource>> {
+        let mut parts = key.trim_start_matches('/').splitn(3, '/');
+        let (g, p) = (parts.next()?, parts.next()?);
+        self.prefixes.get(&format!("/{g}/{p}/"))
+    }
+
+    /// The resource of the binding at `key` (ResourceBinding or ClusterResourceBinding).
+    pub fn binding_resource(&self, key: &str) -> Option<Arc<Resource>> {
+        let p = if key.starts_with(prefix::CRB) {
+            prefix::CRB
+        } else {
+            prefix::RB
+        };
+        self.resource_of_key(p).cloned()
+    }
+
+    /// The resource of a kind.
+    pub fn resource_of_kind(&self, group: &str, kind: &str) -> Option<&Arc<Resource>> {
+        self.kinds.get(&(group.to_owned(), kind.to_owned()))
+    }
+
+    /// What a key holds.
+    pub fn classify(&self, key: &str) -> Class {
+        for (p, c) in [
+            (prefix::CLUSTERS, Class::Cluster),
+            (prefix::PP, Class::Policy),
+            (prefix::CPP, Class::Policy),
+            (prefix::OP, Class::Override),
+            (prefix::COP, Class::Override),
+            (prefix::RB, Class::Binding),
+            (prefix::CRB, Class::Binding),
+            (prefix::WORKS, Class::Work),
+        ] {
+            if key.starts_with(p) {
+                return c;
+            }
+        }
+        let Some(res) = self.resource_of_key(key) else {
+            return Class::Other;
+        };
+        if matches!(res.schema, Schema::Karmada)
+            || flotilla_karmada::matching::SKIPPED_GROUPS.contains(&res.group.as_str())
+        {
+            return Class::Other;
+        }
+        match split_key(res, key) {
+            Some((Some(ns), _)) if reserved_namespace(ns) => Class::Other,
+            Some(_) => Class::Template(res.clone()),
+            None => Class::Other,
+        }
+    }
+
+    /// Applies a stored object (created or updated).
+    pub fn upsert(&mut self, key: &str, value: &Bytes) {
+        match self.classify(key) {
+            Class::Template(_) => self.upsert_template(key, value),
+            Class::Cluster => {
+                if let Some(v) = parse(value) {
+                    let info = ClusterInfo::from_cluster_json(&v).unwrap_or_default();
+                    self.clusters.insert(
+                        key_name(key).to_owned(),
+                        ClusterEntry {
+                            object: Arc::new(v),
+                            info: Arc::new(info),
+                        },
+                    );
+                    self.cluster_list = Default::default();
+                }
+            }
+            Class::Policy => {
+                if let Some(v) = parse(value) {
+                    let candidate = if key.starts_with(prefix::PP) {
+                        serde_json::from_value::<PropagationPolicy>(v.clone())
+                            .map(|p| PolicyCandidate::from_pp(&p))
+                    } else {
+                        serde_json::from_value::<ClusterPropagationPolicy>(v.clone())
+                            .map(|p| PolicyCandidate::from_cpp(&p))
+                    };
+                    match candidate {
+                        Ok(candidate) => {
+                            self.policies.insert(
+                                key.to_owned(),
+                                Policy {
+                                    candidate,
+                                    object: Arc::new(v),
+                                },
+                            );
+                        }
+                        Err(e) => {
+                            tracing::warn!(policy = key, error = %e, "unreadable propagation policy");
+                            self.policies.remove(key);
+                        }
+                    }
+                }
+            }
+            Class::Override => {
+                if let Some(v) = parse(value) {
+                    let map = if key.starts_with(prefix::OP) {
+                        &mut self.overrides
+                    } else {
+                        &mut self.cluster_overrides
+                    };
+                    map.insert(key.to_owned(), Arc::new(v));
+                }
+            }
+            Class::Binding => self.upsert_binding(key, value),
+            Class::Work => self.upsert_work(key, value),
+            Class::Other => {}
+        }
+    }
+
+    /// Forgets a deleted object.
+    pub fn delete(&mut self, key: &str) {
+        match self.classify(key) {
+            Class::Template(_) => self.delete_template(key),
+            Class::Cluster => {
+                self.clusters.remove(key_name(key));
+                self.cluster_list = Default::default();
+            }
+            Class::Policy => {
+                self.policies.remove(key);
+            }
+            Class::Override => {
+                self.overrides.remove(key);
+                self.cluster_overrides.remove(key);
+            }
+            Class::Binding => self.delete_binding(key),
+            Class::Work => self.delete_work(key),
+            Class::Other => {}
+        }
+    }
+
+    fn upsert_template(&mut self, key: &str, value: &Bytes) {
+        self.delete_template_indexes(key);
+        let parsed = parse(value);
+        if let Some(p) = self.resource_of_key(key).map(|r| r.key_prefix()) {
+            add_to(&mut self.templates_by_prefix, &p, key);
+        }
+        if let Some(v) = &parsed {
+            if let Some(claim) = claim_of(v) {
+                add_to(&mut self.claimed_by, &claim, key);
+                self.template_claim.insert(key.to_owned(), claim);
+            }
+            let ns = v.pointer("/metadata/namespace").and_then(Value::as_str);
+            let deps: Vec<String> = super::rendering::dependencies(v)
+                .into_iter()
+                .filter_map(|(kind, name)| {
+                    self.resource_of_kind("", kind).map(|r| r.key(ns, &name))
+                })
+                .collect();
+            for d in &deps {
+                add_to(&mut self.dependents, d, key);
+            }
+            if !deps.is_empty() {
+                self.deps_of.insert(key.to_owned(), deps);
+            }
+        }
+        self.templates.insert(key.to_owned(), value.clone());
+    }
+
+    fn delete_template_indexes(&mut self, key: &str) {
+        if let Some(claim) = self.template_claim.remove(key) {
+            remove_from(&mut self.claimed_by, &claim, key);
+        }
+        for d in self.deps_of.remove(key).unwrap_or_default() {
+            remove_from(&mut self.dependents, &d, key);
+        }
+        if let Some(res) = self.resource_of_key(key) {
+            let p = res.key_prefix();
+            remove_from(&mut self.templates_by_prefix, &p, key);
+        }
+    }
+
+    fn delete_template(&mut self, key: &str) {
+        self.delete_template_indexes(key);
+        self.templates.remove(key);
+    }
+
+    fn upsert_binding(&mut self, key: &str, value: &Bytes) {
+        self.delete_binding_indexes(key);
+        let mut facts = BindingFacts::default();
+        if let Some(v) = parse(value) {
+            facts.clusters = v
+                .pointer("/spec/clusters")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+                .filter_map(|c| c.get("name").and_then(Value::as_str))
+                .map(str::to_owned)
+                .collect();
+            if let Some(p) = v.pointer("/spec/placement").and_then(|p| {
+                serde_json::from_value::<flotilla_karmada::types::Placement>(p.clone()).ok()
+            }) {
+                let h = hash_of(&p);
+                facts.placement = Some(h);
+                self.placements
+                    .entry(h)
+                    .or_insert_with(|| SharedPlacement {
+                        placement: p,
+                        bindings: BTreeSet::new(),
+                    })
+                    .bindings
+                    .insert(key.to_owned());
+            }
+        }
+        for c in &facts.clusters {
+            add_to(&mut self.bindings_on_cluster, c, key);
+        }
+        self.binding_facts.insert(key.to_owned(), facts);
+        self.bindings.insert(key.to_owned(), value.clone());
+    }
+
+    fn delete_binding_indexes(&mut self, key: &str) {
+        let Some(facts) = self.binding_facts.remove(key) else {
+            return;
+        };
+        for c in &facts.clusters {
+            remove_from(&mut self.bindings_on_cluster, c, key);
+        }
+        if let Some(h) = facts.placement
+            && let Some(p) = self.placements.get_mut(&h)
+        {
+            p.bindings.remove(key);
+            if p.bindings.is_empty() {
+                self.placements.remove(&h);
+            }
+        }
+    }
+
+    fn delete_binding(&mut self, key: &str) {
+        self.delete_binding_indexes(key);
+        self.bindings.remove(key);
+    }
+
+    /// The owner of a Work: its binding's key, or `ns:<namespace>` for namespace Works.
+    pub fn work_owner_of(&self, work: &Value) -> Option<String> {
+        let labels = work.pointer("/metadata/labels")?;
+        if let Some(id) = labels.get(BINDING_LABEL).and_then(Value::as_str) {
+            return Some(self.binding_key_of_id(id));
+        }
+        labels
+            .get(NAMESPACE_LABEL)
+            .and_then(Value::as_str)
+            .map(|ns| format!("ns:{ns}"))
+    }
+
+    /// The binding key of a Work label value (`ns.name` or `name`).
+    pub fn binding_key_of_id(&self, id: &str) -> String {
+        if let Some((ns, name)) = id.split_once('.') {
+            let rb = format!("{}{ns}/{name}", prefix::RB);
+            let crb = format!("{}{id}", prefix::CRB);
+            if self.bindings.contains_key(&crb) && !self.bindings.contains_key(&rb) {
+                return crb;
+            }
+            return rb;
+        }
+        format!("{}{id}", prefix::CRB)
+    }
+
+    fn upsert_work(&mut self, key: &str, value: &Bytes) {
+        self.delete_work_indexes(key);
+        if let Some(owner) = parse(value).and_then(|v| self.work_owner_of(&v)) {
+            add_to(&mut self.works_by_owner, &owner, key);
+            self.work_owner.insert(key.to_owned(), owner);
+        }
+        self.works.insert(key.to_owned(), value.clone());
+    }
+
+    fn delete_work_indexes(&mut self, key: &str) {
+        if let Some(owner) = self.work_owner.remove(key) {
+            remove_from(&mut self.works_by_owner, &owner, key);
+        }
+    }
+
+    fn delete_work(&mut self, key: &str) {
+        self.delete_work_indexes(key);
+        self.works.remove(key);
+    }
+
+    #[cfg(test)]
+    fn traced(&self, key: &str) {
+        if let Ok(mut r) = self.reads.lock() {
+            r.push(key.to_owned());
+        }
+    }
+    #[cfg(not(test))]
+    fn traced(&self, _key: &str) {}
+
+    // ---- Reads ----
+
+    /// A template, parsed.
+    pub fn template(&self, key: &str) -> Option<Value> {
+        self.traced(key);
+        self.templates.get(key).and_then(parse)
+    }
+
+    /// Whether a template is cached.
+    pub fn has_template(&self, key: &str) -> bool {
+        self.templates.contains_key(key)
+    }
+
+    /// A binding, parsed.
+    pub fn binding(&self, key: &str) -> Option<Value> {
+        self.traced(key);
+        self.bindings.get(key).and_then(parse)
+    }
+
+    /// A Work, parsed.
+    pub fn work(&self, key: &str) -> Option<Value> {
+        self.traced(key);
+        self.works.get(key).and_then(parse)
+    }
+
+    /// The keys of the Works an owner (binding key or `ns:<name>`) wrote.
+    pub fn works_of(&self, owner: &str) -> Vec<String> {
+        self.works_by_owner
+            .get(owner)
+            .map(|s| s.iter().cloned().collect())
+            .unwrap_or_default()
+    }
+
+    /// The owner of a cached Work.
+    pub fn owner_of_work(&self, key: &str) -> Option<&str> {
+        self.work_owner.get(key).map(String::as_str)
+    }
+
+    /// Propagation policies by store key.
+    pub fn policies(&self) -> impl Iterator<Item = (&String, &Policy)> {
+        self.policies.iter()
+    }
+
+    /// The policy with this id.
+    pub fn policy_by_candidate(&self, c: &PolicyCandidate) -> Option<&Policy> {
+        self.policies.values().find(|p| p.candidate == *c)
+    }
+
+    /// OverridePolicies.
+    pub fn overrides(&self) -> Vec<Value> {
+        self.overrides.values().map(|v| (**v).clone()).collect()
+    }
+
+    /// ClusterOverridePolicies.
+    pub fn cluster_overrides(&self) -> Vec<Value> {
+        self.cluster_overrides
+            .values()
+            .map(|v| (**v).clone())
+            .collect()
+    }
+
+    /// Whether any override policy exists.
+    pub fn has_overrides(&self) -> bool {
+        !(self.overrides.is_empty() && self.cluster_overrides.is_empty())
+    }
+
+    /// Clusters by name.
+    pub fn clusters(&self) -> &BTreeMap<String, ClusterEntry> {
+        &self.clusters
+    }
+
+    /// The scheduler's view of every cluster (built once per cluster change).
+    pub fn cluster_infos(&self) -> Arc<Vec<ClusterInfo>> {
+        let mut cached = self.cluster_list.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(l) = &*cached {
+            return l.clone();
+        }
+        let l = Arc::new(
+            self.clusters
+                .values()
+                .map(|c| (*c.info).clone())
+                .collect::<Vec<_>>(),
+        );
+        *cached = Some(l.clone());
+        l
+    }
+
+    /// Namespace templates' keys.
+    pub fn namespace_keys(&self) -> Vec<String> {
+        self.templates_by_prefix
+            .get(prefix::NAMESPACES)
+            .map(|s| s.iter().cloned().collect())
+            .unwrap_or_default()
+    }
+
+    /// Template keys under one resource prefix.
+    pub fn templates_under(&self, key_prefix: &str) -> impl Iterator<Item = &String> {
+        self.templates_by_prefix
+            .get(key_prefix)
+            .into_iter()
+            .flatten()
+    }
+
+    /// Every template key.
+    pub fn template_keys(&self) -> impl Iterator<Item = &String> {
+        self.templates.keys()
+    }
+
+    /// Every binding key.
+    pub fn binding_keys(&self) -> impl Iterator<Item = &String> {
+        self.bindings.keys()
+    }
+
+    /// Templates claimed by a policy id.
+    pub fn claimed_by(&self, policy: &str) -> Vec<String> {
+        self.claimed_by
+            .get(policy)
+            .map(|s| s.iter().cloned().collect())
+            .unwrap_or_default()
+    }
+
+    /// Templates that reference `dep` (a ConfigMap, Secret, ...).
+    pub fn dependents_of(&self, dep: &str) -> Vec<String> {
+        self.dependents
+            .get(dep)
+            .map(|s| s.iter().cloned().collect())
+            .unwrap_or_default()
+    }
+
+    /// The dependency keys of a template.
+    pub fn deps_of(&self, template: &str) -> &[String] {
+        self.deps_of.get(template).map(Vec::as_slice).unwrap_or(&[])
+    }
+
+    /// Bindings placed on a cluster.
+    pub fn bindings_on(&self, cluster: &str) -> Vec<String> {
+        self.bindings_on_cluster
+            .get(cluster)
+            .map(|s| s.iter().cloned().collect())
+            .unwrap_or_default()
+    }
+
+    /// Distinct placements and their bindings.
+    pub fn placements(&self) -> impl Iterator<Item = &SharedPlacement> {
+        self.placements.values()
+    }
+
+    /// The template key of a binding (from its `spec.resource`).
+    pub fn template_key_of_binding(&self, binding: &Value) -> Option<String> {
+        let av = binding
+            .pointer("/spec/resource/apiVersion")
+            .and_then(Value::as_str)?;
+        let group = av.rsplit_once('/').map(|(g, _)| g).unwrap_or("");
+        let kind = binding
+            .pointer("/spec/resource/kind")
+            .and_then(Value::as_str)?;
+        let ns = binding
+            .pointer("/spec/resource/namespace")
+            .and_then(Value::as_str);
+        let name = binding
+            .pointer("/spec/resource/name")
+            .and_then(Value::as_str)?;
+        let res = self.resource_of_kind(group, kind)?;
+        Some(res.key(ns, name))
+    }
+
+    /// The binding key of a template key.
+    pub fn binding_key_of_template(&self, key: &str) -> Option<String> {
+        let res = self.resource_of_key(key)?;
+        let (ns, name) = split_key(res, key)?;
+        Some(binding_key(&res.kind, ns, name))
+    }
+
+    /// Sizes, for metrics and tests.
+    pub fn counts(&self) -> (usize, usize, usize, usize) {
+        (
+            self.templates.len(),
+            self.bindings.len(),
+            self.works.len(),
+            self.clusters.len(),
+        )
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    #![allow(clippy::unwrap_used)]
+    use serde_json::json;
+
+    use super::*;
+
+    /// A state with the hub's registry.
+    pub(crate) fn state() -> State {
+        let mut s = State::default();
+        s.sync_registry(&Registry::new());
+        s
+    }
+
+    /// Feeds an object as the store holds it.
+    pub(crate) fn put(s: &mut State, key: &str, v: Value) {
+        s.upsert(key, &Bytes::from(serde_json::to_vec(&v).unwrap()));
+    }
+
+    #[test]
+    fn keys_are_classified() {
+        let s = state();
+        assert!(matches!(
+            s.classify("/apps/deployments/default/web"),
+            Class::Template(_)
+        ));
+        assert!(matches!(
+            s.classify("/core/namespaces/demo"),
+            Class::Template(_)
+        ));
+        assert_eq!(s.classify("/apps/deployments/kube-system/x"), Class::Other);
+        assert_eq!(
+            s.classify("/apps/deployments/karmada-es-m1/x"),
+            Class::Other
+        );
+        assert_eq!(
+            s.classify("/cluster.karmada.io/clusters/m1"),
+            Class::Cluster
+        );
+        assert_eq!(
+            s.classify("/work.karmada.io/works/karmada-es-m1/w"),
+            Class::Work
+        );
+        assert_eq!(
+            s.classify("/work.karmada.io/resourcebindings/default/web-deployment"),
+            Class::Binding
+        );
+        assert_eq!(s.classify("/events.k8s.io/events/default/e"), Class::Other);
+        assert_eq!(s.classify("/nope/nothing/x"), Class::Other);
+    }
+
+    #[test]
+    fn indexes_follow_objects() {
+        let mut s = state();
+        let t = "/apps/deployments/demo/web";
+        put(
+            &mut s,
+            t,
+            json!({"apiVersion": "apps/v1", "kind": "Deployment",
+                "metadata": {"name": "web", "namespace": "demo", "annotations": {PP_NAME_ANNOTATION: "p"}},
+                "spec": {"template": {"spec": {"containers": [{"name": "c", "envFrom": [{"configMapRef": {"name": "cfg"}}]}]}}}}),
+        );
+        assert_eq!(s.claimed_by("pp/demo/p"), vec![t.to_owned()]);
+        assert_eq!(
+            s.dependents_of("/core/configmaps/demo/cfg"),
+            vec![t.to_owned()]
+        );
+        assert_eq!(
+            s.binding_key_of_template(t).as_deref(),
+            Some("/work.karmada.io/resourcebindings/demo/web-deployment")
+        );
+        let b = "/work.karmada.io/resourcebindings/demo/web-deployment";
+        put(
+            &mut s,
+            b,
+            json!({"metadata": {"name": "web-deployment", "namespace": "demo"},
+                "spec": {"resource": {"apiVersion": "apps/v1", "kind": "Deployment", "namespace": "demo", "name": "web"},
+                    "placement": {"clusterAffinity": {"clusterNames": ["m1"]}},
+                    "clusters": [{"name": "m1", "replicas": 1}]}}),
+        );
+        assert_eq!(s.bindings_on("m1"), vec![b.to_owned()]);
+        assert_eq!(
+            s.template_key_of_binding(&s.binding(b).unwrap()).as_deref(),
+            Some(t)
+        );
+        assert_eq!(s.placements().count(), 1);
+        let w = "/work.karmada.io/works/karmada-es-m1/web-deployment-abc";
+        put(
+            &mut s,
+            w,
+            json!({"metadata": {"name": "web-deployment-abc", "namespace": "karmada-es-m1",
+                "labels": {BINDING_LABEL: "demo.web-deployment"}}}),
+        );
+        assert_eq!(s.works_of(b), vec![w.to_owned()]);
+        assert_eq!(s.owner_of_work(w), Some(b));
+        // Moving the binding off m1 updates the cluster index; deleting removes it all.
+        put(
+            &mut s,
+            b,
+            json!({"metadata": {"name": "web-deployment", "namespace": "demo"},
+                "spec": {"clusters": [{"name": "m2", "replicas": 1}]}}),
+        );
+        assert!(s.bindings_on("m1").is_empty());
+        assert_eq!(s.bindings_on("m2"), vec![b.to_owned()]);
+        assert_eq!(s.placements().count(), 0);
+        s.delete(b);
+        s.delete(w);
+        s.delete(t);
+        assert!(s.bindings_on("m2").is_empty());
+        assert!(s.works_of(b).is_empty());
+        assert!(s.claimed_by("pp/demo/p").is_empty());
+        assert!(s.dependents_of("/core/configmaps/demo/cfg").is_empty());
+        assert_eq!(s.counts(), (0, 0, 0, 0));
+    }
+
+    #[test]
+    fn binding_ids_round_trip() {
+        let s = state();
+        let rb = "/work.karmada.io/resourcebindings/demo/web.v1-deployment";
+        assert_eq!(binding_id(rb), "demo.web.v1-deployment");
+        assert_eq!(s.binding_key_of_id(&binding_id(rb)), rb);
+        let crb = "/work.karmada.io/clusterresourcebindings/ns1-namespace";
+        assert_eq!(binding_id(crb), "ns1-namespace");
+        assert_eq!(s.binding_key_of_id(&binding_id(crb)), crb);
+    }
+}

@@ -1,0 +1,420 @@
+//! From one store change to the controller keys it affects.
+//!
+//! Decided from the event's previous and new bytes and the cache's indexes (already updated
+//! with the event), so a change costs work in proportion to what it touches, not to what is
+//! stored. A write that changes only what no controller reads (a template's status, a
+//! binding's status, a cluster's reported capacity) enqueues nothing.
+
+use std::collections::BTreeSet;
+
+use bytes::Bytes;
+use flotilla_karmada::scheduler::ClusterInfo;
+use flotilla_karmada::selectors::affinity_matches;
+use flotilla_karmada::types::Placement;
+use serde_json::Value;
+
+use super::cache::{Class, State, key_name, key_namespace, policy_id, prefix};
+
+/// The keys to enqueue, per controller.
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct Keys {
+    /// Template keys for the detector.
+    pub detector: BTreeSet<String>,
+    /// Binding keys for the scheduler.
+    pub scheduler: BTreeSet<String>,
+    /// Binding keys for the renderer.
+    pub renderer: BTreeSet<String>,
+    /// Binding keys for the status aggregator.
+    pub status: BTreeSet<String>,
+    /// Namespace keys for namespace propagation.
+    pub namespaces: BTreeSet<String>,
+}
+
+impl Keys {
+    /// Whether nothing is to be done.
+    pub fn is_empty(&self) -> bool {
+        self.detector.is_empty()
+            && self.scheduler.is_empty()
+            && self.renderer.is_empty()
+            && self.status.is_empty()
+            && self.namespaces.is_empty()
+    }
+
+    fn binding(&mut self, key: &str) {
+        self.scheduler.insert(key.to_owned());
+        self.renderer.insert(key.to_owned());
+        self.status.insert(key.to_owned());
+    }
+}
+
+fn parse(b: Option<&Bytes>) -> Option<Value> {
+    b.and_then(|b| serde_json::from_slice(b).ok())
+}
+
+/// An object without what the server and status writers change on their own.
+fn content(v: &Value) -> Value {
+    let mut v = v.clone();
+    if let Some(o) = v.as_object_mut() {
+        o.remove("status");
+    }
+    if let Some(md) = v.get_mut("metadata").and_then(Value::as_object_mut) {
+        for k in ["resourceVersion", "managedFields", "generation"] {
+            md.remove(k);
+        }
+    }
+    v
+}
+
+fn content_changed(prev: &Option<Value>, new: &Option<Value>) -> bool {
+    match (prev, new) {
+        (Some(p), Some(n)) => content(p) != content(n),
+        _ => true,
+    }
+}
+
+/// The scheduler's view of a cluster, without capacity (which changes with every workload).
+fn fit_view(v: &Value) -> Option<ClusterInfo> {
+    ClusterInfo::from_cluster_json(v).ok().map(|c| ClusterInfo {
+        resource_summary: None,
+        ..c
+    })
+}
+
+/// Whether a placement's cluster affinity (any of its terms) admits the cluster.
+fn placement_admits(p: &Placement, c: &ClusterInfo) -> bool {
+    if p.cluster_affinities.is_empty() {
+        affinity_matches(p.cluster_affinity.as_ref(), c)
+    } else {
+        p.cluster_affinities
+            .iter()
+            .any(|t| affinity_matches(Some(&t.affinity()), c))
+    }
+}
+
+/// The keys one store change affects. `new` is `None` for a delete.
+pub fn keys_for(state: &State, key: &str, prev: Option<&Bytes>, new: Option<&Bytes>) -> Keys {
+    let mut out = Keys::default();
+    let class = state.classify(key);
+    if matches!(class, Class::Other) {
+        return out;
+    }
+    let prev = parse(prev);
+    let new = parse(new);
+    match class {
+        Class::Template(res) => {
+            if !content_changed(&prev, &new) {
+                return out;
+            }
+            if res.group.is_empty() && res.kind == "Namespace" {
+                out.namespaces.insert(key.to_owned());
+                return out;
+            }
+            out.detector.insert(key.to_owned());
+            for t in std::iter::once(key.to_owned()).chain(state.dependents_of(key)) {
+                if let Some(b) = state.binding_key_of_template(&t)
+                    && state.binding(&b).is_some()
+                {
+                    out.renderer.insert(b.clone());
+                    if t == key {
+                        out.status.insert(b);
+                    }
+                }
+            }
+        }
+        Class::Policy => {
+            if !content_changed(&prev, &new) {
+                return out;
+            }
+            let cluster_scoped = key.starts_with(prefix::CPP);
+            let ns = key_namespace(key).filter(|_| !cluster_scoped);
+            let id = policy_id(cluster_scoped, ns.unwrap_or(""), key_name(key));
+            out.detector.extend(state.claimed_by(&id));
+            for p in prev.iter().chain(new.iter()) {
+                selected_templates(state, p, ns, &mut out.detector);
+            }
+        }
+        Class::Override => {
+            if !content_changed(&prev, &new) {
+                return out;
+            }
+            let scope = if key.starts_with(prefix::OP) {
+                key_namespace(key).map(|ns| format!("{}{ns}/", prefix::RB))
+            } else {
+                None
+            };
+            out.renderer.extend(
+                state
+                    .binding_keys()
+                    .filter(|b| scope.as_ref().is_none_or(|s| b.starts_with(s.as_str())))
+                    .cloned(),
+            );
+        }
+        Class::Cluster => {
+            let before = prev.as_ref().and_then(fit_view);
+            let after = new.as_ref().and_then(fit_view);
+            if before == after {
+                return out;
+            }
+            let name = key_name(key);
+            for p in state.placements() {
+                let admits = |c: &Option<ClusterInfo>| {
+                    c.as_ref()
+                        .is_some_and(|c| placement_admits(&p.placement, c))
+                };
+                if admits(&before) || admits(&after) {
+                    out.scheduler.extend(p.bindings.iter().cloned());
+                }
+            }
+            let on = state.bindings_on(name);
+            out.scheduler.extend(on.iter().cloned());
+            out.renderer.extend(on);
+            if before.is_none() || after.is_none() {
+                out.namespaces.extend(state.namespace_keys());
+            }
+        }
+        Class::Binding => {
+            let spec = |v: &Option<Value>| {
+                v.as_ref().map(|v| {
+                    (
+                        v.get("spec").cloned(),
+                        v.pointer("/metadata/deletionTimestamp").cloned(),
+                    )
+                })
+            };
+            if spec(&prev) != spec(&new) {
+                out.binding(key);
+            }
+            match &new {
+                None => {
+                    if let Some(t) = prev.as_ref().and_then(|b| state.template_key_of_binding(b)) {
+                        out.detector.insert(t);
+                    }
+                }
+                Some(b) => {
+                    if let Some(t) = state.template_key_of_binding(b)
+                        && !state.has_template(&t)
+                    {
+                        out.detector.insert(t);
+                    }
+                }
+            }
+        }
+        Class::Work => {
+            let Some(owner) = new
+                .as_ref()
+                .or(prev.as_ref())
+                .and_then(|w| state.work_owner_of(w))
+            else {
+                return out;
+            };
+            let ns_owner = owner.strip_prefix("ns:").map(str::to_owned);
+            match (&prev, &new) {
+                (_, None) => match ns_owner {
+                    Some(ns) => {
+                        out.namespaces.insert(format!("{}{ns}", prefix::NAMESPACES));
+                    }
+                    None => {
+                        out.renderer.insert(owner.clone());
+                        out.status.insert(owner);
+                    }
+                },
+                (None, Some(_)) => {
+                    if ns_owner.is_none() {
+                        out.status.insert(owner);
+                    }
+                }
+                (Some(p), Some(n)) => {
+                    if ns_owner.is_none() && p.get("status") != n.get("status") {
+                        out.status.insert(owner);
+                    }
+                }
+            }
+        }
+        Class::Other => {}
+    }
+    out
+}
+
+/// Adds the templates a policy's resource selectors may select (label selectors are left to
+/// the detector).
+fn selected_templates(state: &State, policy: &Value, ns: Option<&str>, out: &mut BTreeSet<String>) {
+    let selectors = policy
+        .pointer("/spec/resourceSelectors")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten();
+    for sel in selectors {
+        let av = sel.get("apiVersion").and_then(Value::as_str).unwrap_or("");
+        let group = av.rsplit_once('/').map(|(g, _)| g).unwrap_or("");
+        let Some(kind) = sel.get("kind").and_then(Value::as_str) else {
+            continue;
+        };
+        let Some(res) = state.resource_of_kind(group, kind) else {
+            continue;
+        };
+        let sel_ns = ns.or_else(|| sel.get("namespace").and_then(Value::as_str));
+        let sel_name = sel.get("name").and_then(Value::as_str);
+        for t in state.templates_under(&res.key_prefix()) {
+            if let Some(n) = sel_ns
+                && key_namespace(t) != Some(n)
+            {
+                continue;
+            }
+            if let Some(n) = sel_name
+                && key_name(t) != n
+            {
+                continue;
+            }
+            out.insert(t.clone());
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use serde_json::json;
+
+    use super::super::cache::tests::state;
+    use super::*;
+
+    fn b(v: Value) -> Bytes {
+        Bytes::from(serde_json::to_vec(&v).unwrap())
+    }
+
+    fn apply(s: &mut State, key: &str, prev: Option<Value>, new: Option<Value>) -> Keys {
+        match &new {
+            Some(n) => s.upsert(key, &b(n.clone())),
+            None => s.delete(key),
+        }
+        keys_for(s, key, prev.map(b).as_ref(), new.map(b).as_ref())
+    }
+
+    const T: &str = "/apps/deployments/demo/web";
+    const B: &str = "/work.karmada.io/resourcebindings/demo/web-deployment";
+
+    fn binding(clusters: Value) -> Value {
+        json!({"metadata": {"name": "web-deployment", "namespace": "demo"},
+            "spec": {"resource": {"apiVersion": "apps/v1", "kind": "Deployment", "namespace": "demo", "name": "web"},
+                "placement": {"clusterAffinity": {"labelSelector": {"matchLabels": {"tier": "edge"}}}},
+                "clusters": clusters}})
+    }
+
+    fn deployment(image: &str) -> Value {
+        json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "web", "namespace": "demo", "resourceVersion": "1"},
+            "spec": {"template": {"spec": {"containers": [{"name": "c", "image": image}]}}}})
+    }
+
+    fn seeded() -> State {
+        let mut s = state();
+        apply(&mut s, T, None, Some(deployment("a")));
+        apply(&mut s, B, None, Some(binding(json!([{"name": "m1"}]))));
+        s
+    }
+
+    #[test]
+    fn a_template_change_reaches_its_binding_but_its_status_does_not() {
+        let mut s = seeded();
+        let k = apply(&mut s, T, Some(deployment("a")), Some(deployment("b")));
+        assert_eq!(k.detector, BTreeSet::from([T.to_owned()]));
+        assert_eq!(k.renderer, BTreeSet::from([B.to_owned()]));
+        assert!(k.scheduler.is_empty());
+        let mut with_status = deployment("b");
+        with_status["status"] = json!({"readyReplicas": 1});
+        with_status["metadata"]["resourceVersion"] = json!("2");
+        let k = apply(&mut s, T, Some(deployment("b")), Some(with_status));
+        assert!(k.is_empty(), "{k:?}");
+    }
+
+    #[test]
+    fn a_work_status_touches_only_its_binding() {
+        let mut s = seeded();
+        let other = "/work.karmada.io/resourcebindings/demo/other-deployment";
+        apply(&mut s, other, None, Some(binding(json!([{"name": "m1"}]))));
+        let w = "/work.karmada.io/works/karmada-es-m1/web";
+        let work = |st: Value| {
+            json!({"metadata": {"name": "web", "namespace": "karmada-es-m1",
+            "labels": {"work.flotilla.io/binding": "demo.web-deployment"}}, "status": st})
+        };
+        apply(&mut s, w, None, Some(work(json!({}))));
+        let k = apply(
+            &mut s,
+            w,
+            Some(work(json!({}))),
+            Some(work(
+                json!({"conditions": [{"type": "Applied", "status": "True"}]}),
+            )),
+        );
+        assert_eq!(
+            k,
+            Keys {
+                status: BTreeSet::from([B.to_owned()]),
+                ..Keys::default()
+            }
+        );
+    }
+
+    #[test]
+    fn a_binding_status_write_enqueues_nothing() {
+        let mut s = seeded();
+        let mut with_status = binding(json!([{"name": "m1"}]));
+        with_status["status"] = json!({"aggregatedStatus": []});
+        let k = apply(
+            &mut s,
+            B,
+            Some(binding(json!([{"name": "m1"}]))),
+            Some(with_status),
+        );
+        assert!(k.is_empty(), "{k:?}");
+    }
+
+    #[test]
+    fn clusters_reach_only_bindings_that_can_use_them() {
+        let mut s = seeded();
+        let c = "/cluster.karmada.io/clusters/m9";
+        let cluster = |labels: Value, cpu: &str| {
+            json!({"metadata": {"name": "m9", "labels": labels},
+            "status": {"conditions": [{"type": "Ready", "status": "True"}],
+                "resourceSummary": {"allocatable": {"cpu": cpu}}}})
+        };
+        // A cluster the placement does not admit: nothing to schedule.
+        let k = apply(&mut s, c, None, Some(cluster(json!({"tier": "core"}), "4")));
+        assert!(k.scheduler.is_empty(), "{k:?}");
+        // Capacity changes alone: nothing.
+        let k = apply(
+            &mut s,
+            c,
+            Some(cluster(json!({"tier": "core"}), "4")),
+            Some(cluster(json!({"tier": "core"}), "8")),
+        );
+        assert!(k.is_empty(), "{k:?}");
+        // Relabelled into the placement's group: its bindings are scheduled again.
+        let k = apply(
+            &mut s,
+            c,
+            Some(cluster(json!({"tier": "core"}), "8")),
+            Some(cluster(json!({"tier": "edge"}), "8")),
+        );
+        assert_eq!(k.scheduler, BTreeSet::from([B.to_owned()]));
+    }
+
+    #[test]
+    fn a_policy_reaches_the_templates_it_selects() {
+        let mut s = seeded();
+        apply(
+            &mut s,
+            "/apps/deployments/other/x",
+            None,
+            Some(json!({"metadata": {"name": "x", "namespace": "other"}})),
+        );
+        let p = json!({"metadata": {"name": "p", "namespace": "demo"},
+            "spec": {"resourceSelectors": [{"apiVersion": "apps/v1", "kind": "Deployment"}]}});
+        let k = apply(
+            &mut s,
+            "/policy.karmada.io/propagationpolicies/demo/p",
+            None,
+            Some(p),
+        );
+        assert_eq!(k.detector, BTreeSet::from([T.to_owned()]));
+    }
+}

@@ -1,0 +1,316 @@
+//! The writes controllers decide on, and the one place that performs them through the API's
+//! object service.
+
+use std::sync::Arc;
+
+use serde_json::{Value, json};
+
+use crate::api::error::ApiError;
+use crate::api::objects::{Objects, PatchType, WriteOptions};
+use crate::registry::Resource;
+
+/// The field manager of controller writes.
+pub const MANAGER: &str = "flotilla-controllers";
+
+/// A pure function from an object to its new status.
+pub type StatusEdit = Arc<dyn Fn(&Value) -> Value + Send + Sync>;
+
+/// One write a controller wants.
+#[derive(Clone)]
+pub enum Write {
+    /// Create an object.
+    Create {
+        /// Its resource.
+        res: Arc<Resource>,
+        /// The object.
+        object: Value,
+    },
+    /// Replace an object (its `resourceVersion` is the precondition).
+    Update {
+        /// Its resource.
+        res: Arc<Resource>,
+        /// The object.
+        object: Value,
+    },
+    /// Replace an object's status (its `resourceVersion` is the precondition).
+    Status {
+        /// Its resource.
+        res: Arc<Resource>,
+        /// The object with the new status.
+        object: Value,
+    },
+    /// Rewrite an object's status from its latest stored version (read, edit, write with
+    /// that version as precondition), so controllers that own different parts of one status
+    /// do not undo each other.
+    EditStatus {
+        /// Its resource.
+        res: Arc<Resource>,
+        /// Namespace.
+        ns: Option<String>,
+        /// Name.
+        name: String,
+        /// From the whole object to its new status.
+        edit: StatusEdit,
+    },
+    /// Merge-patch an object.
+    Patch {
+        /// Its resource.
+        res: Arc<Resource>,
+        /// Namespace.
+        ns: Option<String>,
+        /// Name.
+        name: String,
+        /// RFC 7396 patch.
+        patch: Value,
+    },
+    /// Delete an object.
+    Delete {
+        /// Its resource.
+        res: Arc<Resource>,
+        /// Namespace.
+        ns: Option<String>,
+        /// Name.
+        name: String,
+    },
+}
+
+fn ns_of(v: &Value) -> Option<String> {
+    v.pointer("/metadata/namespace")
+        .and_then(Value::as_str)
+        .map(str::to_owned)
+}
+
+impl std::fmt::Debug for Write {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.describe())
+    }
+}
+
+impl Write {
+    /// Edits the status of `obj` when `edit` changes it on the cached copy.
+    pub fn edit_status(res: &Arc<Resource>, obj: &Value, edit: StatusEdit) -> Option<Self> {
+        let current = obj.get("status").cloned().unwrap_or_else(|| json!({}));
+        if edit(obj) == current {
+            return None;
+        }
+        Some(Write::EditStatus {
+            res: res.clone(),
+            ns: ns_of(obj),
+            name: name_of(obj),
+            edit,
+        })
+    }
+
+    /// A merge patch.
+    pub fn merge_patch(res: &Arc<Resource>, ns: Option<&str>, name: &str, patch: Value) -> Self {
+        Write::Patch {
+            res: res.clone(),
+            ns: ns.map(str::to_owned),
+            name: name.to_owned(),
+            patch,
+        }
+    }
+
+    /// Deletes the object `v`.
+    pub fn delete(res: &Arc<Resource>, v: &Value) -> Self {
+        Write::Delete {
+            res: res.clone(),
+            ns: ns_of(v),
+            name: crate::api::meta::name(v).to_owned(),
+        }
+    }
+
+    /// A short description for logs: verb, kind and name.
+    pub fn describe(&self) -> String {
+        let (verb, res, ns, name) = match self {
+            Write::Create { res, object } => ("create", res, ns_of(object), name_of(object)),
+            Write::Update { res, object } => ("update", res, ns_of(object), name_of(object)),
+            Write::Status { res, object } => ("status", res, ns_of(object), name_of(object)),
+            Write::Patch { res, ns, name, .. } => ("patch", res, ns.clone(), name.clone()),
+            Write::EditStatus { res, ns, name, .. } => ("status", res, ns.clone(), name.clone()),
+            Write::Delete { res, ns, name } => ("delete", res, ns.clone(), name.clone()),
+        };
+        match ns {
+            Some(ns) => format!("{verb} {} {ns}/{name}", res.kind),
+            None => format!("{verb} {} {name}", res.kind),
+        }
+    }
+}
+
+fn name_of(v: &Value) -> String {
+    crate::api::meta::name(v).to_owned()
+}
+
+/// Whether two objects agree on spec-like content, labels, annotations and owners.
+pub fn same_content(cur: &Value, want: &Value) -> bool {
+    let pick = |v: &Value| {
+        let mut o = crate::api::meta::spec_of(v);
+        for k in ["labels", "annotations", "ownerReferences"] {
+            o[format!("metadata.{k}")] = v
+                .pointer(&format!("/metadata/{k}"))
+                .cloned()
+                .unwrap_or(Value::Null);
+        }
+        o
+    };
+    pick(cur) == pick(want)
+}
+
+/// Creates `want`, or replaces `current` when they differ in anything but server fields.
+pub fn upsert(res: &Arc<Resource>, want: Value, current: Option<&Value>) -> Option<Write> {
+    match current {
+        None => Some(Write::Create {
+            res: res.clone(),
+            object: want,
+        }),
+        Some(cur) if same_content(cur, &want) => None,
+        Some(cur) => {
+            let mut obj = want;
+            obj["metadata"]["resourceVersion"] = cur["metadata"]["resourceVersion"].clone();
+            if let Some(s) = cur.get("status") {
+                obj["status"] = s.clone();
+            }
+            Some(Write::Update {
+                res: res.clone(),
+                object: obj,
+            })
+        }
+    }
+}
+
+/// Writes `status` on `obj` when it changed.
+pub fn status(res: &Arc<Resource>, obj: &Value, status: Value) -> Option<Write> {
+    if obj.get("status") == Some(&status) {
+        return None;
+    }
+    let mut new = obj.clone();
+    new["status"] = status;
+    Some(Write::Status {
+        res: res.clone(),
+        object: new,
+    })
+}
+
+/// A Kubernetes condition, keeping the previous transition time when the status is unchanged.
+pub fn condition(
+    ty: &str,
+    ok: bool,
+    reason: &str,
+    message: &str,
+    previous: Option<&Value>,
+) -> Value {
+    let status = if ok { "True" } else { "False" };
+    let time = previous
+        .filter(|p| p["status"] == status)
+        .and_then(|p| p.get("lastTransitionTime").cloned())
+        .unwrap_or_else(|| json!(crate::api::meta::now()));
+    json!({"type": ty, "status": status, "reason": reason, "message": message, "lastTransitionTime": time})
+}
+
+/// Why a write did not happen.
+#[derive(Debug, thiserror::Error)]
+pub enum WriteError {
+    /// The cache was behind the store (conflict or already exists): retry soon.
+    #[error("{0}: the cached object was out of date; retrying")]
+    Stale(String),
+    /// The API refused or failed the write.
+    #[error("{what}: {source}")]
+    Api {
+        /// The write.
+        what: String,
+        /// The error.
+        #[source]
+        source: ApiError,
+    },
+}
+
+fn opts() -> WriteOptions {
+    WriteOptions {
+        field_manager: MANAGER.into(),
+        ..WriteOptions::default()
+    }
+}
+
+/// Performs one write. A missing object counts as done; a conflict is [`WriteError::Stale`].
+pub async fn execute(objects: &Objects, w: Write) -> Result<(), WriteError> {
+    let what = w.describe();
+    let creating = matches!(w, Write::Create { .. });
+    let result = match w {
+        Write::Create { res, object } => {
+            let ns = ns_of(&object);
+            objects
+                .create(&res, ns.as_deref(), object, &opts())
+                .await
+                .map(drop)
+        }
+        Write::Update { res, object } => {
+            let ns = ns_of(&object);
+            let name = name_of(&object);
+            objects
+                .update(&res, ns.as_deref(), &name, object, None, &opts())
+                .await
+                .map(drop)
+        }
+        Write::Status { res, object } => {
+            let ns = ns_of(&object);
+            let name = name_of(&object);
+            objects
+                .update(&res, ns.as_deref(), &name, object, Some("status"), &opts())
+                .await
+                .map(drop)
+        }
+        Write::EditStatus {
+            res,
+            ns,
+            name,
+            edit,
+        } => match objects.get(&res, ns.as_deref(), &name).await {
+            Ok(mut obj) => {
+                let new = edit(&obj);
+                if obj.get("status") == Some(&new) {
+                    Ok(())
+                } else {
+                    obj["status"] = new;
+                    objects
+                        .update(&res, ns.as_deref(), &name, obj, Some("status"), &opts())
+                        .await
+                        .map(drop)
+                }
+            }
+            Err(e) => Err(e),
+        },
+        Write::Patch {
+            res,
+            ns,
+            name,
+            patch,
+        } => {
+            let body = serde_json::to_vec(&patch).unwrap_or_default();
+            objects
+                .patch(
+                    &res,
+                    ns.as_deref(),
+                    &name,
+                    PatchType::Merge,
+                    &body,
+                    None,
+                    &opts(),
+                )
+                .await
+                .map(drop)
+        }
+        Write::Delete { res, ns, name } => objects
+            .delete(&res, ns.as_deref(), &name, None, None, false)
+            .await
+            .map(drop),
+    };
+    match result {
+        Ok(()) => Ok(()),
+        // A create fails with NotFound when its namespace is missing: that needs a retry.
+        Err(e) if e.reason == "NotFound" && !creating => Ok(()),
+        Err(e) if e.reason == "Conflict" || e.reason == "AlreadyExists" => {
+            Err(WriteError::Stale(what))
+        }
+        Err(source) => Err(WriteError::Api { what, source }),
+    }
+}
