@@ -134,15 +134,33 @@ pub struct ClusterEntry {
     pub info: Arc<ClusterInfo>,
 }
 
-impl ClusterEntry {
-    /// What the scheduler filters on: everything but reported capacity.
-    pub fn fit_view(&self) -> ClusterInfo {
-        ClusterInfo {
-            resource_summary: None,
-            ..(*self.info).clone()
-        }
+/// What the scheduler filters a cluster on: everything but its reported capacity (which
+/// changes with every workload and alone triggers no rescheduling).
+pub fn fit_view(info: &ClusterInfo) -> ClusterInfo {
+    ClusterInfo {
+        resource_summary: None,
+        ..info.clone()
     }
 }
+
+impl ClusterEntry {
+    /// The cluster's [`fit_view`].
+    pub fn fit_view(&self) -> ClusterInfo {
+        fit_view(&self.info)
+    }
+}
+
+/// The scheduler's view of all clusters, rebuilt when a cluster's fit changes and at most
+/// every [`CAPACITY_REFRESH`] when only reported capacity changed.
+#[derive(Debug, Default)]
+struct ClusterList {
+    list: Option<Arc<Vec<ClusterInfo>>>,
+    built: Option<std::time::Instant>,
+    capacity_changed: bool,
+}
+
+/// How stale reported capacity may be in the scheduler's view of the clusters.
+pub const CAPACITY_REFRESH: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// Facts about one binding kept for the indexes.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -180,7 +198,7 @@ pub struct State {
     overrides: BTreeMap<String, Arc<Value>>,
     cluster_overrides: BTreeMap<String, Arc<Value>>,
     clusters: BTreeMap<String, ClusterEntry>,
-    cluster_list: std::sync::Mutex<Option<Arc<Vec<ClusterInfo>>>>,
+    cluster_list: std::sync::Mutex<ClusterList>,
     bindings: HashMap<String, Bytes>,
     binding_facts: HashMap<String, BindingFacts>,
     bindings_on_cluster: HashMap<String, BTreeSet<String>>,
@@ -331,14 +349,17 @@ impl State {
             Class::Cluster => {
                 if let Some(v) = parse(value) {
                     let info = ClusterInfo::from_cluster_json(&v).unwrap_or_default();
-                    self.clusters.insert(
-                        key_name(key).to_owned(),
-                        ClusterEntry {
-                            object: Arc::new(v),
-                            info: Arc::new(info),
-                        },
-                    );
-                    self.cluster_list = Default::default();
+                    let entry = ClusterEntry {
+                        object: Arc::new(v),
+                        info: Arc::new(info),
+                    };
+                    let old = self.clusters.insert(key_name(key).to_owned(), entry.clone());
+                    let mut list = self.cluster_list.lock().unwrap_or_else(|e| e.into_inner());
+                    if old.is_some_and(|o| o.fit_view() == entry.fit_view()) {
+                        list.capacity_changed = true;
+                    } else {
+                        *list = ClusterList::default();
+                    }
                 }
             }
             Class::Policy => {
@@ -389,7 +410,8 @@ impl State {
             Class::Template(_) => self.delete_template(key),
             Class::Cluster => {
                 self.clusters.remove(key_name(key));
-                self.cluster_list = Default::default();
+                *self.cluster_list.lock().unwrap_or_else(|e| e.into_inner()) =
+                    ClusterList::default();
             }
             Class::Policy => {
                 self.policies.remove(key);
@@ -634,7 +656,13 @@ impl State {
     /// The scheduler's view of every cluster (built once per cluster change).
     pub fn cluster_infos(&self) -> Arc<Vec<ClusterInfo>> {
         let mut cached = self.cluster_list.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(l) = &*cached {
+        let fresh = !cached.capacity_changed
+            || cached
+                .built
+                .is_some_and(|at| at.elapsed() < CAPACITY_REFRESH);
+        if let Some(l) = &cached.list
+            && fresh
+        {
             return l.clone();
         }
         let l = Arc::new(
@@ -643,7 +671,11 @@ impl State {
                 .map(|c| (*c.info).clone())
                 .collect::<Vec<_>>(),
         );
-        *cached = Some(l.clone());
+        *cached = ClusterList {
+            list: Some(l.clone()),
+            built: Some(std::time::Instant::now()),
+            capacity_changed: false,
+        };
         l
     }
 

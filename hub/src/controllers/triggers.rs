@@ -72,12 +72,11 @@ fn content_changed(prev: &Option<Value>, new: &Option<Value>) -> bool {
     }
 }
 
-/// The scheduler's view of a cluster, without capacity (which changes with every workload).
+/// The scheduler's view of a cluster object, without capacity.
 fn fit_view(v: &Value) -> Option<ClusterInfo> {
-    ClusterInfo::from_cluster_json(v).ok().map(|c| ClusterInfo {
-        resource_summary: None,
-        ..c
-    })
+    ClusterInfo::from_cluster_json(v)
+        .ok()
+        .map(|c| super::cache::fit_view(&c))
 }
 
 /// Whether a placement's cluster affinity (any of its terms) admits the cluster.

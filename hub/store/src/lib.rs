@@ -18,6 +18,7 @@
 
 mod codec;
 pub mod conformance;
+mod fanout;
 mod sled_store;
 mod watch;
 mod writer;

@@ -2,20 +2,23 @@
 //!
 //! Layout and encoding are described in the `codec` module. Reads go straight to sled; all
 //! writes go through the single writer task in `writer`; watches replay the event log and
-//! then follow an in-memory broadcast channel (never sled's own subscribers, which block
-//! writers when they fall behind).
+//! then follow their own in-memory queue fed by `fanout`, which hands each event only to the
+//! watches whose prefix matches (never sled's own subscribers, which block writers when they
+//! fall behind).
 
 use std::ops::Bound;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
-use tokio::sync::{broadcast, mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot};
+
+use crate::fanout::Fanout;
 use tokio::task::JoinHandle;
 
 use crate::codec::{self, FORMAT_VERSION, META_COMPACTED, META_FORMAT, META_REVISION};
 use crate::writer::{Request, WriteOp, Writer};
-use crate::{BoxFuture, Event, EventStream, KeyValue, ListPage, Render, Store, StoreError};
+use crate::{BoxFuture, EventStream, KeyValue, ListPage, Render, Store, StoreError};
 
 /// Tuning of a [`SledStore`].
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -59,7 +62,7 @@ pub struct StoreStats {
     pub batches: u64,
     /// The largest number of requests in one group commit.
     pub max_batch: u64,
-    /// Watches ended with `Gone` because they fell behind the broadcast channel.
+    /// Watches ended with `Gone` because their queue of live events filled up.
     pub lagged_watchers: u64,
 }
 
@@ -99,7 +102,7 @@ pub struct SledStore {
     shared: Arc<Shared>,
     requests: mpsc::Sender<Request>,
     /// Taken on close so that watches end once the writer is gone too.
-    events: Mutex<Option<broadcast::Sender<Arc<Event>>>>,
+    events: Mutex<Option<Fanout>>,
     writer: Mutex<Option<JoinHandle<()>>>,
     path: PathBuf,
     recovered: bool,
@@ -135,7 +138,7 @@ impl SledStore {
         };
         let shared = Arc::new(shared);
         let committed = shared.revision.load(Ordering::SeqCst);
-        let (events_tx, _) = broadcast::channel(options.broadcast_capacity.max(1));
+        let events_tx = Fanout::new(options.broadcast_capacity);
         let (requests, rx) = mpsc::channel(options.write_queue.max(1));
         let writer = Writer::new(
             Arc::clone(&shared),
@@ -376,7 +379,7 @@ impl Store for SledStore {
                 .lock()
                 .unwrap_or_else(PoisonError::into_inner)
                 .as_ref()
-                .map(broadcast::Sender::subscribe)
+                .and_then(|f| f.subscribe(prefix))
                 .ok_or_else(closed)?;
             let replay_until = self.shared.revision.load(Ordering::SeqCst);
             let compacted = self.shared.compacted.load(Ordering::SeqCst);
@@ -415,7 +418,8 @@ impl Store for SledStore {
                 // Already closed.
                 Err(_) => Ok(()),
             };
-            self.events
+            let events = self
+                .events
                 .lock()
                 .unwrap_or_else(PoisonError::into_inner)
                 .take();
@@ -426,6 +430,10 @@ impl Store for SledStore {
                 .take();
             if let Some(writer) = writer {
                 writer.await.map_err(backend)?;
+            }
+            // Open watches end after the events already published.
+            if let Some(events) = events {
+                events.close();
             }
             result
         })

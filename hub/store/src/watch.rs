@@ -1,9 +1,9 @@
-//! Watch streams of the sled backend: replay from the event log, then follow the broadcast.
+//! Watch streams of the sled backend: replay from the event log, then follow the live events.
 //!
-//! The caller subscribes to the broadcast channel first and then reads the acknowledged
+//! The caller subscribes to live events (see `fanout`) first and then reads the acknowledged
 //! revision `replay_until`. Every event up to `replay_until` is in the log (unless
 //! compacted), and every later one is published after the subscription, so replaying
-//! `(after, replay_until]` and then skipping broadcast events `<= replay_until` yields each
+//! `(after, replay_until]` and then skipping live events `<= replay_until` yields each
 //! event exactly once, in order. The replay reads the log lazily in chunks, so a watch from
 //! far back costs little memory.
 
@@ -11,8 +11,7 @@ use std::collections::VecDeque;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
-use tokio::sync::broadcast;
-use tokio::sync::broadcast::error::RecvError;
+use crate::fanout::{Receiver, RecvError};
 
 use crate::codec;
 use crate::sled_store::Shared;
@@ -24,7 +23,7 @@ const REPLAY_CHUNK: u64 = 1024;
 struct WatchState {
     shared: Arc<Shared>,
     prefix: String,
-    rx: broadcast::Receiver<Arc<Event>>,
+    rx: Receiver,
     /// The next revision to read from the log.
     next_replay: u64,
     /// The last revision to read from the log.
@@ -40,7 +39,7 @@ struct WatchState {
 pub(crate) fn stream(
     shared: Arc<Shared>,
     prefix: String,
-    rx: broadcast::Receiver<Arc<Event>>,
+    rx: Receiver,
     after: u64,
     replay_until: u64,
 ) -> EventStream {
@@ -87,7 +86,7 @@ impl WatchState {
                         return Some(Ok(Event::clone(&event)));
                     }
                 }
-                Err(RecvError::Lagged(_)) => {
+                Err(RecvError::Lagged) => {
                     self.done = true;
                     self.shared
                         .stats

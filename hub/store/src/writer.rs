@@ -13,7 +13,9 @@ use std::sync::atomic::Ordering;
 
 use sled::Transactional;
 use sled::transaction::ConflictableTransactionError;
-use tokio::sync::{broadcast, mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot};
+
+use crate::fanout::Fanout;
 
 use crate::codec::{self, META_COMPACTED, META_REVISION, ObjectRecord};
 use crate::sled_store::Shared;
@@ -56,7 +58,7 @@ pub(crate) enum WriteOp {
 /// The writer task's state.
 pub(crate) struct Writer {
     shared: Arc<Shared>,
-    events: broadcast::Sender<Arc<Event>>,
+    events: Fanout,
     /// The last revision committed to sled (equal to the acknowledged revision except after
     /// a failed flush).
     committed: u64,
@@ -68,7 +70,7 @@ impl Writer {
     /// A writer continuing from `committed`.
     pub(crate) fn new(
         shared: Arc<Shared>,
-        events: broadcast::Sender<Arc<Event>>,
+        events: Fanout,
         committed: u64,
         window: u64,
         max_batch: usize,
@@ -198,8 +200,7 @@ impl Writer {
         }
         // Published even when the flush failed: readers already see these writes.
         for event in published {
-            // Fails only when nobody watches.
-            let _ = self.events.send(event);
+            self.events.send(event);
         }
         let flush_error = flushed.err().map(|e| {
             tracing::error!(error = %e, "store flush failed");
