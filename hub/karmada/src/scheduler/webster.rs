@@ -102,6 +102,7 @@ pub fn apportion(seats: i64, parties: &[(&str, i64)], tie: TieBreak) -> Vec<i64>
         })
         .collect();
     // At most `parties.len()` seats are left (see `guaranteed_seats`).
+    debug_assert!(seats - given <= parties.len() as i64, "{given} of {seats}");
     for _ in given..seats {
         let Some(mut e) = heap.pop() else { break };
         e.seats += 1;
