@@ -79,8 +79,8 @@ impl Eq for Entry<'_> {}
 /// Returns seats per party, in input order.
 ///
 /// Runs in O(n·log n) for n parties whatever the number of seats: the result of the
-/// seat-by-seat procedure is computed in closed form up to at most n seats (see
-/// [`guaranteed_seats`]) and only those are handed out one by one.
+/// seat-by-seat procedure is computed in closed form up to at most n seats, and only those are
+/// handed out one by one.
 pub fn apportion(seats: i64, parties: &[(&str, i64)], tie: TieBreak) -> Vec<i64> {
     if parties.is_empty() || seats <= 0 {
         return vec![0; parties.len()];
