@@ -130,7 +130,9 @@ pub fn health(member_object: &Value) -> Health {
             let rolled = match strategy {
                 // Pods are only replaced when deleted by hand: nothing to wait for.
                 "OnDelete" => true,
-                _ if partition > 0 => int(obj, "/status/updatedReplicas") >= want - partition,
+                _ if partition > 0 => {
+                    int(obj, "/status/updatedReplicas") >= want.saturating_sub(partition)
+                }
                 _ => {
                     let current = obj.pointer("/status/currentRevision");
                     let update = obj.pointer("/status/updateRevision");

@@ -95,7 +95,8 @@ fn effective_requests(spec: &Value) -> BTreeMap<String, i128> {
         .flatten()
     {
         for (k, v) in requests_of(c) {
-            *sum.entry(k).or_default() += v;
+            let e = sum.entry(k).or_default();
+            *e = e.saturating_add(v);
         }
     }
     for c in spec
@@ -112,7 +113,8 @@ fn effective_requests(spec: &Value) -> BTreeMap<String, i128> {
     if let Some(o) = spec.get("overhead").and_then(Value::as_object) {
         for (k, v) in o {
             if let Some(q) = v.as_str().and_then(parse_milli) {
-                *sum.entry(k.clone()).or_default() += q;
+                let e = sum.entry(k.clone()).or_default();
+                *e = e.saturating_add(q);
             }
         }
     }
@@ -308,6 +310,23 @@ mod tests {
         assert_eq!(claim.tolerations.len(), 1);
         assert_eq!(r.priority_class_name, "high");
         assert!(replica_requirements(&json!({"apiVersion": "v1", "kind": "ConfigMap"})).is_none());
+    }
+
+    #[test]
+    fn requests_saturate_instead_of_overflowing() {
+        // Each request is close to the largest quantity the parser accepts.
+        let big = "170141183460469231E";
+        let t = json!({"apiVersion": "v1", "kind": "Pod", "spec": {
+            "containers": [
+                {"name": "a", "resources": {"requests": {"cpu": big, "memory": "1"}}},
+                {"name": "b", "resources": {"requests": {"cpu": big, "memory": "-1"}}}],
+            "overhead": {"cpu": big}}});
+        let r = replica_requirements(&t).unwrap();
+        assert_eq!(
+            r.resource_request["cpu"],
+            Quantity(format!("{}m", i128::MAX))
+        );
+        assert_eq!(r.resource_request["memory"], Quantity("0".into()));
     }
 
     #[test]

@@ -66,7 +66,8 @@ pub fn parse_milli(s: &str) -> Option<i128> {
         .checked_mul(mul_num)?
         .checked_mul(1000)?;
     let denominator = frac_den.checked_mul(mul_den)?;
-    let value = (numerator + denominator - 1) / denominator;
+    // Rounds up without forming `numerator + denominator - 1`, which can overflow.
+    let value = numerator / denominator + i128::from(numerator % denominator != 0);
     Some(if neg { -value } else { value })
 }
 
@@ -104,6 +105,19 @@ mod tests {
             ("abc", None),
             ("1Zi", None),
             (".", None),
+            // Near the i128 limit: rounds up without overflowing, or is rejected.
+            (
+                "170141183460469231.731687303715884105n",
+                Some(170_141_183_461),
+            ),
+            ("9223372036854775807", Some(9_223_372_036_854_775_807_000)),
+            (
+                "-9223372036854775808Gi",
+                Some(-(9_223_372_036_854_775_808_000 << 30)),
+            ),
+            ("-9223372036854775808Ei", None),
+            ("999999999999999999999999Ei", None),
+            ("1e19", None),
         ];
         for (s, want) in cases {
             assert_eq!(parse_milli(s), *want, "{s}");

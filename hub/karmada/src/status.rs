@@ -12,6 +12,12 @@ fn int(v: &Value, key: &str) -> i64 {
     v.get(key).and_then(Value::as_i64).unwrap_or(0)
 }
 
+/// A counter as a term of a sum over members. Sums are kept in i128, which no number of i64
+/// terms can overflow, and clamped to i64 once at the end by [`set_counter`].
+fn term(v: &Value, key: &str) -> i128 {
+    i128::from(int(v, key))
+}
+
 fn str_of<'a>(v: &'a Value, key: &str) -> Option<&'a str> {
     v.get(key).and_then(Value::as_str)
 }
@@ -29,8 +35,11 @@ fn as_object(v: &Value) -> Map<String, Value> {
     v.as_object().cloned().unwrap_or_default()
 }
 
-/// Sets a counter, leaving it out when zero unless the Kubernetes field is not `omitempty`.
-fn set_counter(m: &mut Map<String, Value>, key: &str, value: i64, always: bool) {
+/// Sets a counter (clamped to the i64 range), leaving it out when zero unless the Kubernetes
+/// field is not `omitempty`.
+fn set_counter(m: &mut Map<String, Value>, key: &str, value: impl Into<i128>, always: bool) {
+    let value: i128 = value.into();
+    let value = i64::try_from(value).unwrap_or(if value < 0 { i64::MIN } else { i64::MAX });
     if value == 0 && !always {
         m.remove(key);
     } else {
@@ -117,7 +126,7 @@ fn aggregate_workload(
     items: &[Value],
 ) -> Value {
     let mut out = as_object(current);
-    let mut sums = vec![0i64; counters.len()];
+    let mut sums = vec![0i128; counters.len()];
     let mut caught_up = true;
     for item in items {
         let Some(s) = item_status(item) else {
@@ -125,7 +134,7 @@ fn aggregate_workload(
             continue;
         };
         for (sum, (key, _)) in sums.iter_mut().zip(counters) {
-            *sum += int(s, key);
+            *sum += term(s, key);
         }
         let member_observed = s.get("observedGeneration").and_then(Value::as_i64);
         caught_up &= member_observed.is_some_and(|o| o >= int(s, "generation"))
@@ -177,7 +186,7 @@ fn aggregate_job(current: &Value, items: &[Value]) -> Value {
     if condition_true(current, "Complete") || condition_true(current, "Failed") {
         return current.clone();
     }
-    let (mut active, mut succeeded, mut failed) = (0, 0, 0);
+    let (mut active, mut succeeded, mut failed) = (0i128, 0i128, 0i128);
     let mut failed_clusters = Vec::new();
     let (mut completed, mut criteria_met) = (0usize, 0usize);
     let mut failed_at: Option<String> = None;
@@ -191,9 +200,9 @@ fn aggregate_job(current: &Value, items: &[Value]) -> Value {
             all_completion = false;
             continue;
         };
-        active += int(s, "active");
-        succeeded += int(s, "succeeded");
-        failed += int(s, "failed");
+        active += term(s, "active");
+        succeeded += term(s, "succeeded");
+        failed += term(s, "failed");
         if condition_true(s, "Complete") {
             completed += 1;
         } else if condition_true(s, "Failed") {
@@ -442,12 +451,12 @@ fn aggregate_pdb(items: &[Value]) -> Value {
         "desiredHealthy",
         "currentHealthy",
     ];
-    let mut sums = [0i64; 4];
+    let mut sums = [0i128; 4];
     let mut disrupted = Map::new();
     for item in items {
         let Some(s) = item_status(item) else { continue };
         for (sum, k) in sums.iter_mut().zip(keys) {
-            *sum += int(s, k);
+            *sum += term(s, k);
         }
         if let Some(pods) = s.get("disruptedPods").and_then(Value::as_object) {
             for (pod, t) in pods {
@@ -466,10 +475,10 @@ fn aggregate_pdb(items: &[Value]) -> Value {
 }
 
 fn aggregate_hpa(current: &Value, items: &[Value]) -> Value {
-    let (mut cur, mut desired) = (0, 0);
+    let (mut cur, mut desired) = (0i128, 0i128);
     for s in items.iter().filter_map(item_status) {
-        cur += int(s, "currentReplicas");
-        desired += int(s, "desiredReplicas");
+        cur += term(s, "currentReplicas");
+        desired += term(s, "desiredReplicas");
     }
     let mut out = as_object(current);
     set_counter(&mut out, "currentReplicas", cur, false);

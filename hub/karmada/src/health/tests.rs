@@ -221,3 +221,24 @@ fn health_per_kind() {
     assert_eq!(Health::Healthy.to_string(), "Healthy");
     assert_eq!(Health::Unhealthy.as_str(), "Unhealthy");
 }
+
+#[test]
+fn extreme_counts_do_not_overflow() {
+    use Health::*;
+    let sts = |replicas: i64, partition: i64, updated: i64| {
+        json!({"apiVersion": "apps/v1", "kind": "StatefulSet", "metadata": {"generation": 1},
+            "spec": {"replicas": replicas, "updateStrategy": {"rollingUpdate": {"partition": partition}}},
+            "status": {"observedGeneration": 1, "replicas": 3, "readyReplicas": 3, "updatedReplicas": updated}})
+    };
+    let cases = [
+        // A partition larger than any count: nothing has to be updated.
+        (sts(3, i64::MAX, 0), Healthy),
+        (sts(i64::MIN, 1, i64::MIN), Healthy),
+        (sts(i64::MAX, 1, i64::MAX), Unhealthy),
+        (sts(3, 1, 2), Healthy),
+        (sts(3, 1, 1), Unhealthy),
+    ];
+    for (obj, want) in cases {
+        assert_eq!(health(&obj), want, "{obj}");
+    }
+}

@@ -31,13 +31,16 @@ pub struct ResourceSummaryInfo {
 }
 
 impl ResourceSummaryInfo {
-    /// Free amount of a resource: allocatable minus allocated minus allocating (never negative);
-    /// `None` when the cluster does not report the resource as allocatable.
+    /// Free amount of a resource: allocatable minus allocated minus allocating (never negative,
+    /// negative uses count as 0); `None` when the cluster does not report the resource as
+    /// allocatable.
     pub fn free(&self, resource: &str) -> Option<i128> {
         let total = *self.allocatable.get(resource)?;
-        let used = self.allocated.get(resource).copied().unwrap_or(0)
-            + self.allocating.get(resource).copied().unwrap_or(0);
-        Some((total - used).max(0))
+        // The figures are whatever the cluster reported: saturate, and never let a negative
+        // use add capacity.
+        let used = |m: &BTreeMap<String, i128>| m.get(resource).copied().unwrap_or(0).max(0);
+        let used = used(&self.allocated).saturating_add(used(&self.allocating));
+        Some(total.saturating_sub(used).max(0))
     }
 }
 

@@ -52,15 +52,21 @@ pub(crate) fn static_weights(placement: &Placement, selected: &[Candidate<'_>]) 
     }
 }
 
+/// Sum of reported quantities, saturating at `i64::MAX` (capacity figures come from the
+/// clusters and may be anything).
+fn saturating_sum(values: impl IntoIterator<Item = i64>) -> i64 {
+    values.into_iter().fold(0, i64::saturating_add)
+}
+
 /// Shortest prefix of `order` whose `weight` sum reaches `need`.
 fn shortest_prefix(order: &[usize], weight: impl Fn(usize) -> i64, need: i64) -> Vec<usize> {
-    let mut sum = 0;
+    let mut sum: i64 = 0;
     let mut out = Vec::new();
     for &i in order {
         if sum >= need {
             break;
         }
-        sum += weight(i);
+        sum = sum.saturating_add(weight(i));
         out.push(i);
     }
     out
@@ -98,7 +104,7 @@ pub(crate) fn divide(
         let w: Vec<i64> = idx.iter().map(|&i| weight(i)).collect();
         let shares = apportion_over(seats, &refs, &w, tie);
         for (k, &i) in idx.iter().enumerate() {
-            out.replicas[i] = base(i) + shares[k];
+            out.replicas[i] = base(i).saturating_add(shares[k]);
             out.weights[i] = w[k];
         }
     };
@@ -118,7 +124,7 @@ pub(crate) fn divide(
 
     if fresh {
         let avail = |i: usize| selected[i].available();
-        let total: i64 = (0..n).map(avail).sum();
+        let total = saturating_sum((0..n).map(avail));
         if total < replicas {
             return Err(insufficient(total, replicas));
         }
@@ -132,11 +138,11 @@ pub(crate) fn divide(
     }
     // Steady mode: previous entries on clusters still selected are kept.
     let current = |i: usize| selected[i].current;
-    let assigned: i64 = (0..n).map(current).sum();
+    let assigned = saturating_sum((0..n).map(current));
     if assigned < replicas {
-        let delta = replicas - assigned;
+        let delta = replicas.saturating_sub(assigned);
         let free = |i: usize| selected[i].free;
-        let total: i64 = (0..n).map(free).sum();
+        let total = saturating_sum((0..n).map(free));
         if total < delta {
             return Err(insufficient(total, delta));
         }

@@ -254,8 +254,9 @@ pub(crate) struct Candidate<'a> {
 }
 
 impl Candidate<'_> {
+    /// Free capacity plus the replicas already there (saturating: both come from reports).
     pub fn available(&self) -> i64 {
-        self.free + self.current
+        self.free.saturating_add(self.current)
     }
 }
 
@@ -392,7 +393,12 @@ fn schedule_term(
     for c in clusters {
         match filter::check(c, &ctx) {
             Ok(()) => {
-                let current = previous_replicas.get(c.name.as_str()).copied().unwrap_or(0);
+                // A negative count in `spec.clusters` holds nothing.
+                let current = previous_replicas
+                    .get(c.name.as_str())
+                    .copied()
+                    .unwrap_or(0)
+                    .max(0);
                 candidates.push(Candidate {
                     info: c,
                     score: if previous.contains(c.name.as_str()) {

@@ -109,7 +109,11 @@ fn select_by_cluster<'a>(
     let needs_capacity =
         matches!(strategy, Strategy::DynamicWeight | Strategy::Aggregated) && replicas > 0;
     if needs_capacity {
-        let sum = |v: &[Candidate<'_>]| v.iter().map(Candidate::available).sum::<i64>();
+        let sum = |v: &[Candidate<'_>]| {
+            v.iter()
+                .map(Candidate::available)
+                .fold(0i64, i64::saturating_add)
+        };
         // Swap in the largest remaining clusters from the end of the list until capacity suffices.
         let mut pos = chosen.len();
         while sum(&chosen) < replicas && pos > 0 {
@@ -171,18 +175,21 @@ fn group_score(
             .collect();
         return 1000 * fit.len() as i64 + avg(&fit);
     }
-    let target = (replicas + gb.min as i64 - 1) / gb.min as i64;
+    let min = i64::try_from(gb.min).unwrap_or(i64::MAX);
+    let target = replicas.saturating_add(min - 1) / min;
     let need = cb.min.max(gb.min);
     let mut walked: Vec<&Candidate<'_>> = Vec::new();
-    let mut sum = 0;
+    let mut sum: i64 = 0;
     for c in members {
         if walked.len() >= need && sum >= target {
             break;
         }
-        sum += c.available();
+        sum = sum.saturating_add(c.available());
         walked.push(c);
     }
-    1000 * sum.min(target) + avg(&walked)
+    sum.min(target)
+        .saturating_mul(1000)
+        .saturating_add(avg(&walked))
 }
 
 fn select_by_group<'a>(

@@ -708,3 +708,56 @@ fn reflection_per_kind() {
         assert_eq!(reflect(&obj), want, "{obj}");
     }
 }
+
+#[test]
+fn counter_sums_are_exact_or_clamped() {
+    let max = i64::MAX;
+    let items = [
+        item("a", Some(dep(max, max, max, max, 1, 1, 1))),
+        item("b", Some(dep(max, max, 5, max, 1, 1, 1))),
+        item("c", Some(dep(-1, 0, i64::MIN, 0, 1, 1, 1))),
+    ];
+    let got = aggregate("Deployment", &json!({}), 1, &items).unwrap();
+    assert_eq!(got["replicas"], json!(max));
+    assert_eq!(got["updatedReplicas"], json!(max));
+    // Exact when the total fits, whatever the order: MAX + 5 + MIN.
+    assert_eq!(got["readyReplicas"], json!(4));
+    let job = |n: i64| item("m", Some(json!({"active": n, "succeeded": n, "failed": n})));
+    let got = aggregate("Job", &json!({}), 1, &[job(max), job(max)]).unwrap();
+    assert_eq!(
+        (&got["active"], &got["succeeded"], &got["failed"]),
+        (&json!(max), &json!(max), &json!(max))
+    );
+    let pdb = |n: i64| {
+        item(
+            "m",
+            Some(
+                json!({"disruptionsAllowed": n, "expectedPods": n, "desiredHealthy": n, "currentHealthy": n}),
+            ),
+        )
+    };
+    let got = aggregate("PodDisruptionBudget", &json!({}), 1, &[pdb(max), pdb(max)]).unwrap();
+    assert_eq!(got["expectedPods"], json!(max));
+    let got = aggregate(
+        "PodDisruptionBudget",
+        &json!({}),
+        1,
+        &[pdb(i64::MIN), pdb(-1)],
+    )
+    .unwrap();
+    assert_eq!(got["expectedPods"], json!(i64::MIN));
+    let hpa = |n: i64| {
+        item(
+            "m",
+            Some(json!({"currentReplicas": n, "desiredReplicas": n})),
+        )
+    };
+    let got = aggregate(
+        "HorizontalPodAutoscaler",
+        &json!({}),
+        1,
+        &[hpa(max), hpa(max)],
+    )
+    .unwrap();
+    assert_eq!(got["desiredReplicas"], json!(max));
+}

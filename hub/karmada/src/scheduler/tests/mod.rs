@@ -1,6 +1,7 @@
 #![allow(clippy::unwrap_used)]
 
 mod division;
+mod extremes;
 mod filters;
 mod spread;
 
