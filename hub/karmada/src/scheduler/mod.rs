@@ -158,6 +158,9 @@ pub struct CandidateReport {
     pub replicas: i64,
 }
 
+/// Selected clusters named in a [`Diagnosis::summary`]; the rest are counted.
+pub const SUMMARY_SELECTED: usize = 10;
+
 /// Why the scheduler decided what it did.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -182,9 +185,11 @@ impl Diagnosis {
             self.feasible, self.total_clusters, self.strategy
         );
         if !self.selected.is_empty() {
-            let parts: Vec<String> = self
+            // Bounded, so the annotation and condition stay small in large fleets.
+            let mut parts: Vec<String> = self
                 .selected
                 .iter()
+                .take(SUMMARY_SELECTED)
                 .map(|c| match self.strategy {
                     Strategy::Duplicated => c.cluster.clone(),
                     _ => format!(
@@ -193,6 +198,12 @@ impl Diagnosis {
                     ),
                 })
                 .collect();
+            if self.selected.len() > SUMMARY_SELECTED {
+                parts.push(format!(
+                    "and {} more",
+                    self.selected.len() - SUMMARY_SELECTED
+                ));
+            }
             s.push_str(&format!("; selected {}", parts.join(", ")));
         }
         if !self.filtered.is_empty() {
