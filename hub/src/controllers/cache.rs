@@ -353,7 +353,9 @@ impl State {
                         object: Arc::new(v),
                         info: Arc::new(info),
                     };
-                    let old = self.clusters.insert(key_name(key).to_owned(), entry.clone());
+                    let old = self
+                        .clusters
+                        .insert(key_name(key).to_owned(), entry.clone());
                     let mut list = self.cluster_list.lock().unwrap_or_else(|e| e.into_inner());
                     if old.is_some_and(|o| o.fit_view() == entry.fit_view()) {
                         list.capacity_changed = true;

@@ -360,6 +360,99 @@ fn wanted_works(state: &State, key: &str, b: &Value, wanted: &mut BTreeMap<Strin
 mod tests {
     use super::*;
 
+    mod decide {
+        #![allow(clippy::unwrap_used)]
+        use serde_json::{Value, json};
+
+        use super::super::super::cache::tests::{put, state};
+        use super::super::*;
+
+        const T: &str = "/apps/deployments/demo/web";
+        const B: &str = "/work.karmada.io/resourcebindings/demo/web-deployment";
+
+        fn template() -> Value {
+            json!({"apiVersion": "apps/v1", "kind": "Deployment",
+                "metadata": {"name": "web", "namespace": "demo", "uid": "u", "generation": 1},
+                "spec": {"replicas": 4, "template": {"spec": {"containers": [{"name": "c", "image": "nginx"}]}}}})
+        }
+
+        fn binding(clusters: Value) -> Value {
+            json!({"metadata": {"name": "web-deployment", "namespace": "demo"},
+                "spec": {"resource": {"apiVersion": "apps/v1", "kind": "Deployment", "namespace": "demo", "name": "web"},
+                    "placement": {"replicaScheduling": {"replicaSchedulingType": "Divided"}},
+                    "clusters": clusters}})
+        }
+
+        fn store_writes(s: &mut State, writes: Vec<Write>) {
+            for w in writes {
+                match w {
+                    Write::Create { object, .. } | Write::Update { object, .. } => {
+                        let key = format!(
+                            "{}{}/{}",
+                            prefix::WORKS,
+                            object["metadata"]["namespace"].as_str().unwrap(),
+                            object["metadata"]["name"].as_str().unwrap()
+                        );
+                        put(s, &key, object);
+                    }
+                    Write::Delete { ns, name, .. } => {
+                        s.delete(&format!("{}{}/{name}", prefix::WORKS, ns.unwrap()))
+                    }
+                    other => panic!("unexpected {other:?}"),
+                }
+            }
+        }
+
+        #[test]
+        fn works_follow_the_binding_and_nothing_is_rewritten() {
+            let mut s = state();
+            for c in ["m1", "m2"] {
+                put(
+                    &mut s,
+                    &format!("/cluster.karmada.io/clusters/{c}"),
+                    json!({"metadata": {"name": c}}),
+                );
+            }
+            put(&mut s, T, template());
+            put(
+                &mut s,
+                B,
+                binding(json!([{"name": "m1", "replicas": 3}, {"name": "m2", "replicas": 1}])),
+            );
+            let w = decide(&s, B);
+            assert_eq!(w.len(), 2, "{w:?}");
+            let replicas: Vec<i64> =
+                w.iter()
+                    .map(|w| match w {
+                        Write::Create { object, .. } => object["spec"]["workload"]["manifests"][0]
+                            ["spec"]["replicas"]
+                            .as_i64()
+                            .unwrap(),
+                        other => panic!("{other:?}"),
+                    })
+                    .collect();
+            assert_eq!(replicas, vec![3, 1]);
+            store_writes(&mut s, w);
+            assert!(
+                decide(&s, B).is_empty(),
+                "steady state rewrites: {:?}",
+                decide(&s, B)
+            );
+            // Off m2: its Work goes, m1's is updated to the new count.
+            put(&mut s, B, binding(json!([{"name": "m1", "replicas": 4}])));
+            let w = decide(&s, B);
+            assert!(
+                matches!(&w[0], Write::Update { object, .. } if object["metadata"]["namespace"] == "karmada-es-m1")
+            );
+            assert!(matches!(&w[1], Write::Delete { ns: Some(ns), .. } if ns == "karmada-es-m2"));
+            store_writes(&mut s, w);
+            // The binding goes: so do its Works.
+            s.delete(B);
+            let w = decide(&s, B);
+            assert!(matches!(&w[..], [Write::Delete { .. }]), "{w:?}");
+        }
+    }
+
     #[test]
     fn dependencies_found_in_pod_templates() {
         let d = json!({"kind": "Deployment", "spec": {"template": {"spec": {

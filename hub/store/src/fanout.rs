@@ -113,7 +113,10 @@ impl Fanout {
             lagged: Arc::clone(&lagged),
         };
         if regular(prefix) {
-            subs.by_prefix.entry(prefix.to_owned()).or_default().push(sub);
+            subs.by_prefix
+                .entry(prefix.to_owned())
+                .or_default()
+                .push(sub);
         } else {
             subs.irregular.push((prefix.to_owned(), sub));
         }
