@@ -50,7 +50,11 @@ pub fn parse_milli(q: &str) -> Option<i128> {
     } else {
         frac_part.parse().ok()?
     };
-    let value = (whole * scale + frac).checked_mul(mult_num)? / (scale * mult_den);
+    let value = whole
+        .checked_mul(scale)?
+        .checked_add(frac)?
+        .checked_mul(mult_num)?
+        / scale.checked_mul(mult_den)?;
     Some(if neg { -value } else { value })
 }
 
@@ -71,13 +75,15 @@ impl ResourceSum {
     /// Adds `quantity` of `name`; unparsable quantities are skipped.
     pub fn add(&mut self, name: &str, quantity: &str) {
         if let Some(m) = parse_milli(quantity) {
-            *self.0.entry(name.to_owned()).or_default() += m;
+            let sum = self.0.entry(name.to_owned()).or_default();
+            *sum = sum.saturating_add(m);
         }
     }
 
     /// Adds whole units.
     pub fn add_units(&mut self, name: &str, units: i128) {
-        *self.0.entry(name.to_owned()).or_default() += units * 1000;
+        let sum = self.0.entry(name.to_owned()).or_default();
+        *sum = sum.saturating_add(units.saturating_mul(1000));
     }
 
     /// As quantity strings.
@@ -122,5 +128,17 @@ mod tests {
         s.add_units("pods", 3);
         assert_eq!(s.to_map().get("cpu").map(String::as_str), Some("32500m"));
         assert_eq!(s.to_map().get("pods").map(String::as_str), Some("3"));
+        // Values reported by a member cannot overflow the sums.
+        assert_eq!(parse_milli("170141183460469231731687303715884105727"), None);
+        assert_eq!(
+            parse_milli("9.99999999999999999999999999999999999999E"),
+            None
+        );
+        let mut s = ResourceSum::default();
+        s.add("cpu", "170141183460469231731687303715884105");
+        s.add("cpu", "170141183460469231731687303715884105");
+        s.add_units("pods", i128::MAX);
+        assert_eq!(s.0.get("cpu"), Some(&i128::MAX));
+        assert_eq!(s.0.get("pods"), Some(&i128::MAX));
     }
 }
