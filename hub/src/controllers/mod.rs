@@ -225,53 +225,61 @@ impl Runtime {
     }
 
     /// Revisits a slice of every controller's keys each tick, so the whole set is covered
-    /// slowly at a bounded rate.
+    /// slowly at a bounded rate (without copying the key sets).
     async fn resync(self, shutdown: CancellationToken) {
-        let mut cursors: [Option<String>; 5] = Default::default();
+        let mut after_template: Option<String> = None;
+        let mut after_binding: Option<String> = None;
         loop {
             tokio::select! {
                 _ = shutdown.cancelled() => return,
                 _ = tokio::time::sleep(RESYNC_TICK) => {}
             }
-            let all = self.all_keys();
-            let sets = [
-                all.detector,
-                all.scheduler,
-                all.renderer,
-                all.status,
-                all.namespaces,
-            ];
+            let (templates, bindings) = {
+                let st = self.read();
+                (
+                    next_slice(st.template_keys(), after_template.as_deref()),
+                    next_slice(st.binding_keys(), after_binding.as_deref()),
+                )
+            };
+            after_template = templates
+                .last()
+                .cloned()
+                .filter(|_| templates.len() == RESYNC_KEYS_PER_TICK);
+            after_binding = bindings
+                .last()
+                .cloned()
+                .filter(|_| bindings.len() == RESYNC_KEYS_PER_TICK);
             let mut keys = Keys::default();
-            for (i, set) in sets.into_iter().enumerate() {
-                let start = cursors[i].clone();
-                let mut slice: Vec<String> = match &start {
-                    Some(s) => set
-                        .range::<String, _>((
-                            std::ops::Bound::Excluded(s.clone()),
-                            std::ops::Bound::Unbounded,
-                        ))
-                        .take(RESYNC_KEYS_PER_TICK)
-                        .cloned()
-                        .collect(),
-                    None => set.iter().take(RESYNC_KEYS_PER_TICK).cloned().collect(),
-                };
-                cursors[i] = if slice.len() < RESYNC_KEYS_PER_TICK {
-                    None
+            for t in templates {
+                if t.starts_with(cache::prefix::NAMESPACES) {
+                    keys.namespaces.insert(t);
                 } else {
-                    slice.last().cloned()
-                };
-                let target = match Controller::ALL[i] {
-                    Controller::Detector => &mut keys.detector,
-                    Controller::Scheduler => &mut keys.scheduler,
-                    Controller::Renderer => &mut keys.renderer,
-                    Controller::Status => &mut keys.status,
-                    Controller::Namespaces => &mut keys.namespaces,
-                };
-                target.extend(slice.drain(..));
+                    keys.detector.insert(t);
+                }
+            }
+            for b in bindings {
+                keys.scheduler.insert(b.clone());
+                keys.renderer.insert(b.clone());
+                keys.status.insert(b);
             }
             self.enqueue(keys);
         }
     }
+}
+
+/// The first [`RESYNC_KEYS_PER_TICK`] keys after `after`, in order.
+fn next_slice<'a>(keys: impl Iterator<Item = &'a String>, after: Option<&str>) -> Vec<String> {
+    let mut best: std::collections::BTreeSet<&String> = std::collections::BTreeSet::new();
+    for k in keys {
+        if after.is_some_and(|a| k.as_str() <= a) {
+            continue;
+        }
+        best.insert(k);
+        if best.len() > RESYNC_KEYS_PER_TICK {
+            best.pop_last();
+        }
+    }
+    best.into_iter().cloned().collect()
 }
 
 /// Runs `task` until `shutdown`, restarting it after a panic or an early end.
@@ -403,6 +411,23 @@ mod tests {
         json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": name, "namespace": "demo"},
             "spec": {"replicas": 2, "selector": {"matchLabels": {"app": name}},
                 "template": {"metadata": {"labels": {"app": name}}, "spec": {"containers": [{"name": "c", "image": "nginx"}]}}}})
+    }
+
+    #[test]
+    fn resync_slices_cover_every_key_once_per_cycle() {
+        let keys: Vec<String> = (0..250).map(|i| format!("/k/{i:04}")).collect();
+        let mut seen = Vec::new();
+        let mut after: Option<String> = None;
+        loop {
+            let slice = next_slice(keys.iter().rev(), after.as_deref());
+            assert!(slice.len() <= RESYNC_KEYS_PER_TICK);
+            seen.extend(slice.iter().cloned());
+            if slice.len() < RESYNC_KEYS_PER_TICK {
+                break;
+            }
+            after = slice.last().cloned();
+        }
+        assert_eq!(seen, keys);
     }
 
     /// A panic in one key of one controller is caught, counted and retried, while every
