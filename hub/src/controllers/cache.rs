@@ -207,6 +207,9 @@ pub struct State {
     /// work key -> owner (binding key, or `ns:<name>` for namespace Works).
     work_owner: HashMap<String, String>,
     works_by_owner: HashMap<String, BTreeSet<String>>,
+    /// Keys written through by the controllers, with the revision written, until the watch
+    /// delivers that revision (older events for them are not applied meanwhile).
+    written: HashMap<String, u64>,
     /// Keys read since tracing was turned on (tests count reads per event).
     #[cfg(test)]
     pub reads: std::sync::Mutex<Vec<String>>,
@@ -340,6 +343,32 @@ impl State {
             Some(_) => Class::Template(res.clone()),
             None => Class::Other,
         }
+    }
+
+    /// Applies a watch event at `revision` (`None`: deleted). Returns false when the cache
+    /// already holds a newer write of the key by the controllers.
+    pub fn apply_event(&mut self, key: &str, value: Option<&Bytes>, revision: u64) -> bool {
+        if let Some(&written) = self.written.get(key) {
+            if written > revision {
+                return false;
+            }
+            self.written.remove(key);
+        }
+        match value {
+            Some(v) => self.upsert(key, v),
+            None => self.delete(key),
+        }
+        true
+    }
+
+    /// Applies an object a controller just wrote at `revision`, ahead of its watch event.
+    pub fn write_through(&mut self, key: &str, value: &Bytes, revision: u64) {
+        // The watch already delivered this revision (or a later one): nothing to add.
+        if self.revision >= revision {
+            return;
+        }
+        self.upsert(key, value);
+        self.written.insert(key.to_owned(), revision);
     }
 
     /// Applies a stored object (created or updated).
@@ -891,6 +920,29 @@ pub(crate) mod tests {
         assert!(s.claimed_by("pp/demo/p").is_empty());
         assert!(s.dependents_of("/core/configmaps/demo/cfg").is_empty());
         assert_eq!(s.counts(), (0, 0, 0, 0));
+    }
+
+    #[test]
+    fn older_events_do_not_undo_a_write_through() {
+        let mut s = state();
+        let k = "/apps/deployments/demo/web";
+        let v = |image: &str| {
+            Bytes::from(
+                serde_json::to_vec(&json!({"metadata": {"name": "web", "namespace": "demo"}, "spec": {"image": image}}))
+                    .unwrap(),
+            )
+        };
+        s.revision = 5;
+        s.write_through(k, &v("new"), 10);
+        assert!(!s.apply_event(k, Some(&v("old")), 9));
+        assert_eq!(s.template(k).unwrap()["spec"]["image"], "new");
+        assert!(s.apply_event(k, Some(&v("new")), 10));
+        assert!(s.apply_event(k, Some(&v("newer")), 11));
+        assert_eq!(s.template(k).unwrap()["spec"]["image"], "newer");
+        // A write the watch already delivered is not applied again.
+        s.revision = 11;
+        s.write_through(k, &v("stale"), 11);
+        assert_eq!(s.template(k).unwrap()["spec"]["image"], "newer");
     }
 
     #[test]

@@ -175,7 +175,19 @@ impl Runtime {
         };
         let n = writes.len();
         for w in writes {
-            write::execute(&self.objects, w).await?;
+            // Write through to the cache, so the next decision on this key does not act on
+            // what it just replaced (the watch event brings the same bytes again later).
+            if let Some(stored) = write::execute(&self.objects, w).await?
+                && let Some(rev) = stored
+                    .object
+                    .pointer("/metadata/resourceVersion")
+                    .and_then(serde_json::Value::as_str)
+                    .and_then(|r| r.parse::<u64>().ok())
+            {
+                let bytes =
+                    bytes::Bytes::from(serde_json::to_vec(&stored.object).unwrap_or_default());
+                self.write_cache().write_through(&stored.key(), &bytes, rev);
+            }
         }
         Ok(n)
     }

@@ -98,15 +98,10 @@ pub(super) async fn run(rt: Runtime, shutdown: CancellationToken) {
                     continue;
                 }
                 let new = match ev.kind {
-                    EventKind::Deleted => {
-                        st.delete(&ev.kv.key);
-                        None
-                    }
-                    EventKind::Created | EventKind::Updated => {
-                        st.upsert(&ev.kv.key, &ev.kv.value);
-                        Some(&ev.kv.value)
-                    }
+                    EventKind::Deleted => None,
+                    EventKind::Created | EventKind::Updated => Some(&ev.kv.value),
                 };
+                st.apply_event(&ev.kv.key, new, ev.kv.mod_revision);
                 st.revision = ev.kv.mod_revision;
                 let prev = match ev.kind {
                     EventKind::Created => None,

@@ -231,17 +231,47 @@ fn opts() -> WriteOptions {
     }
 }
 
-/// Performs one write. A missing object counts as done; a conflict is [`WriteError::Stale`].
-pub async fn execute(objects: &Objects, w: Write) -> Result<(), WriteError> {
+/// An object as a write stored it.
+#[derive(Debug)]
+pub struct Stored {
+    /// Its resource.
+    pub res: Arc<Resource>,
+    /// The object.
+    pub object: Value,
+}
+
+impl Stored {
+    /// Its store key.
+    pub fn key(&self) -> String {
+        self.res.key(
+            self.object
+                .pointer("/metadata/namespace")
+                .and_then(Value::as_str),
+            crate::api::meta::name(&self.object),
+        )
+    }
+}
+
+/// Performs one write and returns the object as stored (none for deletes and writes that
+/// changed nothing). A missing object counts as done; a conflict is [`WriteError::Stale`].
+pub async fn execute(objects: &Objects, w: Write) -> Result<Option<Stored>, WriteError> {
     let what = w.describe();
     let creating = matches!(w, Write::Create { .. });
-    let result = match w {
+    let res = match &w {
+        Write::Create { res, .. }
+        | Write::Update { res, .. }
+        | Write::Status { res, .. }
+        | Write::EditStatus { res, .. }
+        | Write::Patch { res, .. }
+        | Write::Delete { res, .. } => res.clone(),
+    };
+    let result: Result<Option<Value>, ApiError> = match w {
         Write::Create { res, object } => {
             let ns = ns_of(&object);
             objects
                 .create(&res, ns.as_deref(), object, &opts())
                 .await
-                .map(drop)
+                .map(|w| Some(w.object))
         }
         Write::Update { res, object } => {
             let ns = ns_of(&object);
@@ -249,7 +279,7 @@ pub async fn execute(objects: &Objects, w: Write) -> Result<(), WriteError> {
             objects
                 .update(&res, ns.as_deref(), &name, object, None, &opts())
                 .await
-                .map(drop)
+                .map(|w| Some(w.object))
         }
         Write::Status { res, object } => {
             let ns = ns_of(&object);
@@ -257,7 +287,7 @@ pub async fn execute(objects: &Objects, w: Write) -> Result<(), WriteError> {
             objects
                 .update(&res, ns.as_deref(), &name, object, Some("status"), &opts())
                 .await
-                .map(drop)
+                .map(|w| Some(w.object))
         }
         Write::EditStatus {
             res,
@@ -268,13 +298,13 @@ pub async fn execute(objects: &Objects, w: Write) -> Result<(), WriteError> {
             Ok(mut obj) => {
                 let new = edit(&obj);
                 if obj.get("status") == Some(&new) {
-                    Ok(())
+                    Ok(None)
                 } else {
                     obj["status"] = new;
                     objects
                         .update(&res, ns.as_deref(), &name, obj, Some("status"), &opts())
                         .await
-                        .map(drop)
+                        .map(|w| Some(w.object))
                 }
             }
             Err(e) => Err(e),
@@ -297,17 +327,17 @@ pub async fn execute(objects: &Objects, w: Write) -> Result<(), WriteError> {
                     &opts(),
                 )
                 .await
-                .map(drop)
+                .map(|w| Some(w.object))
         }
         Write::Delete { res, ns, name } => objects
             .delete(&res, ns.as_deref(), &name, None, None, false)
             .await
-            .map(drop),
+            .map(|_| None),
     };
     match result {
-        Ok(()) => Ok(()),
+        Ok(object) => Ok(object.map(|object| Stored { res, object })),
         // A create fails with NotFound when its namespace is missing: that needs a retry.
-        Err(e) if e.reason == "NotFound" && !creating => Ok(()),
+        Err(e) if e.reason == "NotFound" && !creating => Ok(None),
         Err(e) if e.reason == "Conflict" || e.reason == "AlreadyExists" => {
             Err(WriteError::Stale(what))
         }
