@@ -1,5 +1,7 @@
 //! The flotilla-hub binary.
 
+use std::io::IsTerminal;
+
 use anyhow::Context;
 use clap::Parser;
 use flotilla_hub::config::LogFormat;
@@ -10,7 +12,9 @@ fn init_tracing(format: LogFormat) {
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+        .with_writer(std::io::stderr)
+        // Colours only for a person at a terminal; logs that are piped or collected stay plain.
+        .with_ansi(std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none());
     match format {
         LogFormat::Text => builder.init(),
         LogFormat::Json => builder.json().init(),
