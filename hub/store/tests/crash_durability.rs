@@ -1,7 +1,8 @@
 //! Acknowledged writes survive `kill -9`.
 //!
-//! The parent test re-runs this test binary as a child (`crash_child`, selected by an
-//! environment variable) that writes as fast as it can and prints every acknowledged write.
+//! The parent test re-runs this test binary as a child (`crash_child`, an ignored test that
+//! the parent selects with `--ignored --exact`) that writes as fast as it can and prints
+//! every acknowledged write.
 //! The parent kills it with SIGKILL mid-stream, reopens the store, and checks that every
 //! acknowledged write is there and that the event log replays to exactly the stored objects.
 #![allow(clippy::unwrap_used, missing_docs)]
@@ -29,12 +30,12 @@ fn options() -> SledOptions {
     }
 }
 
-/// The child: writes until killed. A no-op when run as a normal test.
+/// The child: writes until killed. Run only by the parent tests, which pass it a directory.
 #[test]
+#[ignore = "the child process of the crash tests; they run it with --ignored --exact"]
 fn crash_child() {
-    let (Ok(dir), Ok(round)) = (std::env::var(DIR_VAR), std::env::var(ROUND_VAR)) else {
-        return;
-    };
+    let dir = std::env::var(DIR_VAR).expect("FLOTILLA_STORE_CRASH_DIR names the store directory");
+    let round = std::env::var(ROUND_VAR).expect("FLOTILLA_STORE_CRASH_ROUND names the round");
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -90,7 +91,13 @@ type Acks = BTreeMap<String, Vec<(String, u64)>>;
 /// Runs one child until it has acknowledged `want` writes, then kills it.
 fn run_child(dir: &std::path::Path, round: u64, want: usize, acks: &mut Acks) -> u64 {
     let mut child = Command::new(std::env::current_exe().unwrap())
-        .args(["crash_child", "--exact", "--nocapture", "--test-threads=1"])
+        .args([
+            "crash_child",
+            "--ignored",
+            "--exact",
+            "--nocapture",
+            "--test-threads=1",
+        ])
         .env(DIR_VAR, dir)
         .env(ROUND_VAR, round.to_string())
         .stdout(Stdio::piped())
@@ -206,9 +213,6 @@ async fn verify(store: &SledStore, acks: &Acks, opened_at: u64) {
 
 #[test]
 fn acknowledged_writes_survive_kill_9() {
-    if std::env::var(DIR_VAR).is_ok() {
-        return;
-    }
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("db");
     let rt = tokio::runtime::Builder::new_multi_thread()
