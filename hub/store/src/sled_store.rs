@@ -61,6 +61,11 @@ pub struct StoreStats {
     pub max_batch: u64,
     /// Watches ended with `Gone` because they fell behind the broadcast channel.
     pub lagged_watchers: u64,
+    /// Flushes that failed since open (including retries while unhealthy).
+    pub flush_failures: u64,
+    /// False after a failed flush until a retried flush succeeds; writes are refused
+    /// meanwhile.
+    pub healthy: bool,
 }
 
 /// Counters updated by the writer and watches.
@@ -70,6 +75,7 @@ pub(crate) struct Counters {
     pub(crate) batches: AtomicU64,
     pub(crate) max_batch: AtomicU64,
     pub(crate) lagged_watchers: AtomicU64,
+    pub(crate) flush_failures: AtomicU64,
 }
 
 /// State shared by the store handle, the writer task and watch streams.
@@ -83,6 +89,28 @@ pub(crate) struct Shared {
     /// Events at or below this revision may be gone from the log.
     pub(crate) compacted: AtomicU64,
     pub(crate) stats: Counters,
+    /// Why the store refuses writes, after a failed flush.
+    pub(crate) unhealthy: Mutex<Option<String>>,
+    /// sled's log file, opened again to `fdatasync` it after sled's flush.
+    log_file: Arc<std::fs::File>,
+    /// Flushes still to fail on purpose (tests of the failure path).
+    #[cfg(test)]
+    pub(crate) fail_flushes: AtomicU64,
+}
+
+impl Shared {
+    /// Makes what sled flushed survive a power loss.
+    ///
+    /// sled's flush writes its log with `sync_file_range`, which starts and waits for the
+    /// page writeback but neither flushes the drive's volatile cache nor syncs the file's
+    /// size. `fdatasync` on any descriptor of the file does both for the whole file.
+    pub(crate) async fn sync_log(&self) -> Result<(), String> {
+        let file = Arc::clone(&self.log_file);
+        tokio::task::spawn_blocking(move || file.sync_data())
+            .await
+            .map_err(|e| e.to_string())?
+            .map_err(|e| format!("fdatasync of the store log: {e}"))
+    }
 }
 
 /// A [`Store`] on an embedded sled database.
@@ -90,13 +118,16 @@ pub(crate) struct Shared {
 /// Needs a Tokio runtime: `open` starts the writer task on it. One process per directory
 /// (sled locks it).
 ///
-/// Writes are acknowledged after `flush_async` (fsync), so an acknowledged write survives
-/// `kill -9`. Reads go straight to sled and may see a batch that is committed but still
-/// being flushed; watches and `current_revision` only ever show acknowledged writes.
+/// Writes are acknowledged after sled's `flush_async` and an `fdatasync` of sled's log file,
+/// so an acknowledged write survives `kill -9` and a power loss (see the crate's README for
+/// the exact guarantee). Reads go straight to sled and may see a batch that is committed but
+/// still being flushed; watches and `current_revision` only ever show acknowledged writes.
+/// If the flush fails, the batch is undone and the store refuses writes until a flush
+/// succeeds again ([`StoreStats::healthy`]).
 /// The `render` closures of writes run on the writer task, one after another: keep them to
 /// serialising a value.
 pub struct SledStore {
-    shared: Arc<Shared>,
+    pub(crate) shared: Arc<Shared>,
     requests: mpsc::Sender<Request>,
     /// Taken on close so that watches end once the writer is gone too.
     events: Mutex<Option<broadcast::Sender<Arc<Event>>>>,
@@ -175,6 +206,13 @@ impl SledStore {
             batches: s.batches.load(Ordering::Relaxed),
             max_batch: s.max_batch.load(Ordering::Relaxed),
             lagged_watchers: s.lagged_watchers.load(Ordering::Relaxed),
+            flush_failures: s.flush_failures.load(Ordering::Relaxed),
+            healthy: self
+                .shared
+                .unhealthy
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .is_none(),
         }
     }
 
@@ -238,6 +276,16 @@ fn open_db(path: &Path, cache_capacity: u64) -> Result<(Shared, bool), StoreErro
     if recovered {
         tracing::info!(path = %path.display(), revision, compacted, "recovered store");
     }
+    // What opening wrote (a new store's files, the format byte) is durable before any write
+    // is acknowledged: the log and the directory entries of sled's files.
+    db.flush().map_err(backend)?;
+    let log_file = std::fs::File::open(path.join("db")).map_err(|e| {
+        StoreError::Backend(format!("opening sled's log in {}: {e}", path.display()))
+    })?;
+    log_file
+        .sync_data()
+        .map_err(|e| StoreError::Backend(format!("fdatasync of the store log: {e}")))?;
+    sync_dir(path)?;
     Ok((
         Shared {
             db,
@@ -247,9 +295,30 @@ fn open_db(path: &Path, cache_capacity: u64) -> Result<(Shared, bool), StoreErro
             revision: AtomicU64::new(revision),
             compacted: AtomicU64::new(compacted),
             stats: Counters::default(),
+            unhealthy: Mutex::new(None),
+            log_file: Arc::new(log_file),
+            #[cfg(test)]
+            fail_flushes: AtomicU64::new(0),
         },
         recovered,
     ))
+}
+
+/// Syncs a directory and its parent, so that newly created entries survive a power loss.
+fn sync_dir(path: &Path) -> Result<(), StoreError> {
+    for dir in [Some(path), path.parent()].into_iter().flatten() {
+        let dir = if dir.as_os_str().is_empty() {
+            Path::new(".")
+        } else {
+            dir
+        };
+        std::fs::File::open(dir)
+            .and_then(|d| d.sync_all())
+            .map_err(|e| {
+                StoreError::Backend(format!("syncing directory {}: {e}", dir.display()))
+            })?;
+    }
+    Ok(())
 }
 
 /// Reads one page of keys under `prefix` (a blocking scan).
