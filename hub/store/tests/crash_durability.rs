@@ -9,9 +9,9 @@
 //! A `kill -9` keeps everything the process handed to the kernel. For a power loss the
 //! child runs under an `LD_PRELOAD` layer (`power_loss/drop_unsynced.c`) that keeps a copy of
 //! sled's log file holding only what an `fsync`/`fdatasync` made durable; after the kill
-//! the parent puts that copy in place of the file before reopening the store. The layer
-//! models sled's log file only: sled's small `conf` file and its snapshots, which sled
-//! writes with `fsync` of their own, are kept as they are.
+//! the parent puts that copy in place of the file before reopening the store, and deletes
+//! the blob files (sled's big records) that were never synced. sled's small `conf` file and
+//! its snapshots, which sled writes with `fsync` of their own, are kept as they are.
 #![allow(clippy::unwrap_used, missing_docs)]
 
 use std::collections::BTreeMap;
@@ -27,6 +27,9 @@ use flotilla_store::{EventKind, SledOptions, SledStore, Store};
 
 const DIR_VAR: &str = "FLOTILLA_STORE_CRASH_DIR";
 const ROUND_VAR: &str = "FLOTILLA_STORE_CRASH_ROUND";
+/// Set to a size in bytes: the child's values are that large (sled stores big records in
+/// files of their own under `blobs/`).
+const VALUE_SIZE_VAR: &str = "FLOTILLA_STORE_CRASH_VALUE_SIZE";
 const ROUNDS: u64 = 5;
 const WRITERS: u64 = 16;
 
@@ -52,6 +55,10 @@ fn crash_child() {
         let store = Arc::new(SledStore::open(&dir, options()).await.unwrap());
         // libtest has printed "test crash_child ... " without a newline.
         println!("\nOPEN {}", store.current_revision());
+        let size: usize = std::env::var(VALUE_SIZE_VAR)
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(200);
         let mut tasks = Vec::new();
         for w in 0..WRITERS {
             let store = Arc::clone(&store);
@@ -59,7 +66,7 @@ fn crash_child() {
             tasks.push(tokio::spawn(async move {
                 for i in 0u64.. {
                     let key = format!("/crash/{round}/{w:02}/{i:06}");
-                    let body = Bytes::from(format!("{key} {}", "x".repeat(200)));
+                    let body = Bytes::from(format!("{key} {}", "x".repeat(size)));
                     let kv = store.create(&key, Box::new(move |_| body)).await.unwrap();
                     ack("ACK", &key, kv.mod_revision);
                     if i % 4 == 0 {
@@ -266,36 +273,78 @@ fn build_power_loss_layer(out: &std::path::Path) -> std::path::PathBuf {
 
 #[test]
 fn acknowledged_writes_survive_power_loss() {
+    power_loss_rounds(None, 300);
+}
+
+/// Records too big for sled's log go to files under `blobs/`; they must be synced too.
+#[test]
+fn acknowledged_large_writes_survive_power_loss() {
+    power_loss_rounds(Some(256 * 1024), 40);
+}
+
+/// Kills a child writing values of `value_size` bytes after `want` more acknowledgements
+/// per round, keeps only what was synced, and checks every acknowledged write.
+fn power_loss_rounds(value_size: Option<usize>, want: usize) {
     let dir = tempfile::tempdir().unwrap();
     let lib = build_power_loss_layer(dir.path());
     let path = dir.path().join("db");
     // sled keeps its log in the file `db` inside the store's directory.
     let log = path.join("db");
     let durable = path.join("db.durable");
+    let synced_blobs = path.join("db.synced-blobs");
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()
         .unwrap();
     let mut acks = Acks::new();
+    let size = value_size.map(|s| s.to_string()).unwrap_or_default();
     for round in 0..3 {
-        let want = 300 + 300 * round as usize;
-        let envs = [
+        let mut envs = vec![
             ("LD_PRELOAD", lib.as_os_str()),
             ("FLOTILLA_POWERCUT_FILE", log.as_os_str()),
         ];
-        let opened_at = run_child(&path, round, want, &mut acks, &envs);
+        if value_size.is_some() {
+            envs.push((VALUE_SIZE_VAR, std::ffi::OsStr::new(&size)));
+        }
+        let opened_at = run_child(&path, round, want * (round as usize + 1), &mut acks, &envs);
         // The power goes out: only what was synced is left.
         assert!(durable.exists(), "round {round}: nothing was ever synced");
         std::fs::copy(&durable, &log).unwrap();
+        drop_unsynced_blobs(&path.join("blobs"), &synced_blobs);
         rt.block_on(async {
             let store = SledStore::open(&path, options()).await.unwrap();
             assert!(store.was_recovered());
             verify(&store, &acks, opened_at).await;
             store.close().await.unwrap();
         });
-        // Closing synced the log: the copy matches the file again for the next round.
+        // Closing synced the log and the blobs: the copy matches the file again, and every
+        // blob left counts as synced for the next round.
         std::fs::copy(&log, &durable).unwrap();
+        let mut list = std::fs::read_to_string(&synced_blobs).unwrap_or_default();
+        for entry in std::fs::read_dir(path.join("blobs")).into_iter().flatten() {
+            list.push_str(&format!("{}\n", entry.unwrap().path().display()));
+        }
+        std::fs::write(&synced_blobs, list).unwrap();
     }
-    assert!(acks.len() > 500);
+    if value_size.is_some() {
+        let blobs = std::fs::read_dir(path.join("blobs")).unwrap().count();
+        assert!(blobs > 0, "the large values were not stored as blobs");
+    }
+    assert!(acks.len() > want);
+}
+
+/// Removes the blob files the layer never saw synced (it lists synced files, one a line).
+fn drop_unsynced_blobs(blobs: &std::path::Path, synced_list: &std::path::Path) {
+    let synced = std::fs::read_to_string(synced_list).unwrap_or_default();
+    let synced: std::collections::BTreeSet<&str> = synced.lines().collect();
+    let Ok(entries) = std::fs::read_dir(blobs) else {
+        return;
+    };
+    for entry in entries {
+        let path = entry.unwrap().path();
+        if !synced.contains(path.to_str().unwrap()) {
+            std::fs::remove_file(&path).unwrap();
+        }
+    }
 }

@@ -9,6 +9,10 @@
  * FLOTILLA_POWERCUT_FILE.durable and sets that copy's size to the file's. After killing
  * the process, replacing the file with the copy gives what the disk would hold.
  *
+ * Files in the directory `blobs` beside that file (sled's big records, each written once)
+ * are handled whole: an fsync or fdatasync of one appends its path to
+ * FLOTILLA_POWERCUT_FILE.synced-blobs, and the others are to be deleted after the kill.
+ *
  * Build: cc -shared -fPIC -O2 -o drop_unsynced.so drop_unsynced.c -ldl -lpthread
  */
 #define _GNU_SOURCE
@@ -95,8 +99,41 @@ static void copy_range(int from, int to, off_t start, off_t end) {
     }
 }
 
+/* Lists fd's file as synced when it is in the blobs directory beside the file. */
+static void note_blob_sync(int fd) {
+    const char *target = getenv("FLOTILLA_POWERCUT_FILE");
+    char link[64], path[4096], blobs[4096], list[4096];
+    if (!target) {
+        return;
+    }
+    snprintf(link, sizeof link, "/proc/self/fd/%d", fd);
+    ssize_t n = readlink(link, path, sizeof path - 1);
+    if (n <= 0) {
+        return;
+    }
+    path[n] = 0;
+    const char *slash = strrchr(target, '/');
+    if (!slash) {
+        return;
+    }
+    snprintf(blobs, sizeof blobs, "%.*s/blobs/", (int)(slash - target), target);
+    if (strncmp(path, blobs, strlen(blobs)) != 0) {
+        return;
+    }
+    snprintf(list, sizeof list, "%s.synced-blobs", target);
+    pthread_mutex_lock(&lock);
+    FILE *f = fopen(list, "a");
+    if (!f) {
+        abort();
+    }
+    fprintf(f, "%s\n", path);
+    fclose(f);
+    pthread_mutex_unlock(&lock);
+}
+
 /* Makes the dirty ranges of the file durable in the copy. */
 static void make_durable(int fd) {
+    note_blob_sync(fd);
     if (!is_target(fd)) {
         return;
     }
