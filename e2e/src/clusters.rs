@@ -325,6 +325,20 @@ pub fn port_listening(port: u16) -> bool {
     .is_ok()
 }
 
+/// True when 127.0.0.1:`port` refuses TCP connections (nothing listens). Any other outcome
+/// (a connection, a timeout, another error) is not proof that the port is free: an error is
+/// returned for those other than a connection.
+pub fn port_closed(port: u16) -> std::io::Result<bool> {
+    match std::net::TcpStream::connect_timeout(
+        &std::net::SocketAddr::from(([127, 0, 0, 1], port)),
+        Duration::from_millis(500),
+    ) {
+        Ok(_) => Ok(false),
+        Err(e) if e.kind() == std::io::ErrorKind::ConnectionRefused => Ok(true),
+        Err(e) => Err(e),
+    }
+}
+
 /// PIDs of processes belonging to the named process-runtime cluster.
 pub fn cluster_processes(name: &str) -> Vec<u32> {
     let marker = clusters_root().join(name).join("kwok");

@@ -105,11 +105,13 @@ async fn agent_survives_hub_agent_and_member_faults() -> Result<()> {
     .await?;
 
     // 2. The agent is killed; a change is made while it is down; it restarts and converges
-    //    without duplicates and without re-applying what did not change.
-    let applies_before = agent
-        .log()
-        .matches("applied work=shop-web-deployment")
-        .count();
+    //    without duplicates and without re-applying what did not change: the unchanged
+    //    objects keep their resourceVersion, and the new agent process counts exactly one
+    //    apply (the changed ConfigMap).
+    let rv = |o: Option<String>| o.context("an object without a resourceVersion");
+    let deploy_rv = rv(deploys.get("web").await?.metadata.resource_version)?;
+    let extra_rv = rv(cms.get("extra").await?.metadata.resource_version)?;
+    let settings_rv = rv(cms.get("settings").await?.metadata.resource_version)?;
     agent.kill().await;
     hub.ctl_stdin(
         &["work", "put", "--cluster", &name, "-f", "-"],
@@ -143,13 +145,35 @@ async fn agent_survives_hub_agent_and_member_faults() -> Result<()> {
         deploys.list(&managed).await?.items.len() == 1,
         "exactly one managed Deployment"
     );
-    let applies_after = agent
-        .log()
-        .matches("applied work=shop-web-deployment")
-        .count();
+    let after = |what: &str, before: &str, now: String| {
+        ensure!(
+            before == now,
+            "the unchanged {what} was written after the agent restart (resourceVersion {before} -> {now})"
+        );
+        Ok(())
+    };
+    after(
+        "Deployment",
+        &deploy_rv,
+        rv(deploys.get("web").await?.metadata.resource_version)?,
+    )?;
+    after(
+        "ConfigMap extra",
+        &extra_rv,
+        rv(cms.get("extra").await?.metadata.resource_version)?,
+    )?;
     ensure!(
-        applies_after == applies_before,
-        "the unchanged Deployment was re-applied after the restart ({applies_before} -> {applies_after})"
+        rv(cms.get("settings").await?.metadata.resource_version)? != settings_rv,
+        "the changed ConfigMap kept its resourceVersion"
+    );
+    let applies = agent.metric("flotilla_agent_applies_total").await?;
+    ensure!(
+        applies == 1,
+        "the restarted agent applied {applies} objects; only the changed ConfigMap needed it"
+    );
+    ensure!(
+        !agent.log().contains('\u{1b}'),
+        "the agent's log, written to a file, has terminal colour codes"
     );
 
     // 3. The member API server stops: the cluster turns not Ready, and recovers.

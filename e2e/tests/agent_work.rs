@@ -6,7 +6,7 @@ mod agent_support;
 
 use std::time::Duration;
 
-use agent_support::{AgentProcess, HubProcess, app_manifests, wait_for};
+use agent_support::{AgentProcess, HubProcess, absent, app_manifests, wait_for};
 use anyhow::{Context, Result, ensure};
 use flotilla_e2e::clusters::{ClusterOptions, MemberCluster};
 use k8s_openapi::api::apps::v1::Deployment;
@@ -124,7 +124,7 @@ async fn agent_two_clusters_work_and_status() -> Result<()> {
     // Nothing in m2.
     let deploys2: Api<Deployment> = Api::namespaced(m2.client(), "shop");
     ensure!(
-        deploys2.get_opt("web").await?.is_none(),
+        absent(&m2.client(), &deploys2, "web").await?,
         "the Deployment must not reach m2"
     );
 
@@ -168,9 +168,11 @@ async fn agent_two_clusters_work_and_status() -> Result<()> {
         "Deployment and ConfigMap gone from m1",
         Duration::from_secs(60),
         || async {
-            Ok((deploys1.get_opt("web").await?.is_none()
-                && cms1.get_opt("settings").await?.is_none())
-            .then_some(()))
+            let m1 = m1.client();
+            Ok(
+                (absent(&m1, &deploys1, "web").await? && absent(&m1, &cms1, "settings").await?)
+                    .then_some(()),
+            )
         },
     )
     .await?;

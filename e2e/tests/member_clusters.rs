@@ -4,7 +4,7 @@
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail, ensure};
-use flotilla_e2e::clusters::{ClusterOptions, MemberCluster, port_listening};
+use flotilla_e2e::clusters::{ClusterOptions, MemberCluster, port_closed, port_listening};
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{ConfigMap, Node};
 use kube::Client;
@@ -147,6 +147,14 @@ async fn cluster_runs_a_deployment_and_deletes_cleanly() -> Result<()> {
         !cluster.processes().is_empty(),
         "no processes found for {name}"
     );
+    // The probe used below tells a listening port from a closed one.
+    let api_port = cluster
+        .api_server_port()
+        .context("no kube-apiserver port")?;
+    ensure!(
+        !port_closed(api_port)?,
+        "the API server port {api_port} is closed before delete"
+    );
     cluster.delete().await?;
 
     let leftovers = flotilla_e2e::clusters::cluster_processes(&name);
@@ -154,7 +162,12 @@ async fn cluster_runs_a_deployment_and_deletes_cleanly() -> Result<()> {
         leftovers.is_empty(),
         "processes left after delete: {leftovers:?}"
     );
-    let listening: Vec<u16> = ports.into_iter().filter(|p| port_listening(*p)).collect();
+    let mut listening = Vec::new();
+    for p in ports {
+        if !port_closed(p).with_context(|| format!("probing port {p} after delete"))? {
+            listening.push(p);
+        }
+    }
     ensure!(
         listening.is_empty(),
         "ports still listening after delete: {listening:?}"
@@ -219,7 +232,7 @@ async fn clusters_are_independent() -> Result<()> {
     wait_until(
         "the killed kube-apiserver stops listening",
         Duration::from_secs(10),
-        || !port_listening(port),
+        || port_closed(port).unwrap_or(false),
     )
     .await?;
     let nodes: Api<Node> = Api::all(a.client());

@@ -8,7 +8,7 @@ mod agent_support;
 use std::time::Duration;
 
 use agent_support::{AgentProcess, HubProcess, build_binaries, wait_for};
-use anyhow::{Context, Result};
+use anyhow::{Context, Result, ensure};
 use flotilla_e2e::clusters::{ClusterOptions, MemberCluster};
 use serde_json::Value;
 
@@ -19,36 +19,72 @@ struct Member {
 }
 
 impl Member {
+    /// Runs kubectl against the member; fails on a non-zero exit.
     async fn kubectl(&self, args: &[&str]) -> Result<String> {
         let out = self.cluster.kubectl().args(args).output().await?;
+        ensure!(
+            out.status.success(),
+            "kubectl {} on {} failed: {}",
+            args.join(" "),
+            self.name,
+            String::from_utf8_lossy(&out.stderr)
+        );
         Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    }
+
+    /// `kubectl get KIND NAME [-n NS] ARGS...`: `None` only when the member's API server
+    /// answered NotFound and answers for a known object (the namespace `default`) too; any
+    /// other failure is an error, so an unreachable member never passes for "absent".
+    async fn get(
+        &self,
+        kind: &str,
+        name: &str,
+        ns: Option<&str>,
+        args: &[&str],
+    ) -> Result<Option<String>> {
+        let mut all = vec!["get", kind, name];
+        if let Some(ns) = ns {
+            all.extend(["-n", ns]);
+        }
+        all.extend(args);
+        let out = self.cluster.kubectl().args(&all).output().await?;
+        if out.status.success() {
+            return Ok(Some(String::from_utf8_lossy(&out.stdout).into_owned()));
+        }
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        ensure!(
+            stderr.contains("(NotFound)"),
+            "kubectl {} on {} failed: {stderr}",
+            all.join(" "),
+            self.name
+        );
+        self.kubectl(&["get", "namespace", "default", "-o", "name"])
+            .await
+            .with_context(|| format!("{} answered NotFound but is not answering", self.name))?;
+        Ok(None)
     }
 
     /// `spec.replicas` of a Deployment, or None when absent.
     async fn replicas(&self, ns: &str, name: &str) -> Result<Option<i64>> {
-        let out = self
-            .kubectl(&[
-                "get",
+        match self
+            .get(
                 "deploy",
                 name,
-                "-n",
-                ns,
-                "-o",
-                "jsonpath={.spec.replicas}",
-            ])
-            .await?;
-        Ok(out.trim().parse().ok())
+                Some(ns),
+                &["-o", "jsonpath={.spec.replicas}"],
+            )
+            .await?
+        {
+            Some(out) => Ok(Some(out.trim().parse().with_context(|| {
+                format!("spec.replicas of {ns}/{name} on {}: {out:?}", self.name)
+            })?)),
+            None => Ok(None),
+        }
     }
 
-    async fn exists(&self, args: &[&str]) -> Result<bool> {
-        let out = self
-            .cluster
-            .kubectl()
-            .args(["get"])
-            .args(args)
-            .output()
-            .await?;
-        Ok(out.status.success())
+    /// Whether the object exists, as [`Member::get`] decides it.
+    async fn exists(&self, kind: &str, name: &str, ns: Option<&str>) -> Result<bool> {
+        Ok(self.get(kind, name, ns, &["-o", "name"]).await?.is_some())
     }
 }
 
@@ -130,7 +166,7 @@ async fn karmada_policies_propagate_schedule_override_and_report_status() -> Res
         wait_for(
             &format!("namespace demo in {}", m.name),
             Duration::from_secs(60),
-            || async { Ok(m.exists(&["namespace", "demo"]).await?.then_some(())) },
+            || async { Ok(m.exists("namespace", "demo", None).await?.then_some(())) },
         )
         .await?;
     }
@@ -255,21 +291,17 @@ async fn karmada_policies_propagate_schedule_override_and_report_status() -> Res
         wait_for(
             &format!("configmap picked in {}", m.name),
             Duration::from_secs(60),
-            || async {
-                Ok(m.exists(&["cm", "picked", "-n", "demo"])
-                    .await?
-                    .then_some(()))
-            },
+            || async { Ok(m.exists("cm", "picked", Some("demo")).await?.then_some(())) },
         )
         .await?;
     }
     assert!(
-        !members[2].exists(&["cm", "picked", "-n", "demo"]).await?,
+        !members[2].exists("cm", "picked", Some("demo")).await?,
         "m3 is env=dev"
     );
     for m in &members {
         assert!(
-            !m.exists(&["cm", "ignored", "-n", "demo"]).await?,
+            !m.exists("cm", "ignored", Some("demo")).await?,
             "unlabelled ConfigMap stays on the hub"
         );
     }
@@ -281,23 +313,19 @@ async fn karmada_policies_propagate_schedule_override_and_report_status() -> Res
     hub_apply(&hub, "apiVersion: policy.karmada.io/v1alpha1\nkind: PropagationPolicy\nmetadata: {name: app, namespace: demo}\nspec:\n  propagateDeps: true\n  resourceSelectors: [{apiVersion: apps/v1, kind: Deployment, name: app}]\n  placement:\n    clusterAffinity: {clusterNames: [m3]}\n").await?;
     wait_for("deps in m3", Duration::from_secs(60), || async {
         let m3 = &members[2];
-        Ok((m3.exists(&["deploy", "app", "-n", "demo"]).await?
-            && m3.exists(&["cm", "app-config", "-n", "demo"]).await?
-            && m3.exists(&["secret", "app-secret", "-n", "demo"]).await?)
+        Ok((m3.exists("deploy", "app", Some("demo")).await?
+            && m3.exists("cm", "app-config", Some("demo")).await?
+            && m3.exists("secret", "app-secret", Some("demo")).await?)
             .then_some(()))
     })
     .await?;
-    assert!(
-        !members[0]
-            .exists(&["cm", "app-config", "-n", "demo"])
-            .await?
-    );
+    assert!(!members[0].exists("cm", "app-config", Some("demo")).await?);
 
     // preserveResourcesOnDeletion: deleting the template leaves the member's copy, unmanaged.
     hub_apply(&hub, "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: kept, namespace: demo}\ndata: {a: '1'}\n---\napiVersion: policy.karmada.io/v1alpha1\nkind: PropagationPolicy\nmetadata: {name: kept, namespace: demo}\nspec:\n  preserveResourcesOnDeletion: true\n  resourceSelectors: [{apiVersion: v1, kind: ConfigMap, name: kept}]\n  placement:\n    clusterAffinity: {clusterNames: [m1]}\n").await?;
     wait_for("configmap kept in m1", Duration::from_secs(60), || async {
         Ok(members[0]
-            .exists(&["cm", "kept", "-n", "demo"])
+            .exists("cm", "kept", Some("demo"))
             .await?
             .then_some(()))
     })
@@ -319,7 +347,7 @@ async fn karmada_policies_propagate_schedule_override_and_report_status() -> Res
     })
     .await?;
     assert!(
-        members[0].exists(&["cm", "kept", "-n", "demo"]).await?,
+        members[0].exists("cm", "kept", Some("demo")).await?,
         "the preserved copy stays"
     );
 
@@ -330,7 +358,7 @@ async fn karmada_policies_propagate_schedule_override_and_report_status() -> Res
         wait_for(
             &format!("nginx gone from {}", m.name),
             Duration::from_secs(60),
-            || async { Ok((!m.exists(&["deploy", "nginx", "-n", "demo"]).await?).then_some(())) },
+            || async { Ok((!m.exists("deploy", "nginx", Some("demo")).await?).then_some(())) },
         )
         .await?;
     }

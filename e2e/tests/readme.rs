@@ -222,6 +222,17 @@ fn readme_walkthrough_works_as_written() {
         2,
         "both member clusters record their API server port"
     );
+    // The probes used below see what `make up` started.
+    assert!(
+        !local_processes().is_empty(),
+        "no hub or agent process found"
+    );
+    for port in [6443, 7443].into_iter().chain(member_ports.iter().copied()) {
+        assert!(
+            listening(port),
+            "port {port} is not listening before make down"
+        );
+    }
     down.1 = true;
     let status = Command::new("make")
         .arg("down")
@@ -235,9 +246,10 @@ fn readme_walkthrough_works_as_written() {
         local_processes()
     );
     for port in [6443, 7443].into_iter().chain(member_ports) {
-        assert!(
-            !listening(port),
-            "port {port} still listening after make down"
-        );
+        match std::net::TcpStream::connect(("127.0.0.1", port)) {
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionRefused => {}
+            Ok(_) => panic!("port {port} still listening after make down"),
+            Err(e) => panic!("probing port {port} after make down: {e}"),
+        }
     }
 }

@@ -6,7 +6,7 @@ mod support;
 use std::path::Path;
 use std::time::Duration;
 
-use support::{HubProcess, kubectl_binaries, kubectl_with, stderr, stdout};
+use support::{HubProcess, kubectl_with, stderr, stdout};
 
 const DEPLOYMENT: &str = r#"apiVersion: apps/v1
 kind: Deployment
@@ -348,16 +348,29 @@ spec:
     assert!(explain.to_lowercase().contains("placement"), "{explain}");
 }
 
-#[test]
-fn kubectl_on_path_works_against_the_hub() {
-    everyday_commands(&kubectl_binaries()[0]);
+/// Runs the everyday commands with the kubectl release `version`, after checking that the
+/// binary is exactly that release.
+fn everyday_commands_with(version: &str) {
+    let bin = support::pinned_kubectl(version);
+    assert_eq!(
+        support::kubectl_client_version(&bin).as_deref(),
+        Some(version),
+        "{}",
+        bin.display()
+    );
+    everyday_commands(&bin);
 }
 
 #[test]
-fn newer_kubectl_works_against_the_hub() {
-    let bins = kubectl_binaries();
-    let newer = bins.last().unwrap();
-    everyday_commands(newer);
+fn kubectl_1_32_works_against_the_hub() {
+    assert!(support::PINNED_KUBECTLS[0].starts_with("v1.32."));
+    everyday_commands_with(support::PINNED_KUBECTLS[0]);
+}
+
+#[test]
+fn kubectl_1_37_works_against_the_hub() {
+    assert!(support::PINNED_KUBECTLS[1].starts_with("v1.37."));
+    everyday_commands_with(support::PINNED_KUBECTLS[1]);
 }
 
 #[test]
@@ -371,7 +384,12 @@ fn wrong_or_missing_credentials_get_401() {
     let bad = text.replace(token_line, "    token: not-the-token");
     let bad_path = hub.dir.join("bad.kubeconfig");
     std::fs::write(&bad_path, bad).unwrap();
-    let o = kubectl_with(&kubectl_binaries()[0], &bad_path, &["get", "ns"], None);
+    let o = kubectl_with(
+        &support::pinned_kubectl(support::PINNED_KUBECTLS[0]),
+        &bad_path,
+        &["get", "ns"],
+        None,
+    );
     assert!(!o.status.success());
     assert!(
         stderr(&o).contains("Unauthorized") || stderr(&o).contains("provide credentials"),
@@ -380,7 +398,7 @@ fn wrong_or_missing_credentials_get_401() {
     );
     // Health endpoints stay open.
     let o = kubectl_with(
-        &kubectl_binaries()[0],
+        &support::pinned_kubectl(support::PINNED_KUBECTLS[0]),
         &bad_path,
         &["get", "--raw", "/healthz"],
         None,

@@ -265,6 +265,8 @@ pub struct AgentProcess {
     child: Option<Child>,
     args: Vec<String>,
     log: PathBuf,
+    /// `127.0.0.1:port` of the agent's `/metrics`, kept across restarts.
+    pub metrics: String,
 }
 
 impl AgentProcess {
@@ -287,11 +289,15 @@ impl AgentProcess {
             "--heartbeat-seconds".into(),
             "2".into(),
         ];
+        let metrics = free_local_address()?;
+        let mut args = args;
+        args.extend(["--metrics-listen".into(), metrics.clone()]);
         let log = state_dir.with_extension("agent.log");
         let mut a = Self {
             child: None,
             args,
             log,
+            metrics,
         };
         a.spawn()?;
         Ok(a)
@@ -336,6 +342,36 @@ impl AgentProcess {
     pub fn log(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
+
+    /// The value of one of the agent's Prometheus metrics, from its `/metrics`.
+    pub async fn metric(&self, name: &str) -> Result<u64> {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let mut sock = tokio::net::TcpStream::connect(&self.metrics)
+            .await
+            .with_context(|| format!("connecting to the agent's metrics on {}", self.metrics))?;
+        sock.write_all(b"GET /metrics HTTP/1.1\r\nHost: agent\r\nConnection: close\r\n\r\n")
+            .await?;
+        let mut response = String::new();
+        tokio::time::timeout(Duration::from_secs(5), sock.read_to_string(&mut response))
+            .await
+            .context("reading the agent's metrics timed out")??;
+        let (head, body) = response
+            .split_once("\r\n\r\n")
+            .context("no HTTP body from /metrics")?;
+        anyhow::ensure!(head.starts_with("HTTP/1.1 200"), "/metrics answered {head}");
+        body.lines()
+            .find_map(|l| l.strip_prefix(name)?.strip_prefix(' '))
+            .with_context(|| format!("no metric {name} in {body}"))?
+            .trim()
+            .parse()
+            .with_context(|| format!("metric {name} is not a count"))
+    }
+}
+
+/// A free `127.0.0.1:port` (bound and released, so another process can listen on it).
+pub fn free_local_address() -> Result<String> {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").context("finding a free port")?;
+    Ok(l.local_addr()?.to_string())
 }
 
 impl Drop for AgentProcess {
@@ -344,6 +380,25 @@ impl Drop for AgentProcess {
             let _ = c.start_kill();
         }
     }
+}
+
+/// Whether object `name` is absent from a cluster: its API server answered NotFound for it
+/// and answers for a known object (the namespace `default`). Any other failure is an error,
+/// so a cluster that does not answer never passes a negative check.
+pub async fn absent<K>(client: &kube::Client, api: &kube::Api<K>, name: &str) -> Result<bool>
+where
+    K: kube::Resource + Clone + k8s_openapi::serde::de::DeserializeOwned + std::fmt::Debug,
+{
+    if api.get_opt(name).await?.is_some() {
+        return Ok(false);
+    }
+    let namespaces: kube::Api<k8s_openapi::api::core::v1::Namespace> =
+        kube::Api::all(client.clone());
+    namespaces
+        .get("default")
+        .await
+        .context("the cluster answered NotFound but does not show the namespace default")?;
+    Ok(true)
 }
 
 /// Polls `check` every 500 ms until it returns `Some`, or fails after `timeout`.

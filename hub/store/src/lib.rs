@@ -107,6 +107,10 @@ pub enum StoreError {
     /// The backend failed.
     #[error("storage backend error: {0}")]
     Backend(String),
+    /// A flush to disk failed, so the store refuses writes until a flush succeeds again.
+    /// The write was not applied.
+    #[error("the store refuses writes until it can flush to disk again: {0}")]
+    Unhealthy(String),
 }
 
 /// Produces the bytes to store from the revision the write will get.
@@ -120,7 +124,8 @@ pub type EventStream = Pin<Box<dyn futures_core::Stream<Item = Result<Event, Sto
 
 /// An etcd-like key-value store with revisions and watches.
 ///
-/// Every method that writes returns only after the write is durable (flushed).
+/// Every method that writes returns only after the write is durable (flushed). A write that
+/// fails to flush is published to no reader or watcher.
 pub trait Store: Send + Sync + 'static {
     /// The current revision of the store (the revision of the last write, 0 when empty).
     fn current_revision(&self) -> u64;

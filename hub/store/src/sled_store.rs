@@ -6,6 +6,7 @@
 //! watches whose prefix matches (never sled's own subscribers, which block writers when they
 //! fall behind).
 
+use std::collections::HashSet;
 use std::ops::Bound;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -64,6 +65,11 @@ pub struct StoreStats {
     pub max_batch: u64,
     /// Watches ended with `Gone` because their queue of live events filled up.
     pub lagged_watchers: u64,
+    /// Flushes that failed since open (including retries while unhealthy).
+    pub flush_failures: u64,
+    /// False after a failed flush until a retried flush succeeds; writes are refused
+    /// meanwhile.
+    pub healthy: bool,
 }
 
 /// Counters updated by the writer and watches.
@@ -73,7 +79,11 @@ pub(crate) struct Counters {
     pub(crate) batches: AtomicU64,
     pub(crate) max_batch: AtomicU64,
     pub(crate) lagged_watchers: AtomicU64,
+    pub(crate) flush_failures: AtomicU64,
 }
+
+/// Blob files (name and size) known to be synced.
+type SyncedBlobs = HashSet<(std::ffi::OsString, u64)>;
 
 /// State shared by the store handle, the writer task and watch streams.
 pub(crate) struct Shared {
@@ -86,6 +96,77 @@ pub(crate) struct Shared {
     /// Events at or below this revision may be gone from the log.
     pub(crate) compacted: AtomicU64,
     pub(crate) stats: Counters,
+    /// Why the store refuses writes, after a failed flush.
+    pub(crate) unhealthy: Mutex<Option<String>>,
+    /// sled's log file, opened again to `fdatasync` it after sled's flush.
+    log_file: Arc<std::fs::File>,
+    /// The store's directory.
+    dir: PathBuf,
+    /// Blob files already synced, by name and size (sled writes each once, under `blobs/`;
+    /// the size tells a file synced while sled was still writing it).
+    synced_blobs: Arc<Mutex<SyncedBlobs>>,
+    /// Flushes still to fail on purpose (tests of the failure path).
+    #[cfg(test)]
+    pub(crate) fail_flushes: AtomicU64,
+}
+
+impl Shared {
+    /// Makes what sled flushed survive a power loss.
+    ///
+    /// sled's flush writes its log with `sync_file_range`, which starts and waits for the
+    /// page writeback but neither flushes the drive's volatile cache nor syncs the file's
+    /// size. `fdatasync` on any descriptor of the file does both for the whole file. Records
+    /// too big for the log are files of their own under `blobs/`, written without any sync:
+    /// each new one is `fsync`ed, then the directory.
+    pub(crate) async fn sync_log(&self) -> Result<(), String> {
+        let file = Arc::clone(&self.log_file);
+        let blobs = self.dir.join("blobs");
+        let synced = Arc::clone(&self.synced_blobs);
+        tokio::task::spawn_blocking(move || {
+            sync_new_blobs(&blobs, &synced)?;
+            file.sync_data()
+                .map_err(|e| format!("fdatasync of the store log: {e}"))
+        })
+        .await
+        .map_err(|e| e.to_string())?
+    }
+}
+
+/// `fsync`s the blob files not synced yet, then their directory.
+fn sync_new_blobs(blobs: &Path, synced: &Mutex<SyncedBlobs>) -> Result<(), String> {
+    let entries = match std::fs::read_dir(blobs) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(format!("reading {}: {e}", blobs.display())),
+    };
+    let mut synced = synced.lock().unwrap_or_else(PoisonError::into_inner);
+    let mut present = HashSet::new();
+    let mut new = false;
+    for entry in entries {
+        let entry = entry.map_err(|e| format!("reading {}: {e}", blobs.display()))?;
+        let len = match entry.metadata() {
+            Ok(m) => m.len(),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+            Err(e) => return Err(format!("stat of {}: {e}", entry.path().display())),
+        };
+        let name = (entry.file_name(), len);
+        if !synced.contains(&name) {
+            match std::fs::File::open(entry.path()).and_then(|f| f.sync_all()) {
+                Ok(()) => new = true,
+                // sled removed it meanwhile.
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+                Err(e) => return Err(format!("fsync of {}: {e}", entry.path().display())),
+            }
+        }
+        present.insert(name);
+    }
+    if new {
+        std::fs::File::open(blobs)
+            .and_then(|d| d.sync_all())
+            .map_err(|e| format!("fsync of {}: {e}", blobs.display()))?;
+    }
+    *synced = present;
+    Ok(())
 }
 
 /// A [`Store`] on an embedded sled database.
@@ -93,13 +174,16 @@ pub(crate) struct Shared {
 /// Needs a Tokio runtime: `open` starts the writer task on it. One process per directory
 /// (sled locks it).
 ///
-/// Writes are acknowledged after `flush_async` (fsync), so an acknowledged write survives
-/// `kill -9`. Reads go straight to sled and may see a batch that is committed but still
-/// being flushed; watches and `current_revision` only ever show acknowledged writes.
+/// Writes are acknowledged after sled's `flush_async` and an `fdatasync` of sled's log file,
+/// so an acknowledged write survives `kill -9` and a power loss (see the crate's README for
+/// the exact guarantee). Reads go straight to sled and may see a batch that is committed but
+/// still being flushed; watches and `current_revision` only ever show acknowledged writes.
+/// If the flush fails, the batch is undone and the store refuses writes until a flush
+/// succeeds again ([`StoreStats::healthy`]).
 /// The `render` closures of writes run on the writer task, one after another: keep them to
 /// serialising a value.
 pub struct SledStore {
-    shared: Arc<Shared>,
+    pub(crate) shared: Arc<Shared>,
     requests: mpsc::Sender<Request>,
     /// Taken on close so that watches end once the writer is gone too.
     events: Mutex<Option<Fanout>>,
@@ -178,6 +262,13 @@ impl SledStore {
             batches: s.batches.load(Ordering::Relaxed),
             max_batch: s.max_batch.load(Ordering::Relaxed),
             lagged_watchers: s.lagged_watchers.load(Ordering::Relaxed),
+            flush_failures: s.flush_failures.load(Ordering::Relaxed),
+            healthy: self
+                .shared
+                .unhealthy
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .is_none(),
         }
     }
 
@@ -241,6 +332,16 @@ fn open_db(path: &Path, cache_capacity: u64) -> Result<(Shared, bool), StoreErro
     if recovered {
         tracing::info!(path = %path.display(), revision, compacted, "recovered store");
     }
+    // What opening wrote (a new store's files, the format byte) is durable before any write
+    // is acknowledged: the log and the directory entries of sled's files.
+    db.flush().map_err(backend)?;
+    let log_file = std::fs::File::open(path.join("db")).map_err(|e| {
+        StoreError::Backend(format!("opening sled's log in {}: {e}", path.display()))
+    })?;
+    log_file
+        .sync_data()
+        .map_err(|e| StoreError::Backend(format!("fdatasync of the store log: {e}")))?;
+    sync_dir(path)?;
     Ok((
         Shared {
             db,
@@ -250,9 +351,32 @@ fn open_db(path: &Path, cache_capacity: u64) -> Result<(Shared, bool), StoreErro
             revision: AtomicU64::new(revision),
             compacted: AtomicU64::new(compacted),
             stats: Counters::default(),
+            unhealthy: Mutex::new(None),
+            log_file: Arc::new(log_file),
+            dir: path.to_owned(),
+            synced_blobs: Arc::new(Mutex::new(HashSet::new())),
+            #[cfg(test)]
+            fail_flushes: AtomicU64::new(0),
         },
         recovered,
     ))
+}
+
+/// Syncs a directory and its parent, so that newly created entries survive a power loss.
+fn sync_dir(path: &Path) -> Result<(), StoreError> {
+    for dir in [Some(path), path.parent()].into_iter().flatten() {
+        let dir = if dir.as_os_str().is_empty() {
+            Path::new(".")
+        } else {
+            dir
+        };
+        std::fs::File::open(dir)
+            .and_then(|d| d.sync_all())
+            .map_err(|e| {
+                StoreError::Backend(format!("syncing directory {}: {e}", dir.display()))
+            })?;
+    }
+    Ok(())
 }
 
 /// Reads one page of keys under `prefix` (a blocking scan).

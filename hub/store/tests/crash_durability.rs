@@ -1,9 +1,17 @@
-//! Acknowledged writes survive `kill -9`.
+//! Acknowledged writes survive `kill -9`, and a power loss.
 //!
-//! The parent test re-runs this test binary as a child (`crash_child`, selected by an
-//! environment variable) that writes as fast as it can and prints every acknowledged write.
+//! The parent test re-runs this test binary as a child (`crash_child`, an ignored test that
+//! the parent selects with `--ignored --exact`) that writes as fast as it can and prints
+//! every acknowledged write.
 //! The parent kills it with SIGKILL mid-stream, reopens the store, and checks that every
 //! acknowledged write is there and that the event log replays to exactly the stored objects.
+//!
+//! A `kill -9` keeps everything the process handed to the kernel. For a power loss the
+//! child runs under an `LD_PRELOAD` layer (`power_loss/drop_unsynced.c`) that keeps a copy of
+//! sled's log file holding only what an `fsync`/`fdatasync` made durable; after the kill
+//! the parent puts that copy in place of the file before reopening the store, and deletes
+//! the blob files (sled's big records) that were never synced. sled's small `conf` file and
+//! its snapshots, which sled writes with `fsync` of their own, are kept as they are.
 #![allow(clippy::unwrap_used, missing_docs)]
 
 use std::collections::BTreeMap;
@@ -19,6 +27,9 @@ use flotilla_store::{EventKind, SledOptions, SledStore, Store};
 
 const DIR_VAR: &str = "FLOTILLA_STORE_CRASH_DIR";
 const ROUND_VAR: &str = "FLOTILLA_STORE_CRASH_ROUND";
+/// Set to a size in bytes: the child's values are that large (sled stores big records in
+/// files of their own under `blobs/`).
+const VALUE_SIZE_VAR: &str = "FLOTILLA_STORE_CRASH_VALUE_SIZE";
 const ROUNDS: u64 = 5;
 const WRITERS: u64 = 16;
 
@@ -29,12 +40,12 @@ fn options() -> SledOptions {
     }
 }
 
-/// The child: writes until killed. A no-op when run as a normal test.
+/// The child: writes until killed. Run only by the parent tests, which pass it a directory.
 #[test]
+#[ignore = "the child process of the crash tests; they run it with --ignored --exact"]
 fn crash_child() {
-    let (Ok(dir), Ok(round)) = (std::env::var(DIR_VAR), std::env::var(ROUND_VAR)) else {
-        return;
-    };
+    let dir = std::env::var(DIR_VAR).expect("FLOTILLA_STORE_CRASH_DIR names the store directory");
+    let round = std::env::var(ROUND_VAR).expect("FLOTILLA_STORE_CRASH_ROUND names the round");
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -44,6 +55,10 @@ fn crash_child() {
         let store = Arc::new(SledStore::open(&dir, options()).await.unwrap());
         // libtest has printed "test crash_child ... " without a newline.
         println!("\nOPEN {}", store.current_revision());
+        let size: usize = std::env::var(VALUE_SIZE_VAR)
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(200);
         let mut tasks = Vec::new();
         for w in 0..WRITERS {
             let store = Arc::clone(&store);
@@ -51,7 +66,7 @@ fn crash_child() {
             tasks.push(tokio::spawn(async move {
                 for i in 0u64.. {
                     let key = format!("/crash/{round}/{w:02}/{i:06}");
-                    let body = Bytes::from(format!("{key} {}", "x".repeat(200)));
+                    let body = Bytes::from(format!("{key} {}", "x".repeat(size)));
                     let kv = store.create(&key, Box::new(move |_| body)).await.unwrap();
                     ack("ACK", &key, kv.mod_revision);
                     if i % 4 == 0 {
@@ -88,11 +103,24 @@ fn ack(what: &str, key: &str, rev: u64) {
 type Acks = BTreeMap<String, Vec<(String, u64)>>;
 
 /// Runs one child until it has acknowledged `want` writes, then kills it.
-fn run_child(dir: &std::path::Path, round: u64, want: usize, acks: &mut Acks) -> u64 {
+fn run_child(
+    dir: &std::path::Path,
+    round: u64,
+    want: usize,
+    acks: &mut Acks,
+    envs: &[(&str, &std::ffi::OsStr)],
+) -> u64 {
     let mut child = Command::new(std::env::current_exe().unwrap())
-        .args(["crash_child", "--exact", "--nocapture", "--test-threads=1"])
+        .args([
+            "crash_child",
+            "--ignored",
+            "--exact",
+            "--nocapture",
+            "--test-threads=1",
+        ])
         .env(DIR_VAR, dir)
         .env(ROUND_VAR, round.to_string())
+        .envs(envs.iter().copied())
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
         .spawn()
@@ -206,9 +234,6 @@ async fn verify(store: &SledStore, acks: &Acks, opened_at: u64) {
 
 #[test]
 fn acknowledged_writes_survive_kill_9() {
-    if std::env::var(DIR_VAR).is_ok() {
-        return;
-    }
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("db");
     let rt = tokio::runtime::Builder::new_multi_thread()
@@ -219,7 +244,7 @@ fn acknowledged_writes_survive_kill_9() {
     let mut acks = Acks::new();
     for round in 0..ROUNDS {
         let want = 200 + 300 * round as usize;
-        let opened_at = run_child(&path, round, want, &mut acks);
+        let opened_at = run_child(&path, round, want, &mut acks, &[]);
         rt.block_on(async {
             let store = SledStore::open(&path, options()).await.unwrap();
             assert!(store.was_recovered());
@@ -228,4 +253,98 @@ fn acknowledged_writes_survive_kill_9() {
         });
     }
     assert!(acks.len() > 1000);
+}
+
+/// Builds the `LD_PRELOAD` layer that drops what was written but never synced.
+fn build_power_loss_layer(out: &std::path::Path) -> std::path::PathBuf {
+    let source =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/power_loss/drop_unsynced.c");
+    let lib = out.join("drop_unsynced.so");
+    let status = Command::new("cc")
+        .args(["-shared", "-fPIC", "-O2", "-o"])
+        .arg(&lib)
+        .arg(&source)
+        .args(["-ldl", "-lpthread"])
+        .status()
+        .expect("a C compiler (cc) builds the power-loss layer");
+    assert!(status.success(), "building {} failed", source.display());
+    lib
+}
+
+#[test]
+fn acknowledged_writes_survive_power_loss() {
+    power_loss_rounds(None, 300);
+}
+
+/// Records too big for sled's log go to files under `blobs/`; they must be synced too.
+#[test]
+fn acknowledged_large_writes_survive_power_loss() {
+    power_loss_rounds(Some(256 * 1024), 40);
+}
+
+/// Kills a child writing values of `value_size` bytes after `want` more acknowledgements
+/// per round, keeps only what was synced, and checks every acknowledged write.
+fn power_loss_rounds(value_size: Option<usize>, want: usize) {
+    let dir = tempfile::tempdir().unwrap();
+    let lib = build_power_loss_layer(dir.path());
+    let path = dir.path().join("db");
+    // sled keeps its log in the file `db` inside the store's directory.
+    let log = path.join("db");
+    let durable = path.join("db.durable");
+    let synced_blobs = path.join("db.synced-blobs");
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let mut acks = Acks::new();
+    let size = value_size.map(|s| s.to_string()).unwrap_or_default();
+    for round in 0..3 {
+        let mut envs = vec![
+            ("LD_PRELOAD", lib.as_os_str()),
+            ("FLOTILLA_POWERCUT_FILE", log.as_os_str()),
+        ];
+        if value_size.is_some() {
+            envs.push((VALUE_SIZE_VAR, std::ffi::OsStr::new(&size)));
+        }
+        let opened_at = run_child(&path, round, want * (round as usize + 1), &mut acks, &envs);
+        // The power goes out: only what was synced is left.
+        assert!(durable.exists(), "round {round}: nothing was ever synced");
+        std::fs::copy(&durable, &log).unwrap();
+        drop_unsynced_blobs(&path.join("blobs"), &synced_blobs);
+        rt.block_on(async {
+            let store = SledStore::open(&path, options()).await.unwrap();
+            assert!(store.was_recovered());
+            verify(&store, &acks, opened_at).await;
+            store.close().await.unwrap();
+        });
+        // Closing synced the log and the blobs: the copy matches the file again, and every
+        // blob left counts as synced for the next round.
+        std::fs::copy(&log, &durable).unwrap();
+        let mut list = std::fs::read_to_string(&synced_blobs).unwrap_or_default();
+        for entry in std::fs::read_dir(path.join("blobs")).into_iter().flatten() {
+            list.push_str(&format!("{}\n", entry.unwrap().path().display()));
+        }
+        std::fs::write(&synced_blobs, list).unwrap();
+    }
+    if value_size.is_some() {
+        let blobs = std::fs::read_dir(path.join("blobs")).unwrap().count();
+        assert!(blobs > 0, "the large values were not stored as blobs");
+    }
+    assert!(acks.len() > want);
+}
+
+/// Removes the blob files the layer never saw synced (it lists synced files, one a line).
+fn drop_unsynced_blobs(blobs: &std::path::Path, synced_list: &std::path::Path) {
+    let synced = std::fs::read_to_string(synced_list).unwrap_or_default();
+    let synced: std::collections::BTreeSet<&str> = synced.lines().collect();
+    let Ok(entries) = std::fs::read_dir(blobs) else {
+        return;
+    };
+    for entry in entries {
+        let path = entry.unwrap().path();
+        if !synced.contains(path.to_str().unwrap()) {
+            std::fs::remove_file(&path).unwrap();
+        }
+    }
 }
