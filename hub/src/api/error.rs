@@ -234,6 +234,14 @@ impl From<flotilla_store::StoreError> for ApiError {
             E::Conflict { .. } => Self::conflict(
                 "the object has been modified; please apply your changes to the latest version and try again",
             ),
+            // Like kube-apiserver when etcd cannot commit: retryable, not a server bug.
+            E::Unhealthy(m) => Self::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "ServiceUnavailable",
+                format!(
+                    "the hub's store cannot write to disk ({m}); free disk space or fix the disk, then retry"
+                ),
+            ),
             other => Self::internal(other.to_string()),
         }
     }
