@@ -108,8 +108,19 @@ pub fn decide(state: &State, key: &str, clusters: &[ClusterInfo]) -> Vec<Write> 
         applied.as_ref(),
         &deleting,
     );
+    let has_condition = b
+        .pointer("/status/conditions")
+        .and_then(Value::as_array)
+        .is_some_and(|cs| cs.iter().any(|c| c["type"] == "Scheduled"));
     let Some(trigger) = trigger else {
-        let edit: super::write::StatusEdit = Arc::new(|obj: &Value| scheduled_status(obj, None));
+        // The result stands. If the write of its condition was lost (the status write after
+        // the spec write failed), the condition is recomputed; the targets are kept.
+        let outcome = (!has_condition).then(|| {
+            let input = ScheduleInput::from_binding(&typed.spec, typed.status.as_ref());
+            Arc::new(schedule(&input, clusters))
+        });
+        let edit: super::write::StatusEdit =
+            Arc::new(move |obj: &Value| scheduled_status(obj, outcome.as_deref()));
         return Write::edit_status(&res, &b, edit).into_iter().collect();
     };
     let mut input = ScheduleInput::from_binding(&typed.spec, typed.status.as_ref());
@@ -224,8 +235,23 @@ mod tests {
         );
         b["status"] = json!({"schedulerObservedGeneration": 1});
         put(&mut s, B, b);
-        // An uneven split stays as it is: no trigger fired.
+        // An uneven split stays as it is: no trigger fired. Its lost condition comes back.
+        let w = decide(&s, B, &clusters);
+        let [Write::EditStatus { edit, .. }] = &w[..] else {
+            panic!("{w:?}")
+        };
+        let status = edit(&s.binding(B).unwrap());
+        assert_eq!(status["conditions"][0]["type"], "Scheduled");
+        assert_eq!(status["conditions"][0]["status"], "True");
+        let mut b = s.binding(B).unwrap();
+        b["status"] = status;
+        put(&mut s, B, b);
         assert!(decide(&s, B, &clusters).is_empty());
+        assert_eq!(
+            s.binding(B).unwrap()["spec"]["clusters"][0]["replicas"],
+            3,
+            "the split is kept"
+        );
     }
 
     #[test]
