@@ -98,6 +98,9 @@ struct Args {
     /// Extra hub argument (repeatable), e.g. `--hub-arg=--cluster-grace-seconds=120`.
     #[arg(long, allow_hyphen_values = true)]
     hub_arg: Vec<String>,
+    /// Safety limit: the hub is killed (and the run fails) if its RSS exceeds this many MiB.
+    #[arg(long, default_value_t = 8_192)]
+    max_hub_rss_mib: u64,
     /// Where the hub's data directories go (a temporary directory by default).
     #[arg(long)]
     data_dir: Option<PathBuf>,
@@ -564,8 +567,12 @@ async fn converge(
             bail!("{what}: the hub process exited");
         }
         if started.elapsed() > timeout {
+            let detail = match verify(model, agents) {
+                Ok(s) => s,
+                Err(e) => format!("{e:#}"),
+            };
             bail!(
-                "{what}: not converged within {timeout:?}: {}/{} objects as expected, {}/{} members done",
+                "{what}: not converged within {timeout:?}: {}/{} objects as expected, {}/{} members done; {detail}",
                 p.matched,
                 p.expected,
                 p.members_ok,
@@ -846,6 +853,7 @@ async fn run_point(args: &Args, clusters: usize, templates: usize) -> Result<Poi
     let mut hub = HubProcess::start(&binary, &data_dir, &args.hub_arg).await?;
     tokio::time::sleep(Duration::from_secs(1)).await;
     let rss_empty = support::rss_kib(hub.pid);
+    let watchdog = support::rss_watchdog(hub.pid, args.max_hub_rss_mib * 1024);
     eprintln!(
         "hub {} pid {}: RSS {:.0} MiB",
         binary.display(),
@@ -1115,7 +1123,9 @@ async fn run_point(args: &Args, clusters: usize, templates: usize) -> Result<Poi
     writeln!(w)?;
     println!("{table}");
 
+    watchdog.abort();
     agents.stop().await;
+    join_agent.stop().await;
     hub.stop().await;
     Ok(PointResult {
         clusters,

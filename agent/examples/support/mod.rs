@@ -395,3 +395,31 @@ pub fn raise_fd_limit(need: u64) -> Result<()> {
     }
     Ok(())
 }
+
+/// Kills process `pid` if its RSS exceeds `limit_kib` (checked every second), so a run cannot
+/// exhaust a shared machine's memory.
+pub fn rss_watchdog(pid: u32, limit_kib: u64) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        loop {
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            let rss = rss_kib(pid);
+            if rss == 0 {
+                return;
+            }
+            if rss > limit_kib {
+                eprintln!(
+                    "hub RSS {} MiB exceeds the limit of {} MiB: killing it",
+                    rss / 1024,
+                    limit_kib / 1024
+                );
+                if let Some(p) = i32::try_from(pid)
+                    .ok()
+                    .and_then(rustix::process::Pid::from_raw)
+                {
+                    let _ = rustix::process::kill_process(p, rustix::process::Signal::KILL);
+                }
+                return;
+            }
+        }
+    })
+}
