@@ -713,7 +713,17 @@ async fn measure_changes(
                 .iter()
                 .all(|(m, r)| agents.agents[*m].member.get(&model.keys[t]) == Some((v, *r)));
             if done {
-                out.samples.push(written.elapsed());
+                let took = written.elapsed();
+                if took > Duration::from_secs(2) {
+                    eprintln!(
+                        "  {what}: change {}/{} ({}) took {:.1} s",
+                        k + 1,
+                        probes.len(),
+                        model.keys[t],
+                        took.as_secs_f64()
+                    );
+                }
+                out.samples.push(took);
                 break;
             }
             if written.elapsed() > timeout {
@@ -824,6 +834,23 @@ fn mib(kib: u64) -> f64 {
     kib as f64 / 1024.0
 }
 
+/// A result table, printed row by row as figures are measured so a failed run keeps them.
+struct Table(String);
+
+impl Table {
+    fn new(title: String) -> Self {
+        let head = format!("### {title}\n\n| measure | value |\n|---|---|\n");
+        print!("{head}");
+        Self(head)
+    }
+
+    fn row(&mut self, measure: impl std::fmt::Display, value: impl std::fmt::Display) {
+        let line = format!("| {measure} | {value} |\n");
+        print!("{line}");
+        self.0.push_str(&line);
+    }
+}
+
 async fn run_point(args: &Args, clusters: usize, templates: usize) -> Result<PointResult> {
     if clusters < REGIONS {
         bail!("--clusters must be at least {REGIONS}");
@@ -839,7 +866,11 @@ async fn run_point(args: &Args, clusters: usize, templates: usize) -> Result<Poi
         args.namespaces,
     ));
     let timeout = Duration::from_secs(args.timeout_secs);
+    let per_t = |kib: u64| kib as f64 / templates as f64;
     eprintln!("== {clusters} clusters, {templates} templates");
+    let mut table = Table::new(format!(
+        "N = {clusters} clusters, T = {templates} templates"
+    ));
 
     let tmp = match &args.data_dir {
         Some(d) => {
@@ -893,6 +924,26 @@ async fn run_point(args: &Args, clusters: usize, templates: usize) -> Result<Poi
     );
     let rss_connected = support::rss_kib(hub.pid);
     let disk_connected = support::disk_usage(&data_dir);
+    table.row(
+        format!(
+            "register + enroll N clusters ({} in flight) / connect N agents ({} per wave)",
+            args.register_concurrency, args.connect_wave
+        ),
+        format!(
+            "{:.1} s / {:.1} s",
+            register_time.as_secs_f64(),
+            connect_time.as_secs_f64()
+        ),
+    );
+    table.row(
+        "hub RSS: empty / N clusters connected; simulator RSS",
+        format!(
+            "{:.0} / {:.0} MiB; {:.0} MiB",
+            mib(rss_empty),
+            mib(rss_connected),
+            mib(support::rss_kib(std::process::id()))
+        ),
+    );
 
     // Namespaces and policies, then the templates.
     for i in 0..args.namespaces {
@@ -945,26 +996,70 @@ async fn run_point(args: &Args, clusters: usize, templates: usize) -> Result<Poi
         "created {templates} templates in {:.1}s; waiting for convergence",
         create_time.as_secs_f64()
     );
+    table.row(
+        format!("create T templates ({} in flight)", args.create_concurrency),
+        format!(
+            "{:.1} s, {:.0}/s",
+            create_time.as_secs_f64(),
+            templates as f64 / create_time.as_secs_f64()
+        ),
+    );
 
     // 1. Cold convergence.
     let cold = converge("cold convergence", &model, &agents, &mut hub, timeout).await?;
     let cold_from_first = t_create.elapsed();
-    let check_cold = verify(&model, &agents)?;
-    eprintln!(
-        "converged {:.1}s after the last create; {check_cold}",
-        cold.as_secs_f64()
+    table.row(
+        "1. cold convergence: last template created → all Works applied in all members",
+        format!(
+            "{:.1} s ({:.1} s from the first create)",
+            cold.as_secs_f64(),
+            cold_from_first.as_secs_f64()
+        ),
     );
+    let check_cold = verify(&model, &agents)?;
+    table.row("check after cold convergence", &check_cold);
 
     // 4. Memory, store and idle CPU.
     tokio::time::sleep(Duration::from_secs(args.settle_secs)).await;
     let rss_converged = support::rss_kib(hub.pid);
     let disk_converged = support::disk_usage(&data_dir);
+    table.row(
+        format!(
+            "4. hub RSS {} s after convergence; per template: (converged − connected) / T",
+            args.settle_secs
+        ),
+        format!(
+            "{:.0} MiB; {:.1} KiB",
+            mib(rss_converged),
+            per_t(rss_converged.saturating_sub(rss_connected))
+        ),
+    );
+    table.row(
+        "4. store on disk: connected / converged; per template (converged − connected) / T",
+        format!(
+            "{:.0} / {:.0} MiB; {:.1} KiB",
+            disk_connected as f64 / 1048576.0,
+            disk_converged as f64 / 1048576.0,
+            per_t(disk_converged.saturating_sub(disk_connected) / 1024)
+        ),
+    );
     eprintln!("measuring hub CPU over {} s idle", args.idle_secs);
     let ticks0 = support::cpu_ticks(hub.pid)?;
     let idle_started = Instant::now();
     tokio::time::sleep(Duration::from_secs(args.idle_secs)).await;
     let idle_cpu = (support::cpu_ticks(hub.pid)? - ticks0) as f64 / support::TICKS_PER_SECOND;
     let idle_wall = idle_started.elapsed().as_secs_f64();
+    table.row(
+        format!(
+            "4. hub CPU per idle minute (N agents heartbeating every {} s, over {idle_wall:.0} s)",
+            args.heartbeat_secs
+        ),
+        format!(
+            "{:.2} CPU-s ({:.1}% of one core)",
+            idle_cpu * 60.0 / idle_wall,
+            idle_cpu / idle_wall * 100.0
+        ),
+    );
 
     // 2. One change at a time, idle, then under churn.
     let probes = probe_templates(&model, args.changes);
@@ -978,7 +1073,10 @@ async fn run_point(args: &Args, clusters: usize, templates: usize) -> Result<Poi
         change_timeout,
     )
     .await?;
-    eprintln!("idle changes: {}", idle.summary());
+    table.row(
+        "2. one template change → applied in all its members, idle: p50 / p99 / max",
+        idle.summary(),
+    );
     let rate = templates as f64 * args.churn_percent / 100.0;
     let stats = Arc::new(Churn::default());
     let stop = tokio_util::sync::CancellationToken::new();
@@ -1006,9 +1104,22 @@ async fn run_point(args: &Args, clusters: usize, templates: usize) -> Result<Poi
     let _ = churner.await;
     let churn_secs = churn_started.elapsed().as_secs_f64();
     let churned = churned?;
-    eprintln!("changes under churn: {}", churned.summary());
+    table.row(
+        format!(
+            "2. same, with {}% of templates changing per second ({rate:.0}/s wanted, {:.1}/s written, {} failed, {} skipped at 64 in flight)",
+            args.churn_percent,
+            stats.done.load(Ordering::Relaxed) as f64 / churn_secs,
+            stats.failed.load(Ordering::Relaxed),
+            stats.skipped.load(Ordering::Relaxed),
+        ),
+        churned.summary(),
+    );
     let drained = converge("after churn", &model, &agents, &mut hub, timeout).await?;
     let check_churn = verify(&model, &agents)?;
+    table.row(
+        "churn stopped → every member up to date",
+        format!("{:.1} s; {check_churn}", drained.as_secs_f64()),
+    );
 
     // 3. A cluster joins policy 0's group.
     let t_join = Instant::now();
@@ -1028,100 +1139,28 @@ async fn run_point(args: &Args, clusters: usize, templates: usize) -> Result<Poi
     model.joined.store(true, Ordering::Relaxed);
     agents.agents.append(&mut join_agent.agents);
     let join_expected = model.expected()[model.join_index()].len();
-    let join_done = converge("join", &model, &agents, &mut hub, timeout).await;
+    converge("join", &model, &agents, &mut hub, timeout).await?;
     let join_time = t_join.elapsed();
-    join_done?;
+    table.row(
+        format!("3. new cluster joins policy p0's group: registration → its {join_expected} Deployments applied"),
+        format!(
+            "{:.1} s (agent connected after {:.1} s)",
+            join_time.as_secs_f64(),
+            join_connected.as_secs_f64()
+        ),
+    );
     let check_join = verify(&model, &agents)?;
+    table.row("check after the join", &check_join);
     let rss_end = support::rss_kib(hub.pid);
-
-    let ch = stats.done.load(Ordering::Relaxed) as f64 / churn_secs;
-    let mut table = String::new();
-    let w = &mut table;
-    let per_t = |kib: u64| kib as f64 / templates as f64;
-    writeln!(w, "### N = {clusters} clusters, T = {templates} templates")?;
-    writeln!(w)?;
-    writeln!(w, "| measure | value |")?;
-    writeln!(w, "|---|---|")?;
-    writeln!(
-        w,
-        "| register + enroll N clusters ({} in flight) / connect N agents ({} per wave) | {:.1} s / {:.1} s |",
-        args.register_concurrency,
-        args.connect_wave,
-        register_time.as_secs_f64(),
-        connect_time.as_secs_f64()
-    )?;
-    writeln!(
-        w,
-        "| create T templates ({} in flight) | {:.1} s, {:.0}/s |",
-        args.create_concurrency,
-        create_time.as_secs_f64(),
-        templates as f64 / create_time.as_secs_f64()
-    )?;
-    writeln!(
-        w,
-        "| 1. cold convergence: last template created → all Works applied in all members | {:.1} s ({:.1} s from the first create) |",
-        cold.as_secs_f64(),
-        cold_from_first.as_secs_f64()
-    )?;
-    writeln!(w, "| check after cold convergence | {check_cold} |")?;
-    writeln!(
-        w,
-        "| 2. one template change → applied in all its members, idle: p50 / p99 / max | {} |",
-        idle.summary()
-    )?;
-    writeln!(
-        w,
-        "| 2. same, with {}% of templates changing per second ({:.0}/s wanted, {:.1}/s written, {} failed, {} skipped at 64 in flight) | {} |",
-        args.churn_percent,
-        rate,
-        ch,
-        stats.failed.load(Ordering::Relaxed),
-        stats.skipped.load(Ordering::Relaxed),
-        churned.summary()
-    )?;
-    writeln!(
-        w,
-        "| churn stopped → every member up to date | {:.1} s; {check_churn} |",
-        drained.as_secs_f64()
-    )?;
-    writeln!(
-        w,
-        "| 3. new cluster joins policy p0's group: registration → its {join_expected} Deployments applied | {:.1} s (agent connected after {:.1} s) |",
-        join_time.as_secs_f64(),
-        join_connected.as_secs_f64()
-    )?;
-    writeln!(w, "| check after the join | {check_join} |")?;
-    writeln!(
-        w,
-        "| 4. hub RSS: empty / N connected / converged / end | {:.0} / {:.0} / {:.0} / {:.0} MiB |",
-        mib(rss_empty),
-        mib(rss_connected),
-        mib(rss_converged),
-        mib(rss_end)
-    )?;
-    writeln!(
-        w,
-        "| 4. hub RSS per template: (converged − connected) / T, converged / T | {:.1} KiB, {:.1} KiB |",
-        per_t(rss_converged.saturating_sub(rss_connected)),
-        per_t(rss_converged)
-    )?;
-    writeln!(
-        w,
-        "| 4. store on disk: connected / converged; per template (converged − connected) / T | {:.0} / {:.0} MiB; {:.1} KiB |",
-        disk_connected as f64 / 1048576.0,
-        disk_converged as f64 / 1048576.0,
-        per_t(disk_converged.saturating_sub(disk_connected) / 1024)
-    )?;
-    writeln!(
-        w,
-        "| 4. hub CPU per idle minute (N agents heartbeating every {} s, over {:.0} s) | {:.2} CPU-s ({:.1}% of one core) |",
-        args.heartbeat_secs,
-        idle_wall,
-        idle_cpu * 60.0 / idle_wall,
-        idle_cpu / idle_wall * 100.0
-    )?;
-    writeln!(w)?;
-    println!("{table}");
+    table.row(
+        "hub RSS at the end / this simulator's RSS (N agents and members)",
+        format!(
+            "{:.0} MiB / {:.0} MiB",
+            mib(rss_end),
+            mib(support::rss_kib(std::process::id()))
+        ),
+    );
+    println!();
 
     watchdog.abort();
     agents.stop().await;
@@ -1132,7 +1171,7 @@ async fn run_point(args: &Args, clusters: usize, templates: usize) -> Result<Poi
         templates,
         idle,
         churned,
-        table,
+        table: table.0,
     })
 }
 
@@ -1248,7 +1287,7 @@ async fn main() -> Result<()> {
         match run_point(&args, n, t).await {
             Ok(r) => results.push(r),
             Err(e) => {
-                println!("### N = {n} clusters, T = {t} templates\n\nFAILED: {e:#}\n");
+                println!("\nFAILED: {e:#}\n");
                 eprintln!("run failed: {e:#}");
                 return Err(e);
             }

@@ -175,11 +175,16 @@ pub async fn request(
         .header(http::header::ACCEPT, "application/json")
         .body(body)
         .context("building a request")?;
-    client
-        .request::<Value>(req)
+    // The client retries 429 and 503 answers with a long backoff; bound the whole request.
+    tokio::time::timeout(REQUEST_TIMEOUT, client.request::<Value>(req))
         .await
+        .map_err(|_| anyhow::anyhow!("no answer within {REQUEST_TIMEOUT:?}"))
+        .and_then(|r| r.map_err(anyhow::Error::from))
         .with_context(|| format!("{method} {path}"))
 }
+
+/// Upper bound on one API request, retries included.
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(120);
 
 /// One cluster to register.
 #[derive(Debug, Clone, Default)]
