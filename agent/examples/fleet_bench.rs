@@ -683,17 +683,27 @@ impl Latencies {
     }
 }
 
-/// Templates measured: spread over all policies.
+/// Templates measured: change `k` takes a template of policy `k % policies`, so every policy
+/// (and kind) is measured, at a position spread over that policy's templates.
 fn probe_templates(model: &Model, changes: usize) -> Vec<usize> {
-    let t = model.templates();
-    let step = (t / changes.max(1)).max(1);
-    (0..changes).map(|k| (k * step + k) % t).collect()
+    let (t, p) = (model.templates(), model.policies);
+    (0..changes)
+        .map(|k| {
+            let policy = k % p;
+            // Templates of `policy` are policy, policy + p, policy + 2p, ... below t.
+            let count = t.saturating_sub(policy).div_ceil(p).max(1);
+            let j = (k / p * 37 + k * 13) % count;
+            (policy + j * p).min(t - 1)
+        })
+        .collect()
 }
 
 /// Changes each probe template's image, one at a time, and measures from the API write's
 /// response until every member it is placed on holds the new image.
+#[allow(clippy::too_many_arguments)]
 async fn measure_changes(
     what: &str,
+    hub_pid: u32,
     client: &kube::Client,
     model: &Model,
     agents: &Agents<BenchMember>,
@@ -725,6 +735,9 @@ async fn measure_changes(
                 }
                 out.samples.push(took);
                 break;
+            }
+            if support::rss_kib(hub_pid) == 0 {
+                bail!("{what}: the hub process exited");
             }
             if written.elapsed() > timeout {
                 out.timeouts += 1;
@@ -1066,6 +1079,7 @@ async fn run_point(args: &Args, clusters: usize, templates: usize) -> Result<Poi
     let change_timeout = Duration::from_secs(args.change_timeout_secs);
     let idle = measure_changes(
         "idle",
+        hub.pid,
         &hub.client,
         &model,
         &agents,
@@ -1093,6 +1107,7 @@ async fn run_point(args: &Args, clusters: usize, templates: usize) -> Result<Poi
     tokio::time::sleep(Duration::from_secs(5)).await;
     let churned = measure_changes(
         "churn",
+        hub.pid,
         &hub.client,
         &model,
         &agents,
