@@ -1193,6 +1193,7 @@ async fn run_point(args: &Args, clusters: usize, templates: usize) -> Result<Poi
 /// Waits until `n` Clusters report Ready with their API enablements.
 async fn wait_clusters_ready(client: &kube::Client, n: usize, timeout: Duration) -> Result<()> {
     let started = Instant::now();
+    let mut last_print = Instant::now();
     loop {
         let list = support::request(
             client,
@@ -1230,10 +1231,40 @@ async fn wait_clusters_ready(client: &kube::Client, n: usize, timeout: Duration)
         if ready >= n {
             return Ok(());
         }
-        if started.elapsed() > timeout {
-            bail!("only {ready} of {n} clusters became Ready within {timeout:?}");
+        if last_print.elapsed() >= Duration::from_secs(10) {
+            last_print = Instant::now();
+            eprintln!(
+                "  {ready}/{n} clusters Ready with API enablements ({:.0}s)",
+                started.elapsed().as_secs_f64()
+            );
         }
-        tokio::time::sleep(Duration::from_secs(2)).await;
+        if started.elapsed() > timeout {
+            let missing: Vec<&str> = items
+                .iter()
+                .filter(|c| {
+                    c.pointer("/status/apiEnablements")
+                        .and_then(Value::as_array)
+                        .is_none_or(Vec::is_empty)
+                })
+                .filter_map(|c| c.pointer("/metadata/name").and_then(Value::as_str))
+                .take(5)
+                .collect();
+            bail!(
+                "only {ready} of {n} clusters became Ready with API enablements within {timeout:?} (without enablements, e.g.: {})",
+                missing.join(", ")
+            );
+        }
+        // Listing thousands of Clusters is not free for the hub: poll less often for many.
+        tokio::time::sleep(Duration::from_secs(if n > 2_000 { 5 } else { 2 })).await;
+    }
+}
+
+/// Resolves on Ctrl-C or SIGTERM (to an error naming the signal).
+async fn interrupted() -> Result<anyhow::Error> {
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => Ok(anyhow::anyhow!("SIGINT")),
+        _ = term.recv() => Ok(anyhow::anyhow!("SIGTERM")),
     }
 }
 
@@ -1299,7 +1330,12 @@ async fn main() -> Result<()> {
     println!("{header}");
     let mut results = Vec::new();
     for (n, t) in points {
-        match run_point(&args, n, t).await {
+        // On Ctrl-C or SIGTERM the run is dropped, which kills the hub and removes its data.
+        let run = tokio::select! {
+            r = run_point(&args, n, t) => r,
+            s = interrupted() => Err(s.unwrap_or_else(|e| e).context("interrupted")),
+        };
+        match run {
             Ok(r) => results.push(r),
             Err(e) => {
                 println!("\nFAILED: {e:#}\n");
