@@ -397,7 +397,7 @@ async fn check_silent(shared: &Shared, res: &Resource, name: &str, grace: Durati
     status::set_condition(&mut conds, "Ready", st, reason, &msg, None, &meta::now());
     s["conditions"] = Value::Array(conds);
     tracing::warn!(cluster = %name, %reason, "cluster agent is silent: Ready={st}");
-    let written = write_cluster_status(&shared.objects, res, name, s).await;
+    let written = write_cluster_status(&shared.objects, res, &cluster, s).await;
     // The next heartbeat must be written through to turn the cluster Ready again.
     shared.forget_heartbeat(name);
     match written {
@@ -409,13 +409,22 @@ async fn check_silent(shared: &Shared, res: &Resource, name: &str, grace: Durati
     }
 }
 
+/// Writes a Cluster's status over the version it was computed from (`read`), so a concurrent
+/// writer's report (e.g. API enablements sent once per agent session) is never overwritten
+/// with an older status: a conflict is returned instead.
 pub(crate) async fn write_cluster_status(
     objects: &Objects,
     res: &Resource,
-    name: &str,
+    read: &Value,
     status: Value,
 ) -> Result<(), ApiError> {
-    let obj = json!({"apiVersion": res.api_version(), "kind": res.kind, "metadata": {"name": name}, "status": status});
+    let name = meta::name(read);
+    let rv = read
+        .pointer("/metadata/resourceVersion")
+        .cloned()
+        .unwrap_or(Value::Null);
+    let obj = json!({"apiVersion": res.api_version(), "kind": res.kind,
+        "metadata": {"name": name, "resourceVersion": rv}, "status": status});
     objects
         .update(res, None, name, obj, Some("status"), &work::opts())
         .await

@@ -289,20 +289,29 @@ async fn handle(shared: &Shared, id: &PeerIdentity, m: AgentMessage) -> Result<(
                 return Ok(());
             }
             let res = super::clusters(&shared.objects).map_err(|e| Status::internal(e.message))?;
-            let cluster = shared
-                .objects
-                .get(&res, None, &id.cluster)
-                .await
-                .map_err(|e| Status::not_found(e.message))?;
-            if meta::str_at(&cluster, "/metadata/uid") != Some(id.uid.as_str()) {
-                shared.disconnect(&id.cluster);
-                return Err(Status::unauthenticated("credential revoked"));
-            }
-            let new = status::cluster_status(cluster.get("status"), &hb, &meta::now());
-            if cluster.get("status") != Some(&new) {
-                super::write_cluster_status(&shared.objects, &res, &id.cluster, new)
+            // Read, fold, write over the version read; a concurrent status write means read
+            // again.
+            let mut attempt = 0;
+            loop {
+                attempt += 1;
+                let cluster = shared
+                    .objects
+                    .get(&res, None, &id.cluster)
                     .await
-                    .map_err(|e| Status::internal(e.message))?;
+                    .map_err(|e| Status::not_found(e.message))?;
+                if meta::str_at(&cluster, "/metadata/uid") != Some(id.uid.as_str()) {
+                    shared.disconnect(&id.cluster);
+                    return Err(Status::unauthenticated("credential revoked"));
+                }
+                let new = status::cluster_status(cluster.get("status"), &hb, &meta::now());
+                if cluster.get("status") == Some(&new) {
+                    break;
+                }
+                match super::write_cluster_status(&shared.objects, &res, &cluster, new).await {
+                    Ok(()) => break,
+                    Err(e) if e.reason == "Conflict" && attempt < 5 => continue,
+                    Err(e) => return Err(Status::internal(e.message)),
+                }
             }
             shared.remember_heartbeat(&id.cluster, digest);
             Ok(())
