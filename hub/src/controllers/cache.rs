@@ -14,36 +14,11 @@ use flotilla_karmada::scheduler::ClusterInfo;
 use flotilla_karmada::types::{ClusterPropagationPolicy, PropagationPolicy};
 use serde_json::Value;
 
+use super::keys::{
+    BINDING_LABEL, NAMESPACE_LABEL, binding_key, key_name, policy_id, prefix, reserved_namespace,
+    split_key,
+};
 use crate::registry::{Registry, Resource, Schema};
-
-/// Store key prefixes of the kinds the controllers read.
-pub mod prefix {
-    /// Clusters.
-    pub const CLUSTERS: &str = "/cluster.karmada.io/clusters/";
-    /// PropagationPolicies.
-    pub const PP: &str = "/policy.karmada.io/propagationpolicies/";
-    /// ClusterPropagationPolicies.
-    pub const CPP: &str = "/policy.karmada.io/clusterpropagationpolicies/";
-    /// OverridePolicies.
-    pub const OP: &str = "/policy.karmada.io/overridepolicies/";
-    /// ClusterOverridePolicies.
-    pub const COP: &str = "/policy.karmada.io/clusteroverridepolicies/";
-    /// ResourceBindings.
-    pub const RB: &str = "/work.karmada.io/resourcebindings/";
-    /// ClusterResourceBindings.
-    pub const CRB: &str = "/work.karmada.io/clusterresourcebindings/";
-    /// Works.
-    pub const WORKS: &str = "/work.karmada.io/works/";
-    /// Namespaces.
-    pub const NAMESPACES: &str = "/core/namespaces/";
-}
-
-/// Whether templates in this namespace are never propagated.
-pub fn reserved_namespace(ns: &str) -> bool {
-    matches!(ns, "karmada-system" | "karmada-cluster" | "flotilla-system")
-        || ns.starts_with("karmada-es-")
-        || ns.starts_with("kube-")
-}
 
 /// What a store key holds, as far as the controllers are concerned.
 #[derive(Debug, Clone)]
@@ -63,58 +38,6 @@ pub enum Class {
     /// Nothing the controllers read.
     Other,
 }
-
-/// A key's namespace and name, split by its resource.
-pub fn split_key<'a>(res: &Resource, key: &'a str) -> Option<(Option<&'a str>, &'a str)> {
-    let rest = key.strip_prefix(res.key_prefix().as_str())?;
-    if res.namespaced {
-        let (ns, name) = rest.split_once('/')?;
-        Some((Some(ns), name))
-    } else {
-        Some((None, rest))
-    }
-}
-
-/// The name part of a key (after the last `/`).
-pub fn key_name(key: &str) -> &str {
-    key.rsplit('/').next().unwrap_or_default()
-}
-
-/// The namespace part of a namespaced key (`/group/plural/NS/name`).
-pub fn key_namespace(key: &str) -> Option<&str> {
-    let mut parts = key.trim_start_matches('/').splitn(4, '/');
-    let (_, _, ns, name) = (parts.next()?, parts.next()?, parts.next()?, parts.next()?);
-    (!name.is_empty()).then_some(ns)
-}
-
-/// The binding key of a template: `<name>-<kind>` in the template's namespace, a
-/// ResourceBinding for namespaced templates and a ClusterResourceBinding otherwise.
-pub fn binding_key(kind: &str, ns: Option<&str>, name: &str) -> String {
-    let bname = binding_name(kind, name);
-    match ns {
-        Some(ns) => format!("{}{ns}/{bname}", prefix::RB),
-        None => format!("{}{bname}", prefix::CRB),
-    }
-}
-
-/// The binding name of a template.
-pub fn binding_name(kind: &str, name: &str) -> String {
-    format!("{name}-{}", kind.to_lowercase())
-}
-
-/// The id of a binding on its Works' label: `namespace.name`, or `name` if cluster-scoped.
-pub fn binding_id(key: &str) -> String {
-    if let Some(rest) = key.strip_prefix(prefix::RB) {
-        rest.replacen('/', ".", 1)
-    } else {
-        key.strip_prefix(prefix::CRB).unwrap_or(key).to_owned()
-    }
-}
-
-/// Label on Works naming the binding they come from (`namespace.name` or `name`).
-pub const BINDING_LABEL: &str = "work.flotilla.io/binding";
-/// Label on Works that propagate a namespace.
-pub const NAMESPACE_LABEL: &str = "work.flotilla.io/namespace";
 
 /// A policy as the detector reads it.
 #[derive(Debug, Clone)]
@@ -252,15 +175,6 @@ fn claim_of(template: &Value) -> Option<String> {
     ann.get(CPP_NAME_ANNOTATION)
         .and_then(Value::as_str)
         .map(|n| policy_id(true, "", n))
-}
-
-/// The id of a policy: `pp/<ns>/<name>` or `cpp//<name>`.
-pub fn policy_id(cluster_scoped: bool, ns: &str, name: &str) -> String {
-    if cluster_scoped {
-        format!("cpp//{name}")
-    } else {
-        format!("pp/{ns}/{name}")
-    }
 }
 
 impl PartialEq for Class {
@@ -812,6 +726,7 @@ pub(crate) mod tests {
     #![allow(clippy::unwrap_used)]
     use serde_json::json;
 
+    use super::super::keys::binding_id;
     use super::*;
 
     /// A state with the hub's registry.

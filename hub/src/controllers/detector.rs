@@ -8,7 +8,8 @@ use flotilla_karmada::matching::{
 };
 use serde_json::{Map, Value, json};
 
-use super::cache::{Policy, State, binding_key, binding_name, split_key};
+use super::cache::{Policy, State};
+use super::keys::{binding_key, binding_name, split_key};
 use super::write::{Write, upsert};
 
 /// The binding a claimed template should have.

@@ -12,6 +12,7 @@
 
 pub mod cache;
 pub mod detector;
+pub mod keys;
 pub mod namespaces;
 pub mod queue;
 mod reflector;
@@ -145,7 +146,7 @@ impl Runtime {
         let st = self.read();
         let mut keys = Keys::default();
         for t in st.template_keys() {
-            if t.starts_with(cache::prefix::NAMESPACES) {
+            if t.starts_with(keys::prefix::NAMESPACES) {
                 keys.namespaces.insert(t.clone());
             } else {
                 keys.detector.insert(t.clone());
@@ -263,7 +264,7 @@ impl Runtime {
                 .filter(|_| bindings.len() == RESYNC_KEYS_PER_TICK);
             let mut keys = Keys::default();
             for t in templates {
-                if t.starts_with(cache::prefix::NAMESPACES) {
+                if t.starts_with(keys::prefix::NAMESPACES) {
                     keys.namespaces.insert(t);
                 } else {
                     keys.detector.insert(t);

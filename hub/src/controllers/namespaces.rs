@@ -7,7 +7,8 @@ use std::collections::BTreeMap;
 
 use serde_json::{Value, json};
 
-use super::cache::{NAMESPACE_LABEL, State, key_name, prefix, reserved_namespace};
+use super::cache::State;
+use super::keys::{NAMESPACE_LABEL, key_name, prefix, reserved_namespace};
 use super::rendering::{execution_namespace, prepare_manifest, reconcile_works, work_name};
 use super::write::Write;
 

@@ -6,7 +6,8 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde_json::{Value, json};
 
-use super::cache::{BINDING_LABEL, State, prefix};
+use super::cache::State;
+use super::keys::{BINDING_LABEL, prefix};
 use super::short_hash;
 use super::write::{Write, upsert};
 /// Annotation on member objects: the template generation they were rendered from.
@@ -23,7 +24,7 @@ fn binding_id(b: &Value) -> String {
         Some(ns) => format!("{}{ns}/{name}", prefix::RB),
         None => format!("{}{name}", prefix::CRB),
     };
-    super::cache::binding_id(&key)
+    super::keys::binding_id(&key)
 }
 
 /// Strips what the hub's copy has that a member must not receive.

@@ -7,7 +7,8 @@ use std::sync::Arc;
 
 use serde_json::{Value, json};
 
-use super::cache::{State, prefix};
+use super::cache::State;
+use super::keys::prefix;
 use super::rendering::{execution_namespace, work_name};
 use super::write::{StatusEdit, Write, condition};
 
@@ -159,7 +160,7 @@ mod tests {
 
     fn work(cluster: &str, ready: i64) -> Value {
         json!({"metadata": {"name": work_name(&template()), "namespace": execution_namespace(cluster),
-                "labels": {super::super::cache::BINDING_LABEL: "demo.web-deployment"}},
+                "labels": {super::super::keys::BINDING_LABEL: "demo.web-deployment"}},
             "status": {"conditions": [{"type": "Applied", "status": "True"}],
                 "manifestStatuses": [{"health": "Healthy", "status": {"replicas": 1, "readyReplicas": ready,
                     "availableReplicas": ready, "updatedReplicas": 1, "observedGeneration": 2}}]}})

@@ -13,7 +13,8 @@ use flotilla_karmada::selectors::affinity_matches;
 use flotilla_karmada::types::Placement;
 use serde_json::Value;
 
-use super::cache::{Class, State, key_name, key_namespace, policy_id, prefix};
+use super::cache::{Class, State};
+use super::keys::{key_name, key_namespace, policy_id, prefix};
 
 /// The keys to enqueue, per controller.
 #[derive(Debug, Default, Clone, PartialEq)]

@@ -1,0 +1,94 @@
+//! Store keys and the names the controllers derive from them: one place for each rule.
+
+use crate::registry::Resource;
+
+/// Store key prefixes of the kinds the controllers read.
+pub mod prefix {
+    /// Clusters.
+    pub const CLUSTERS: &str = "/cluster.karmada.io/clusters/";
+    /// PropagationPolicies.
+    pub const PP: &str = "/policy.karmada.io/propagationpolicies/";
+    /// ClusterPropagationPolicies.
+    pub const CPP: &str = "/policy.karmada.io/clusterpropagationpolicies/";
+    /// OverridePolicies.
+    pub const OP: &str = "/policy.karmada.io/overridepolicies/";
+    /// ClusterOverridePolicies.
+    pub const COP: &str = "/policy.karmada.io/clusteroverridepolicies/";
+    /// ResourceBindings.
+    pub const RB: &str = "/work.karmada.io/resourcebindings/";
+    /// ClusterResourceBindings.
+    pub const CRB: &str = "/work.karmada.io/clusterresourcebindings/";
+    /// Works.
+    pub const WORKS: &str = "/work.karmada.io/works/";
+    /// Namespaces.
+    pub const NAMESPACES: &str = "/core/namespaces/";
+}
+
+/// Whether templates in this namespace are never propagated.
+/// Karmada's reserved namespaces plus the hub's own and Kubernetes' `kube-*`.
+pub fn reserved_namespace(ns: &str) -> bool {
+    flotilla_karmada::matching::is_reserved_namespace(ns)
+        || ns == "flotilla-system"
+        || ns.starts_with("kube-")
+}
+
+/// A key's namespace and name, split by its resource.
+pub fn split_key<'a>(res: &Resource, key: &'a str) -> Option<(Option<&'a str>, &'a str)> {
+    let rest = key.strip_prefix(res.key_prefix().as_str())?;
+    if res.namespaced {
+        let (ns, name) = rest.split_once('/')?;
+        Some((Some(ns), name))
+    } else {
+        Some((None, rest))
+    }
+}
+
+/// The name part of a key (after the last `/`).
+pub fn key_name(key: &str) -> &str {
+    key.rsplit('/').next().unwrap_or_default()
+}
+
+/// The namespace part of a namespaced key (`/group/plural/NS/name`).
+pub fn key_namespace(key: &str) -> Option<&str> {
+    let mut parts = key.trim_start_matches('/').splitn(4, '/');
+    let (_, _, ns, name) = (parts.next()?, parts.next()?, parts.next()?, parts.next()?);
+    (!name.is_empty()).then_some(ns)
+}
+
+/// The binding key of a template: `<name>-<kind>` in the template's namespace, a
+/// ResourceBinding for namespaced templates and a ClusterResourceBinding otherwise.
+pub fn binding_key(kind: &str, ns: Option<&str>, name: &str) -> String {
+    let bname = binding_name(kind, name);
+    match ns {
+        Some(ns) => format!("{}{ns}/{bname}", prefix::RB),
+        None => format!("{}{bname}", prefix::CRB),
+    }
+}
+
+/// The binding name of a template.
+pub fn binding_name(kind: &str, name: &str) -> String {
+    format!("{name}-{}", kind.to_lowercase())
+}
+
+/// The id of a binding on its Works' label: `namespace.name`, or `name` if cluster-scoped.
+pub fn binding_id(key: &str) -> String {
+    if let Some(rest) = key.strip_prefix(prefix::RB) {
+        rest.replacen('/', ".", 1)
+    } else {
+        key.strip_prefix(prefix::CRB).unwrap_or(key).to_owned()
+    }
+}
+
+/// Label on Works naming the binding they come from (`namespace.name` or `name`).
+pub const BINDING_LABEL: &str = "work.flotilla.io/binding";
+/// Label on Works that propagate a namespace.
+pub const NAMESPACE_LABEL: &str = "work.flotilla.io/namespace";
+
+/// The id of a policy: `pp/<ns>/<name>` or `cpp//<name>`.
+pub fn policy_id(cluster_scoped: bool, ns: &str, name: &str) -> String {
+    if cluster_scoped {
+        format!("cpp//{name}")
+    } else {
+        format!("pp/{ns}/{name}")
+    }
+}
