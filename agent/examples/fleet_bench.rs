@@ -658,6 +658,8 @@ fn percentile(sorted: &[Duration], q: f64) -> Duration {
 struct Latencies {
     samples: Vec<Duration>,
     timeouts: usize,
+    /// Changes not measured because too many timed out before them.
+    abandoned: usize,
 }
 
 impl Latencies {
@@ -679,6 +681,9 @@ impl Latencies {
         if self.timeouts > 0 {
             let _ = write!(s, ", {} TIMED OUT", self.timeouts);
         }
+        if self.abandoned > 0 {
+            let _ = write!(s, ", {} not measured after that", self.abandoned);
+        }
         s
     }
 }
@@ -697,6 +702,10 @@ fn probe_templates(model: &Model, changes: usize) -> Vec<usize> {
         })
         .collect()
 }
+
+/// Timed-out changes after which a measurement stops: the hub is not keeping up, and every
+/// further change would only wait out its timeout.
+const MAX_TIMEOUTS: usize = 3;
 
 /// Changes each probe template's image, one at a time, and measures from the API write's
 /// response until every member it is placed on holds the new image.
@@ -745,6 +754,13 @@ async fn measure_changes(
                 break;
             }
             tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+        if out.timeouts >= MAX_TIMEOUTS {
+            eprintln!(
+                "  {what}: {MAX_TIMEOUTS} changes timed out; the rest are not measured (not sustained)"
+            );
+            out.abandoned = probes.len() - k - 1;
+            break;
         }
         if (k + 1) % 20 == 0 {
             eprintln!(

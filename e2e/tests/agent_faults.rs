@@ -201,5 +201,53 @@ async fn agent_survives_hub_agent_and_member_faults() -> Result<()> {
         deploys.get_opt("web").await?.is_some(),
         "the Deployment survived"
     );
+
+    // 4. The agent falls silent (stopped, its connection open): after the grace period the
+    //    cluster turns Ready=Unknown with Karmada's reason, its Lease still says when it was
+    //    last heard from, and the cluster recovers when the agent resumes.
+    let lease: serde_json::Value = serde_json::from_str(
+        &hub.kubectl(&["get", "lease", "-n", "karmada-cluster", &name, "-o", "json"])
+            .await?,
+    )?;
+    let renewed = lease["spec"]["renewTime"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    ensure!(
+        lease["spec"]["holderIdentity"] == name.as_str() && renewed.len() == 27,
+        "the cluster's Lease is not as expected: {lease}"
+    );
+    let apid = agent.pid().context("the agent's process")?;
+    signal(apid, "-STOP")?;
+    let silent = wait_for(
+        "cluster Ready=Unknown while its agent is silent",
+        Duration::from_secs(60),
+        || async {
+            let c: serde_json::Value = serde_json::from_str(
+                &hub.kubectl(&["get", "cluster", &name, "-o", "json"])
+                    .await?,
+            )?;
+            let ready = c["status"]["conditions"]
+                .as_array()
+                .and_then(|cs| cs.iter().find(|c| c["type"] == "Ready"))
+                .cloned()
+                .unwrap_or_default();
+            Ok((ready["status"] == "Unknown").then_some(ready))
+        },
+    )
+    .await;
+    signal(apid, "-CONT")?;
+    let silent = silent?;
+    ensure!(
+        silent["reason"] == "ClusterStatusUnknown",
+        "a silent agent's cluster has reason {}, not ClusterStatusUnknown",
+        silent["reason"]
+    );
+    wait_for(
+        "cluster Ready again after the agent resumed",
+        Duration::from_secs(60),
+        || async { Ok((hub.ready(&name).await? == "True").then_some(())) },
+    )
+    .await?;
     Ok(())
 }

@@ -152,6 +152,7 @@ impl Hub {
         let mut tasks = tokio::task::JoinSet::new();
         let cfg = tls::server_config(&pki.serving_cert_pem, &pki.serving_key_pem)?;
         let agent_objects = state.objects.clone();
+        let health_metrics = state.metrics.controllers();
         tasks.spawn(controllers::run(
             state.objects.clone(),
             state.metrics.controllers(),
@@ -169,6 +170,7 @@ impl Hub {
             agent_addr,
             &args.tls_san,
             args.cluster_grace_seconds,
+            health_metrics,
         );
         agents::start(agent_listener, agents_cfg, shutdown.clone(), &mut tasks)
             .await

@@ -3,10 +3,12 @@
 //! and the cluster health monitor.
 //!
 //! Tasks started by [`start`]: the gRPC server, the cluster watcher (creates each cluster's
-//! execution namespace, disconnects agents of deleted clusters), the health monitor (marks
-//! clusters `Ready=Unknown` when heartbeats stop) and the empty-Work reaper.
+//! execution namespace, disconnects agents of deleted clusters), the [`health`] controller
+//! (marks clusters `Ready=Unknown` when heartbeats stop, keeps their Leases) and the empty-Work
+//! reaper.
 
 pub mod enroll;
+pub mod health;
 pub mod service;
 pub mod status;
 pub mod work;
@@ -25,6 +27,7 @@ use tokio_util::sync::CancellationToken;
 use crate::api::error::ApiError;
 use crate::api::meta;
 use crate::api::objects::{Objects, PatchType};
+use crate::metrics::ControllerMetrics;
 use crate::pki::Pki;
 use crate::registry::Resource;
 
@@ -52,6 +55,8 @@ pub struct AgentsConfig {
     pub advertise: String,
     /// Heartbeat silence after which a cluster turns `Ready=Unknown`.
     pub grace: Duration,
+    /// Metrics of the health controller.
+    pub metrics: ControllerMetrics,
 }
 
 impl std::fmt::Debug for AgentsConfig {
@@ -70,12 +75,14 @@ impl AgentsConfig {
         agent_addr: SocketAddr,
         tls_san: &[String],
         grace_seconds: u64,
+        metrics: ControllerMetrics,
     ) -> Self {
         Self {
             objects,
             pki,
             advertise: advertise_address(agent_addr, tls_san),
             grace: Duration::from_secs(grace_seconds.max(1)),
+            metrics,
         }
     }
 }
@@ -113,6 +120,7 @@ pub struct Shared {
     pub(crate) acked: Mutex<HashMap<String, u64>>,
     pub(crate) next_id: std::sync::atomic::AtomicU64,
     pub(crate) started: Instant,
+    pub(crate) health: health::Health,
 }
 
 impl std::fmt::Debug for Shared {
@@ -168,6 +176,7 @@ pub async fn start(
         acked: Mutex::new(HashMap::new()),
         next_id: std::sync::atomic::AtomicU64::new(1),
         started: Instant::now(),
+        health: health::Health::new(cfg.grace),
     });
     let router = service::server(shared.clone(), &cfg.pki)?;
     let sd = shutdown.clone();
@@ -181,7 +190,11 @@ pub async fn start(
         }
     });
     tasks.spawn(watch_clusters(shared.clone(), shutdown.clone()));
-    tasks.spawn(monitor_health(shared.clone(), cfg.grace, shutdown.clone()));
+    tasks.spawn(health::run(
+        shared.clone(),
+        cfg.metrics.clone(),
+        shutdown.clone(),
+    ));
     tasks.spawn(work::run_reaper(cfg.objects.clone(), shutdown));
     tracing::info!(advertise = %cfg.advertise, "agent server started");
     Ok(shared)
@@ -233,6 +246,7 @@ async fn watch_clusters(shared: Arc<Shared>, shutdown: CancellationToken) {
                 if let Ok(v) = serde_json::from_slice::<Value>(&kv.value) {
                     let name = meta::name(&v).to_owned();
                     on_cluster(&shared, &name).await;
+                    shared.health.queue.add(&name);
                     existing.insert(name);
                 }
             }
@@ -269,9 +283,16 @@ async fn watch_clusters(shared: Arc<Shared>, shutdown: CancellationToken) {
                         h.remove(&name);
                     }
                     remove_execution_namespace(&shared.objects, &name).await;
+                    health::remove_lease(&shared, &name).await;
                 }
-                EventKind::Created => on_cluster(&shared, &name).await,
-                EventKind::Updated => {}
+                EventKind::Created => {
+                    on_cluster(&shared, &name).await;
+                    shared.health.queue.add(&name);
+                }
+                EventKind::Updated => {
+                    // A changed sync mode or a status written by someone else: look again.
+                    shared.health.queue.add(&name);
+                }
             }
         }
     }
@@ -303,109 +324,6 @@ async fn remove_execution_namespace(objects: &Objects, cluster: &str) {
         Ok(_) => {}
         Err(e) if e.code.as_u16() == 404 => {}
         Err(e) => tracing::warn!(%cluster, error = %e, "removing the execution namespace failed"),
-    }
-}
-
-/// Marks Pull clusters `Ready=Unknown` when their agents stop sending heartbeats.
-///
-/// Liveness is tracked in memory: after one look at every cluster once the grace period has
-/// passed since the hub started, only clusters whose agents fell silent are read.
-async fn monitor_health(shared: Arc<Shared>, grace: Duration, shutdown: CancellationToken) {
-    let period = (grace / 4).clamp(Duration::from_millis(500), Duration::from_secs(5));
-    tokio::select! {
-        _ = shutdown.cancelled() => return,
-        _ = tokio::time::sleep(grace) => {}
-    }
-    let Ok(res) = clusters(&shared.objects) else {
-        return;
-    };
-    // Clusters whose silence was already recorded; a heartbeat takes them off.
-    let mut marked: HashMap<String, Instant> = HashMap::new();
-    let mut first = true;
-    loop {
-        let candidates: Vec<String> = if first {
-            match shared
-                .objects
-                .store()
-                .list(&res.key_prefix(), None, 0)
-                .await
-            {
-                Ok(page) => page
-                    .items
-                    .iter()
-                    .filter_map(|kv| kv.key.rsplit('/').next().map(str::to_owned))
-                    .collect(),
-                Err(_) => vec![],
-            }
-        } else {
-            let heard = shared
-                .last_heard
-                .lock()
-                .map(|h| h.clone())
-                .unwrap_or_default();
-            marked.retain(|name, at| heard.get(name).is_some_and(|h| h <= at));
-            heard
-                .into_iter()
-                .filter(|(name, at)| at.elapsed() >= grace && !marked.contains_key(name))
-                .map(|(name, _)| name)
-                .collect()
-        };
-        first = false;
-        for name in candidates {
-            if check_silent(&shared, &res, &name, grace).await {
-                marked.insert(name, Instant::now());
-            }
-        }
-        tokio::select! {
-            _ = shutdown.cancelled() => return,
-            _ = tokio::time::sleep(period) => {}
-        }
-    }
-}
-
-/// Marks one cluster `Ready=Unknown` if its agent is silent; returns whether it is now
-/// recorded as silent (or needs no further look).
-async fn check_silent(shared: &Shared, res: &Resource, name: &str, grace: Duration) -> bool {
-    let cluster = match shared.objects.get(res, None, name).await {
-        Ok(c) => c,
-        Err(e) if e.code.as_u16() == 404 => return true,
-        Err(_) => return false,
-    };
-    if meta::str_at(&cluster, "/spec/syncMode") != Some("Pull") {
-        return true;
-    }
-    let heard = shared
-        .last_heard
-        .lock()
-        .ok()
-        .and_then(|h| h.get(name).copied());
-    let silent = heard.unwrap_or(shared.started).elapsed();
-    let ready = cluster
-        .pointer("/status/conditions")
-        .and_then(Value::as_array)
-        .and_then(|c| c.iter().find(|c| c["type"] == "Ready"))
-        .and_then(|c| c["status"].as_str());
-    let Some((st, reason, msg)) = status::stale_ready(ready, heard.is_some(), silent, grace) else {
-        return silent >= grace;
-    };
-    let mut s = cluster.get("status").cloned().unwrap_or_else(|| json!({}));
-    let mut conds: Vec<Value> = s
-        .get("conditions")
-        .and_then(Value::as_array)
-        .cloned()
-        .unwrap_or_default();
-    status::set_condition(&mut conds, "Ready", st, reason, &msg, None, &meta::now());
-    s["conditions"] = Value::Array(conds);
-    tracing::warn!(cluster = %name, %reason, "cluster agent is silent: Ready={st}");
-    let written = write_cluster_status(&shared.objects, res, &cluster, s).await;
-    // The next heartbeat must be written through to turn the cluster Ready again.
-    shared.forget_heartbeat(name);
-    match written {
-        Ok(()) => true,
-        Err(e) => {
-            tracing::warn!(cluster = %name, error = %e, "updating cluster status failed");
-            false
-        }
     }
 }
 

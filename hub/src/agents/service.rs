@@ -207,9 +207,17 @@ impl AgentHub for Service {
 }
 
 impl Shared {
+    /// Records that `cluster`'s agent was heard from now. An agent heard again after a silence
+    /// (or for the first time) puts its cluster back on the health controller's queue.
     pub(crate) fn heard(&self, cluster: &str) {
-        if let Ok(mut h) = self.last_heard.lock() {
-            h.insert(cluster.to_owned(), Instant::now());
+        let revived = match self.last_heard.lock() {
+            Ok(mut h) => h
+                .insert(cluster.to_owned(), Instant::now())
+                .is_none_or(|prev| prev.elapsed() >= self.health.grace),
+            Err(_) => false,
+        };
+        if revived {
+            self.health.queue.add(cluster);
         }
     }
 

@@ -861,6 +861,7 @@ mod tests {
             "apis/rbac.authorization.k8s.io/v1",
             "apis/autoscaling/v2",
             "apis/policy/v1",
+            "apis/coordination.k8s.io/v1",
             "apis/apiextensions.k8s.io/v1",
             "apis/policy.karmada.io/v1alpha1",
             "apis/cluster.karmada.io/v1alpha1",
@@ -875,7 +876,7 @@ mod tests {
                 "{url}"
             );
         }
-        assert_eq!(paths.len(), 12, "{:?}", paths.keys().collect::<Vec<_>>());
+        assert_eq!(paths.len(), 13, "{:?}", paths.keys().collect::<Vec<_>>());
     }
 
     #[test]

@@ -20,12 +20,12 @@ pub mod rendering;
 pub mod scheduling;
 pub mod status;
 pub mod triggers;
+pub(crate) mod worker;
 pub mod write;
 
 use std::sync::{Arc, RwLock};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use futures::FutureExt;
 use tokio_util::sync::CancellationToken;
 
 use crate::api::objects::Objects;
@@ -196,45 +196,16 @@ impl Runtime {
     /// One worker of a controller: takes keys until the queue closes.
     async fn worker(self, c: Controller) {
         let q = self.queue(c).clone();
-        while let Some(key) = q.next().await {
-            let started = Instant::now();
-            let span = tracing::debug_span!("reconcile", controller = c.name(), key = %key);
-            let result = std::panic::AssertUnwindSafe(self.process(c, &key))
-                .catch_unwind()
-                .await;
-            let ok = match &result {
-                Ok(Ok(writes)) => {
-                    span.in_scope(|| tracing::debug!(writes, "reconciled"));
-                    true
-                }
-                Ok(Err(WriteError::Stale(what))) => {
-                    span.in_scope(|| tracing::debug!(%what, "cache behind the store; retrying"));
-                    false
-                }
-                Ok(Err(e)) => {
-                    tracing::warn!(controller = c.name(), key = %key, error = %e, "reconcile failed; retrying with backoff");
-                    self.metrics.error(c.name());
-                    false
-                }
-                Err(panic) => {
-                    let msg = panic
-                        .downcast_ref::<&str>()
-                        .map(|s| (*s).to_owned())
-                        .or_else(|| panic.downcast_ref::<String>().cloned())
-                        .unwrap_or_default();
-                    tracing::error!(controller = c.name(), key = %key, panic = %msg, "reconcile panicked; retrying with backoff");
-                    self.metrics.error(c.name());
-                    false
-                }
-            };
-            let failures = q.done(&key, ok);
-            self.metrics
-                .processed(c.name(), started.elapsed(), ok, q.depth());
-            if !ok {
-                self.metrics.retried(c.name());
-                q.add_after(key, queue::backoff(failures));
+        let metrics = self.metrics.clone();
+        worker::work(c.name(), q, metrics, |key| {
+            let rt = self.clone();
+            async move {
+                let writes = rt.process(c, &key).await?;
+                tracing::debug!(controller = c.name(), key = %key, writes, "reconciled");
+                Ok::<_, WriteError>(None)
             }
-        }
+        })
+        .await
     }
 
     /// Revisits a slice of every controller's keys each tick, so the whole set is covered
@@ -369,6 +340,7 @@ fn short_hash(s: &str) -> String {
 mod tests {
     #![allow(clippy::unwrap_used)]
     use std::sync::Mutex;
+    use std::time::Instant;
 
     use serde_json::{Value, json};
 

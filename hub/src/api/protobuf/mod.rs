@@ -69,6 +69,7 @@ const GROUPS: &[(&str, &str)] = &[
     ("rbac.authorization.k8s.io", "k8s.io.api.rbac"),
     ("autoscaling", "k8s.io.api.autoscaling"),
     ("policy", "k8s.io.api.policy"),
+    ("coordination.k8s.io", "k8s.io.api.coordination"),
     (
         "apiextensions.k8s.io",
         "k8s.io.apiextensions_apiserver.pkg.apis.apiextensions",
