@@ -320,6 +320,68 @@ async fn karmada_policies_propagate_schedule_override_and_report_status() -> Res
     })
     .await?;
     assert!(!members[0].exists("cm", "app-config", Some("demo")).await?);
+    // Each dependency has an attached binding that names who needs it and has no placement.
+    let attached = |name: &'static str| {
+        let hub = &hub;
+        async move {
+            let out = hub
+                .kubectl(&["get", "rb", name, "-n", "demo", "-o", "json"])
+                .await?;
+            anyhow::Ok(serde_json::from_str::<serde_json::Value>(&out)?)
+        }
+    };
+    for name in ["app-config-configmap", "app-secret-secret"] {
+        let rb = attached(name).await?;
+        assert_eq!(
+            rb["spec"]["requiredBy"][0]["name"], "app-deployment",
+            "{name}: {rb}"
+        );
+        assert!(rb["spec"].get("placement").is_none(), "{name}: {rb}");
+    }
+    // A second workload needing the same ConfigMap elsewhere shares the attached binding;
+    // when it goes, so does the ConfigMap from its cluster.
+    hub_apply(
+        &hub,
+        &deployment(
+            "demo",
+            "app2",
+            1,
+            "      volumes:\n      - {name: cfg, configMap: {name: app-config}}\n",
+        ),
+    )
+    .await?;
+    hub_apply(&hub, "apiVersion: policy.karmada.io/v1alpha1\nkind: PropagationPolicy\nmetadata: {name: app2, namespace: demo}\nspec:\n  propagateDeps: true\n  resourceSelectors: [{apiVersion: apps/v1, kind: Deployment, name: app2}]\n  placement:\n    clusterAffinity: {clusterNames: [m2]}\n").await?;
+    wait_for(
+        "shared dependency in m2",
+        Duration::from_secs(60),
+        || async {
+            Ok(members[1]
+                .exists("cm", "app-config", Some("demo"))
+                .await?
+                .then_some(()))
+        },
+    )
+    .await?;
+    let rb = attached("app-config-configmap").await?;
+    assert_eq!(
+        rb["spec"]["requiredBy"].as_array().map(Vec::len),
+        Some(2),
+        "{rb}"
+    );
+    hub.kubectl(&["delete", "deploy", "app2", "-n", "demo"])
+        .await?;
+    wait_for(
+        "shared dependency gone from m2",
+        Duration::from_secs(60),
+        || async {
+            Ok((!members[1].exists("cm", "app-config", Some("demo")).await?).then_some(()))
+        },
+    )
+    .await?;
+    assert!(
+        members[2].exists("cm", "app-config", Some("demo")).await?,
+        "the dependency stays where app still needs it"
+    );
 
     // preserveResourcesOnDeletion: deleting the template leaves the member's copy, unmanaged.
     hub_apply(&hub, "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: kept, namespace: demo}\ndata: {a: '1'}\n---\napiVersion: policy.karmada.io/v1alpha1\nkind: PropagationPolicy\nmetadata: {name: kept, namespace: demo}\nspec:\n  preserveResourcesOnDeletion: true\n  resourceSelectors: [{apiVersion: v1, kind: ConfigMap, name: kept}]\n  placement:\n    clusterAffinity: {clusterNames: [m1]}\n").await?;

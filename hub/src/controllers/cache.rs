@@ -88,8 +88,11 @@ pub const CAPACITY_REFRESH: std::time::Duration = std::time::Duration::from_secs
 /// Facts about one binding kept for the indexes.
 #[derive(Debug, Clone, Default, PartialEq)]
 struct BindingFacts {
+    /// Target clusters: `spec.clusters` and those of the `requiredBy` snapshots.
     clusters: Vec<String>,
     placement: Option<u64>,
+    /// Keys of the bindings in `spec.requiredBy` (this one is an attached binding).
+    required_by: Vec<String>,
 }
 
 /// One placement shared by bindings (bindings of one policy share it).
@@ -125,6 +128,8 @@ pub struct State {
     bindings: HashMap<String, Bytes>,
     binding_facts: HashMap<String, BindingFacts>,
     bindings_on_cluster: HashMap<String, BTreeSet<String>>,
+    /// Depending binding → the attached bindings whose `requiredBy` lists it.
+    attached_to: HashMap<String, BTreeSet<String>>,
     placements: HashMap<u64, SharedPlacement>,
     works: HashMap<String, Bytes>,
     /// work key -> owner (binding key, or `ns:<name>` for namespace Works).
@@ -421,13 +426,29 @@ impl State {
         self.delete_binding_indexes(key);
         let mut facts = BindingFacts::default();
         if let Some(v) = parse(value) {
-            facts.clusters = v
+            let required_by = v
+                .pointer("/spec/requiredBy")
+                .and_then(Value::as_array)
+                .map(Vec::as_slice)
+                .unwrap_or_default();
+            let clusters: BTreeSet<String> = v
                 .pointer("/spec/clusters")
                 .and_then(Value::as_array)
                 .into_iter()
                 .flatten()
+                .chain(
+                    required_by
+                        .iter()
+                        .filter_map(|e| e.get("clusters").and_then(Value::as_array))
+                        .flatten(),
+                )
                 .filter_map(|c| c.get("name").and_then(Value::as_str))
                 .map(str::to_owned)
+                .collect();
+            facts.clusters = clusters.into_iter().collect();
+            facts.required_by = required_by
+                .iter()
+                .map(super::dependencies::required_by_key)
                 .collect();
             if let Some(p) = v.pointer("/spec/placement").and_then(|p| {
                 serde_json::from_value::<flotilla_karmada::types::Placement>(p.clone()).ok()
@@ -447,6 +468,9 @@ impl State {
         for c in &facts.clusters {
             add_to(&mut self.bindings_on_cluster, c, key);
         }
+        for r in &facts.required_by {
+            add_to(&mut self.attached_to, r, key);
+        }
         self.binding_facts.insert(key.to_owned(), facts);
         self.bindings.insert(key.to_owned(), value.clone());
     }
@@ -457,6 +481,9 @@ impl State {
         };
         for c in &facts.clusters {
             remove_from(&mut self.bindings_on_cluster, c, key);
+        }
+        for r in &facts.required_by {
+            remove_from(&mut self.attached_to, r, key);
         }
         if let Some(h) = facts.placement
             && let Some(p) = self.placements.get_mut(&h)
@@ -662,6 +689,14 @@ impl State {
     pub fn dependents_of(&self, dep: &str) -> Vec<String> {
         self.dependents
             .get(dep)
+            .map(|s| s.iter().cloned().collect())
+            .unwrap_or_default()
+    }
+
+    /// The attached bindings whose `requiredBy` lists the binding `key`.
+    pub fn attached_to(&self, key: &str) -> Vec<String> {
+        self.attached_to
+            .get(key)
             .map(|s| s.iter().cloned().collect())
             .unwrap_or_default()
     }

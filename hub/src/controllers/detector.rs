@@ -50,9 +50,11 @@ fn desired_binding(
             spec[k] = v.clone();
         }
     }
-    // The scheduler owns the result.
-    if let Some(cl) = current.and_then(|b| b.pointer("/spec/clusters")) {
-        spec["clusters"] = cl.clone();
+    // The scheduler owns the result, the dependencies distributor `requiredBy`.
+    for k in ["clusters", "requiredBy"] {
+        if let Some(v) = current.and_then(|b| b.pointer(&format!("/spec/{k}"))) {
+            spec[k] = v.clone();
+        }
     }
     let claim = claim_metadata(&policy.candidate);
     let mut md = json!({
@@ -111,6 +113,38 @@ fn claim_patch(template: &Value, policy: Option<&PolicyCandidate>) -> Option<Val
     (!unchanged).then(|| json!({"metadata": {"labels": labels, "annotations": annotations}}))
 }
 
+/// Whether a binding is needed by others (`spec.requiredBy` is not empty).
+fn required_by(b: &Value) -> bool {
+    b.pointer("/spec/requiredBy")
+        .and_then(Value::as_array)
+        .is_some_and(|r| !r.is_empty())
+}
+
+/// A binding reduced to what an attached binding holds (the policy's claim removed), or
+/// `None` if it already is one.
+fn attached_only(b: &Value) -> Option<Value> {
+    let spec = b.get("spec")?.as_object()?;
+    let keep = ["resource", "requiredBy"];
+    if spec.keys().all(|k| keep.contains(&k.as_str())) {
+        return None;
+    }
+    let mut want = b.clone();
+    want["spec"] = Value::Object(
+        spec.iter()
+            .filter(|(k, _)| keep.contains(&k.as_str()))
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect(),
+    );
+    if let Some(labels) = want
+        .pointer_mut("/metadata/labels")
+        .and_then(Value::as_object_mut)
+    {
+        let (label_keys, _) = claim_keys();
+        labels.retain(|k, _| !label_keys.contains(&k.as_str()));
+    }
+    Some(want)
+}
+
 /// What the detector writes for one template.
 pub fn decide(state: &State, key: &str) -> Vec<Write> {
     let Some(res) = state.resource_of_key(key).cloned() else {
@@ -143,7 +177,14 @@ pub fn decide(state: &State, key: &str) -> Vec<Write> {
     let chosen = match decide_claim(&template, &candidates, true) {
         ClaimDecision::Keep(p) | ClaimDecision::Claim(p) => p,
         ClaimDecision::Unclaimed => {
-            let mut out = delete_binding(&current);
+            let mut out = match &current {
+                // Still a dependency of other workloads: keep it as a bare attached binding.
+                Some(b) if required_by(b) => attached_only(b)
+                    .and_then(|want| upsert(&binding_res, want, Some(b)))
+                    .into_iter()
+                    .collect(),
+                _ => delete_binding(&current),
+            };
             if let Some(patch) = claim_patch(&template, None) {
                 out.push(Write::merge_patch(&res, ns, name, patch));
             }

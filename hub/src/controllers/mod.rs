@@ -11,6 +11,7 @@
 //! safety net.
 
 pub mod cache;
+pub mod dependencies;
 pub mod detector;
 pub mod keys;
 pub mod namespaces;
@@ -57,16 +58,19 @@ pub enum Controller {
     Status,
     /// Namespace propagation.
     Namespaces,
+    /// Attached bindings for the dependencies of bindings that propagate them.
+    Dependencies,
 }
 
 impl Controller {
     /// All controllers.
-    pub const ALL: [Controller; 5] = [
+    pub const ALL: [Controller; 6] = [
         Controller::Detector,
         Controller::Scheduler,
         Controller::Renderer,
         Controller::Status,
         Controller::Namespaces,
+        Controller::Dependencies,
     ];
 
     /// The controller's name in logs and metrics.
@@ -77,6 +81,7 @@ impl Controller {
             Controller::Renderer => "renderer",
             Controller::Status => "status",
             Controller::Namespaces => "namespaces",
+            Controller::Dependencies => "dependencies",
         }
     }
 
@@ -90,6 +95,7 @@ impl Controller {
             Controller::Renderer => rendering::decide(state, key),
             Controller::Status => status::decide(state, key),
             Controller::Namespaces => namespaces::decide(state, key),
+            Controller::Dependencies => dependencies::decide(state, key),
         }
     }
 }
@@ -99,7 +105,7 @@ impl Controller {
 pub struct Runtime {
     objects: Objects,
     cache: Arc<RwLock<State>>,
-    queues: Arc<[WorkQueue; 5]>,
+    queues: Arc<[WorkQueue; Controller::ALL.len()]>,
     metrics: ControllerMetrics,
 }
 
@@ -126,6 +132,7 @@ impl Runtime {
             (Controller::Renderer, keys.renderer),
             (Controller::Status, keys.status),
             (Controller::Namespaces, keys.namespaces),
+            (Controller::Dependencies, keys.dependencies),
         ] {
             let q = self.queue(c);
             let mut added = 0u64;
@@ -153,9 +160,7 @@ impl Runtime {
             }
         }
         for b in st.binding_keys() {
-            keys.scheduler.insert(b.clone());
-            keys.renderer.insert(b.clone());
-            keys.status.insert(b.clone());
+            keys.binding(b);
         }
         keys
     }
@@ -242,9 +247,7 @@ impl Runtime {
                 }
             }
             for b in bindings {
-                keys.scheduler.insert(b.clone());
-                keys.renderer.insert(b.clone());
-                keys.status.insert(b);
+                keys.binding(&b);
             }
             self.enqueue(keys);
         }

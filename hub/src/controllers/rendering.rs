@@ -1,6 +1,7 @@
 //! The renderer: each binding's target clusters get a Work holding the template rendered for
-//! that cluster (replica revision, then cluster and namespaced overrides); dependencies and
-//! Works no longer wanted are handled here too.
+//! that cluster (replica revision, then cluster and namespaced overrides), and Works no
+//! longer wanted are removed. Targets are the scheduling result plus the clusters of the
+//! bindings that need this one ([`super::dependencies`]).
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -261,7 +262,41 @@ pub fn decide(state: &State, key: &str) -> Vec<Write> {
     {
         wanted_works(state, key, &b, &mut wanted);
     }
-    reconcile_works(state, &works_res, key, wanted)
+    let mut out = reconcile_works(state, &works_res, key, wanted);
+    // A Work of a dependency that an attached binding now holds for this one (a Work rendered
+    // before dependencies had their own bindings) is left for that binding to take over, so
+    // the member object is never deleted and created again.
+    let attached: BTreeSet<String> = state
+        .attached_to(key)
+        .iter()
+        .filter_map(|a| state.binding(a))
+        .filter_map(|a| a.pointer("/spec/resource").map(resource_id))
+        .collect();
+    if !attached.is_empty() {
+        out.retain(|w| match w {
+            Write::Delete { ns, name, .. } => state
+                .work(&format!(
+                    "{}{}/{name}",
+                    prefix::WORKS,
+                    ns.as_deref().unwrap_or_default()
+                ))
+                .and_then(|w| w.pointer("/spec/workload/manifests/0").map(resource_id))
+                .is_none_or(|id| !attached.contains(&id)),
+            _ => true,
+        });
+    }
+    out
+}
+
+/// `kind/namespace/name` of an object or of a binding's resource reference.
+fn resource_id(v: &Value) -> String {
+    let s = |p: &str| v.pointer(p).and_then(Value::as_str).unwrap_or_default();
+    let (ns, name) = if v.get("metadata").is_some() {
+        (s("/metadata/namespace"), s("/metadata/name"))
+    } else {
+        (s("/namespace"), s("/name"))
+    };
+    format!("{}/{ns}/{name}", s("/kind"))
 }
 
 /// Upserts the wanted Works (by `namespace/name`) and deletes the owner's others.
@@ -288,6 +323,30 @@ pub fn reconcile_works(
     out
 }
 
+/// A binding's target clusters: its scheduling result, then the clusters of the bindings that
+/// need it (`requiredBy`) not already in it (Karmada's union).
+pub fn targets(b: &Value) -> Vec<flotilla_karmada::types::TargetCluster> {
+    let mut out: Vec<flotilla_karmada::types::TargetCluster> = b
+        .pointer("/spec/clusters")
+        .and_then(|c| serde_json::from_value(c.clone()).ok())
+        .unwrap_or_default();
+    let required: Vec<flotilla_karmada::types::TargetCluster> = b
+        .pointer("/spec/requiredBy")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(|e| e.get("clusters"))
+        .filter_map(|c| serde_json::from_value::<Vec<_>>(c.clone()).ok())
+        .flatten()
+        .collect();
+    for t in required {
+        if !out.iter().any(|o| o.name == t.name) {
+            out.push(flotilla_karmada::types::TargetCluster { replicas: 0, ..t });
+        }
+    }
+    out
+}
+
 /// Adds the Works a binding wants, by `namespace/name`.
 fn wanted_works(state: &State, key: &str, b: &Value, wanted: &mut BTreeMap<String, Value>) {
     let Some(tkey) = state.template_key_of_binding(b) else {
@@ -296,20 +355,7 @@ fn wanted_works(state: &State, key: &str, b: &Value, wanted: &mut BTreeMap<Strin
     let Some(template) = state.template(&tkey) else {
         return;
     };
-    let deps: Vec<Value> =
-        if b.pointer("/spec/propagateDeps").and_then(Value::as_bool) == Some(true) {
-            state
-                .deps_of(&tkey)
-                .iter()
-                .filter_map(|d| state.template(d))
-                .collect()
-        } else {
-            vec![]
-        };
-    let targets: Vec<flotilla_karmada::types::TargetCluster> = b
-        .pointer("/spec/clusters")
-        .and_then(|c| serde_json::from_value(c.clone()).ok())
-        .unwrap_or_default();
+    let targets = targets(b);
     let divided = b
         .pointer("/spec/placement/replicaScheduling/replicaSchedulingType")
         .and_then(Value::as_str)
@@ -335,23 +381,19 @@ fn wanted_works(state: &State, key: &str, b: &Value, wanted: &mut BTreeMap<Strin
         let Some(cluster) = state.clusters().get(cname) else {
             continue;
         };
-        let objects_for_cluster = std::iter::once((&template, manifest))
-            .chain(deps.iter().map(|d| (d, prepare_manifest(d))));
-        for (obj, manifest) in objects_for_cluster {
-            let wname = work_name(obj);
-            let rendered = if overrides.is_empty() && cluster_overrides.is_empty() {
-                Ok(manifest)
-            } else {
-                render_for_cluster(&manifest, &cluster.object, &cluster_overrides, &overrides)
-            };
-            match rendered {
-                Ok(m) => {
-                    let w = work_for(b, m, obj, cname, &wname);
-                    wanted.insert(format!("{}/{wname}", execution_namespace(cname)), w);
-                }
-                Err(e) => {
-                    tracing::warn!(binding = key, cluster = cname, error = %e, "rendering failed")
-                }
+        let wname = work_name(&template);
+        let rendered = if overrides.is_empty() && cluster_overrides.is_empty() {
+            Ok(manifest)
+        } else {
+            render_for_cluster(&manifest, &cluster.object, &cluster_overrides, &overrides)
+        };
+        match rendered {
+            Ok(m) => {
+                let w = work_for(b, m, &template, cname, &wname);
+                wanted.insert(format!("{}/{wname}", execution_namespace(cname)), w);
+            }
+            Err(e) => {
+                tracing::warn!(binding = key, cluster = cname, error = %e, "rendering failed")
             }
         }
     }

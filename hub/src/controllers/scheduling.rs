@@ -82,7 +82,9 @@ pub fn decide(state: &State, key: &str, clusters: &[ClusterInfo]) -> Vec<Write> 
     let Some(b) = state.binding(key) else {
         return vec![];
     };
-    if b.pointer("/metadata/deletionTimestamp").is_some() {
+    // An attached binding (propagateDeps) has no placement: it follows its `requiredBy`.
+    if b.pointer("/metadata/deletionTimestamp").is_some() || b.pointer("/spec/placement").is_none()
+    {
         return vec![];
     }
     let Some(res) = state.binding_resource(key) else {

@@ -108,15 +108,11 @@ pub fn decide(state: &State, key: &str) -> Vec<Write> {
         return vec![];
     };
     let wname = work_name(&t);
-    let mut items: Vec<Value> = b
-        .pointer("/spec/clusters")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-        .filter_map(|c| c.get("name").and_then(Value::as_str))
+    let mut items: Vec<Value> = super::rendering::targets(&b)
+        .iter()
         .map(|c| {
-            let wkey = format!("{}{}/{wname}", prefix::WORKS, execution_namespace(c));
-            item(c, state.work(&wkey).as_ref())
+            let wkey = format!("{}{}/{wname}", prefix::WORKS, execution_namespace(&c.name));
+            item(&c.name, state.work(&wkey).as_ref())
         })
         .collect();
     items.sort_by(|a, b| a["clusterName"].as_str().cmp(&b["clusterName"].as_str()));

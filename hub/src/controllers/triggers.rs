@@ -29,6 +29,8 @@ pub struct Keys {
     pub status: BTreeSet<String>,
     /// Namespace keys for namespace propagation.
     pub namespaces: BTreeSet<String>,
+    /// Depending binding keys for the dependencies distributor.
+    pub dependencies: BTreeSet<String>,
 }
 
 impl Keys {
@@ -39,12 +41,15 @@ impl Keys {
             && self.renderer.is_empty()
             && self.status.is_empty()
             && self.namespaces.is_empty()
+            && self.dependencies.is_empty()
     }
 
-    fn binding(&mut self, key: &str) {
+    /// Queues a binding for every controller keyed by bindings.
+    pub fn binding(&mut self, key: &str) {
         self.scheduler.insert(key.to_owned());
         self.renderer.insert(key.to_owned());
         self.status.insert(key.to_owned());
+        self.dependencies.insert(key.to_owned());
     }
 }
 
@@ -110,13 +115,22 @@ pub fn keys_for(state: &State, key: &str, prev: Option<&Bytes>, new: Option<&Byt
                 return out;
             }
             out.detector.insert(key.to_owned());
-            for t in std::iter::once(key.to_owned()).chain(state.dependents_of(key)) {
-                if let Some(b) = state.binding_key_of_template(&t)
-                    && state.binding(&b).is_some()
-                {
-                    out.renderer.insert(b.clone());
-                    if t == key {
-                        out.status.insert(b);
+            if let Some(b) = state.binding_key_of_template(key)
+                && state.binding(&b).is_some()
+            {
+                out.renderer.insert(b.clone());
+                out.status.insert(b.clone());
+                // Its dependencies may have changed.
+                out.dependencies.insert(b);
+            }
+            // Workloads that depend on it: a dependency that appears or goes changes their
+            // attached bindings.
+            if prev.is_none() || new.is_none() {
+                for t in state.dependents_of(key) {
+                    if let Some(b) = state.binding_key_of_template(&t)
+                        && state.binding(&b).is_some()
+                    {
+                        out.dependencies.insert(b);
                     }
                 }
             }
@@ -183,6 +197,18 @@ pub fn keys_for(state: &State, key: &str, prev: Option<&Bytes>, new: Option<&Byt
             };
             if spec(&prev) != spec(&new) {
                 out.binding(key);
+                // The depending bindings of an attached one, before and after.
+                for b in prev.iter().chain(new.iter()) {
+                    for e in b
+                        .pointer("/spec/requiredBy")
+                        .and_then(Value::as_array)
+                        .into_iter()
+                        .flatten()
+                    {
+                        out.dependencies
+                            .insert(super::dependencies::required_by_key(e));
+                    }
+                }
             }
             match &new {
                 None => {
