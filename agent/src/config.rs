@@ -122,13 +122,15 @@ pub async fn obtain_credential(
         .await
         .with_context(|| format!("reading the credential from {store:?}"))?
     {
-        if let Some(expected) = &args.ca_hash {
-            let actual = connect::ca_hash_of_pem(&c.ca_pem)?;
-            if !actual.eq_ignore_ascii_case(expected.trim()) {
-                bail!(
-                    "the stored hub CA ({actual}) does not match --ca-hash {expected}: refusing to connect; remove {store:?} to enroll again"
-                );
-            }
+        // The stored CA must be exactly one certificate, and the pinned one when a pin is given.
+        let actual = connect::ca_hash_of_pem(&c.ca_pem)
+            .with_context(|| format!("the CA stored in {store:?}"))?;
+        if let Some(expected) = &args.ca_hash
+            && !actual.eq_ignore_ascii_case(expected.trim())
+        {
+            bail!(
+                "the stored hub CA ({actual}) does not match --ca-hash {expected}: refusing to connect; remove {store:?} to enroll again"
+            );
         }
         tracing::info!(store = ?store, "using the stored credential");
         return Ok(c);

@@ -32,6 +32,11 @@ pub enum ConnectError {
         /// The hash of what the hub presented.
         actual: String,
     },
+    /// The hub's CA answer (or the stored CA) is not exactly one certificate.
+    #[error(
+        "the hub's CA is not a single certificate ({0}): refusing to trust it (you may be talking to an impostor; for a stored credential, remove it and enroll again)"
+    )]
+    NotOneCa(String),
     /// The connection failed.
     #[error("connecting to the hub at {addr}: {source}")]
     Transport {
@@ -104,10 +109,46 @@ fn tls_err(e: impl std::fmt::Display) -> ConnectError {
     ConnectError::Tls(e.to_string())
 }
 
-/// The hash of a PEM CA certificate, in `--ca-hash` form.
+/// The one certificate of a hub CA PEM. Anything else is refused: several certificates (a
+/// bundle or a chain) would let a certificate that is not the pinned one be trusted, and other
+/// PEM sections have no business in a CA answer.
+pub fn single_ca(pem: &str) -> Result<CertificateDer<'static>, ConnectError> {
+    use rustls::pki_types::pem::SectionKind;
+    let mut certs = Vec::new();
+    for section in <(SectionKind, Vec<u8>) as PemObject>::pem_slice_iter(pem.as_bytes()) {
+        match section.map_err(tls_err)? {
+            (SectionKind::Certificate, der) => certs.push(CertificateDer::from(der)),
+            (kind, _) => {
+                return Err(ConnectError::NotOneCa(format!(
+                    "it holds a {kind:?} section besides certificates"
+                )));
+            }
+        }
+    }
+    match certs.len() {
+        1 => Ok(certs.remove(0)),
+        n => Err(ConnectError::NotOneCa(format!(
+            "it holds {n} certificates; exactly one is expected"
+        ))),
+    }
+}
+
+/// The hash of a PEM CA certificate (exactly one), in `--ca-hash` form.
 pub fn ca_hash_of_pem(pem: &str) -> Result<String, ConnectError> {
-    let der = CertificateDer::from_pem_slice(pem.as_bytes()).map_err(tls_err)?;
-    Ok(flotilla_proto::ca_hash_of_der(der.as_ref()))
+    Ok(flotilla_proto::ca_hash_of_der(single_ca(pem)?.as_ref()))
+}
+
+/// The CA certificate of `pem` if it is exactly one certificate hashing to `expected_hash`.
+pub fn pinned_ca(pem: &str, expected_hash: &str) -> Result<CertificateDer<'static>, ConnectError> {
+    let der = single_ca(pem)?;
+    let actual = flotilla_proto::ca_hash_of_der(der.as_ref());
+    if !actual.eq_ignore_ascii_case(expected_hash.trim()) {
+        return Err(ConnectError::CaMismatch {
+            expected: expected_hash.trim().to_owned(),
+            actual,
+        });
+    }
+    Ok(der)
 }
 
 /// A client identity: certificate and key PEM.
@@ -123,10 +164,9 @@ fn verified_config(
     ca_pem: &str,
     identity: Option<&ClientIdentity>,
 ) -> Result<ClientConfig, ConnectError> {
+    // The trust store holds exactly the pinned certificate, never a bundle.
     let mut roots = rustls::RootCertStore::empty();
-    for c in CertificateDer::pem_slice_iter(ca_pem.as_bytes()) {
-        roots.add(c.map_err(tls_err)?).map_err(tls_err)?;
-    }
+    roots.add(single_ca(ca_pem)?).map_err(tls_err)?;
     let builder = ClientConfig::builder_with_provider(provider())
         .with_safe_default_protocol_versions()
         .map_err(tls_err)?
@@ -223,13 +263,7 @@ pub async fn discover(addr: &str, expected_hash: &str) -> Result<String, Connect
         .await?
         .into_inner()
         .ca_pem;
-    let actual = ca_hash_of_pem(&ca_pem)?;
-    if !actual.eq_ignore_ascii_case(expected_hash.trim()) {
-        return Err(ConnectError::CaMismatch {
-            expected: expected_hash.trim().to_owned(),
-            actual,
-        });
-    }
+    pinned_ca(&ca_pem, expected_hash)?;
     Ok(ca_pem)
 }
 
@@ -279,5 +313,68 @@ mod tests {
         assert!(split_host("hub.example").is_err());
         assert!(split_host(":443").is_err());
         assert!(split_host("h:99999").is_err());
+    }
+
+    fn ca(name: &str) -> (rcgen::Certificate, rcgen::KeyPair) {
+        let key = rcgen::KeyPair::generate().unwrap_or_else(|e| panic!("{e}"));
+        let mut params =
+            rcgen::CertificateParams::new(Vec::<String>::new()).unwrap_or_else(|e| panic!("{e}"));
+        params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        params
+            .distinguished_name
+            .push(rcgen::DnType::CommonName, name);
+        let cert = params.self_signed(&key).unwrap_or_else(|e| panic!("{e}"));
+        (cert, key)
+    }
+
+    #[test]
+    fn only_exactly_the_pinned_certificate_is_trusted() {
+        let (real, real_key) = ca("real hub CA");
+        let (own, _) = ca("impostor CA");
+        let real_pem = real.pem();
+        let pin = ca_hash_of_pem(&real_pem).unwrap_or_default();
+        assert!(pinned_ca(&real_pem, &pin).is_ok());
+        assert!(verified_config(&real_pem, None).is_ok());
+
+        // The impostor's answer: the real CA first, its own after it. The first certificate
+        // hashes to the pin, but the bundle is refused, for discovery and from storage.
+        let bundle = format!("{real_pem}{}", own.pem());
+        for refused in [
+            pinned_ca(&bundle, &pin).err(),
+            ca_hash_of_pem(&bundle).err(),
+            verified_config(&bundle, None).err(),
+        ] {
+            assert!(
+                matches!(refused, Some(ConnectError::NotOneCa(_))),
+                "{refused:?}"
+            );
+        }
+
+        // A chain (a leaf signed by the real CA, then the CA) is not a CA answer either.
+        let leaf_key = rcgen::KeyPair::generate().unwrap_or_else(|e| panic!("{e}"));
+        let issuer = rcgen::Issuer::from_ca_cert_der(real.der(), &real_key)
+            .unwrap_or_else(|e| panic!("{e}"));
+        let leaf = rcgen::CertificateParams::new(vec!["hub.example".to_owned()])
+            .unwrap_or_else(|e| panic!("{e}"))
+            .signed_by(&leaf_key, &issuer)
+            .unwrap_or_else(|e| panic!("{e}"));
+        let chain = format!("{}{real_pem}", leaf.pem());
+        assert!(matches!(
+            pinned_ca(&chain, &pin),
+            Err(ConnectError::NotOneCa(_))
+        ));
+
+        // A key or other section beside the certificate is refused.
+        let with_key = format!("{real_pem}{}", real_key.serialize_pem());
+        assert!(matches!(
+            pinned_ca(&with_key, &pin),
+            Err(ConnectError::NotOneCa(_))
+        ));
+
+        // Another CA alone does not hash to the pin.
+        assert!(matches!(
+            pinned_ca(&own.pem(), &pin),
+            Err(ConnectError::CaMismatch { .. })
+        ));
     }
 }

@@ -93,17 +93,33 @@ fn write(path: &Path, contents: &str, mode: u32) -> Result<(), CredentialError> 
         path: path.to_owned(),
         source,
     };
-    let tmp = path.with_extension("tmp");
-    let mut f = std::fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(mode)
-        .open(&tmp)
-        .map_err(io)?;
-    f.write_all(contents.as_bytes()).map_err(io)?;
-    f.sync_all().map_err(io)?;
-    std::fs::rename(&tmp, path).map_err(io)
+    // A temporary file of its own, created new (so `mode` applies: an existing file would keep
+    // its mode), then renamed over the target and the directory synced.
+    static SEQ: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("file");
+    let tmp = path.with_file_name(format!(
+        ".{name}.{}.{}.tmp",
+        std::process::id(),
+        SEQ.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+    ));
+    let written = (|| {
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(mode)
+            .open(&tmp)?;
+        f.write_all(contents.as_bytes())?;
+        f.sync_all()?;
+        std::fs::rename(&tmp, path)?;
+        if let Some(dir) = path.parent() {
+            std::fs::File::open(dir)?.sync_all()?;
+        }
+        Ok(())
+    })();
+    if written.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    written.map_err(io)
 }
 
 impl CredentialStore {
@@ -214,9 +230,20 @@ mod tests {
                 key_pem: "key".into(),
             },
         };
+        // A readable file left where a shared temporary name would be must not lend its mode
+        // to the key.
+        std::fs::create_dir_all(dir.path().join("m1"))?;
+        std::fs::write(dir.path().join("m1/tls.tmp"), "stale")?;
+        store.save(&c).await?;
         store.save(&c).await?;
         let back = store.load().await?.ok_or("missing")?;
         assert_eq!(back.identity.key_pem, "key");
+        let leftovers: Vec<_> = std::fs::read_dir(dir.path().join("m1"))?
+            .filter_map(|e| e.ok())
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .filter(|n| n.starts_with('.'))
+            .collect();
+        assert!(leftovers.is_empty(), "temporary files left: {leftovers:?}");
         use std::os::unix::fs::PermissionsExt;
         let mode = std::fs::metadata(dir.path().join("m1/tls.key"))?
             .permissions()
