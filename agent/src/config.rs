@@ -73,6 +73,11 @@ pub struct AgentArgs {
     /// Log format.
     #[arg(long, env = "FLOTILLA_LOG_FORMAT", value_enum, default_value = "text")]
     pub log_format: LogFormat,
+    /// What the hub may apply in this member, as JSON (the chart's `guardRails` values):
+    /// `allowedNamespaces`, `deniedNamespaces`, `allowedKinds`, `clusterScoped`, `rbac`,
+    /// `admissionWebhooks`, `crds`, `takeOver`. Unset fields keep their safe defaults.
+    #[arg(long, env = "FLOTILLA_GUARD_RAILS", default_value = "")]
+    pub guard_rails: String,
 }
 
 async fn member_client(args: &AgentArgs) -> anyhow::Result<kube::Client> {
@@ -145,16 +150,10 @@ pub async fn obtain_credential(
         .await
         .context("verifying the hub")?;
     tracing::info!(hub = %args.hub, "hub CA verified against the pinned hash");
-    let resp = connect::enroll(&args.hub, &ca_pem, &args.cluster_name, token)
+    let identity = connect::enroll(&args.hub, &ca_pem, &args.cluster_name, token)
         .await
         .context("enrolling with the bootstrap token")?;
-    let c = Credential {
-        ca_pem,
-        identity: connect::ClientIdentity {
-            cert_pem: resp.cert_pem,
-            key_pem: resp.key_pem,
-        },
-    };
+    let c = Credential { ca_pem, identity };
     store
         .save(&c)
         .await
@@ -176,9 +175,24 @@ pub async fn run(args: AgentArgs, shutdown: CancellationToken) -> anyhow::Result
         tracing::info!(addr = %l.local_addr()?, "serving /healthz and /metrics");
         tokio::spawn(crate::metrics::serve(l, metrics.clone(), shutdown.clone()));
     }
-    let channel = connect::authenticated(&args.hub, &cred.ca_pem, &cred.identity).await?;
+    let identity = Arc::new(std::sync::RwLock::new(cred.identity.clone()));
+    let channel = connect::authenticated_shared(&args.hub, &cred.ca_pem, identity.clone()).await?;
+    tokio::spawn(
+        crate::rotation::Rotation {
+            hub: args.hub.clone(),
+            ca_pem: cred.ca_pem.clone(),
+            cluster: args.cluster_name.clone(),
+            identity,
+            store: store.clone(),
+            metrics: metrics.clone(),
+        }
+        .run(shutdown.clone()),
+    );
     let (tx, rx) = mpsc::channel(1024);
-    let member = Arc::new(KubeMember::new(client, tx, shutdown.clone()));
+    let guard = crate::guard::GuardRails::from_json(&args.guard_rails, &args.namespace)
+        .map_err(anyhow::Error::msg)?;
+    tracing::info!(guard_rails = %serde_json::to_string(&guard).unwrap_or_default(), "guard rails");
+    let member = Arc::new(KubeMember::new(client, tx, shutdown.clone()).with_guard_rails(guard));
     let mut cfg = EngineConfig::new(&args.cluster_name);
     cfg.heartbeat = Duration::from_secs(args.heartbeat_seconds.max(1));
     Engine::new(cfg, member, rx, metrics)

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use flotilla_proto::v1::agent_hub_client::AgentHubClient;
-use flotilla_proto::v1::{DiscoverRequest, EnrollRequest, EnrollResponse};
+use flotilla_proto::v1::{DiscoverRequest, EnrollRequest, RenewRequest};
 use hyper_util::rt::TokioIo;
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::pki_types::pem::PemObject;
@@ -152,12 +152,45 @@ pub fn pinned_ca(pem: &str, expected_hash: &str) -> Result<CertificateDer<'stati
 }
 
 /// A client identity: certificate and key PEM.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct ClientIdentity {
     /// Certificate PEM.
     pub cert_pem: String,
     /// Private key PEM.
     pub key_pem: String,
+}
+
+impl std::fmt::Debug for ClientIdentity {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The key never goes to logs.
+        f.debug_struct("ClientIdentity")
+            .field("cert_pem", &self.cert_pem)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The identity a long-lived channel presents: replaced on rotation, read at every new
+/// connection.
+pub type SharedIdentity = Arc<std::sync::RwLock<ClientIdentity>>;
+
+/// A new key pair (made here, never sent anywhere) and a certificate signing request for it
+/// naming `cluster`: (key PEM, request PEM).
+pub fn new_key_and_csr(cluster: &str) -> Result<(String, String), ConnectError> {
+    let key = rcgen::KeyPair::generate().map_err(tls_err)?;
+    let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).map_err(tls_err)?;
+    params
+        .distinguished_name
+        .push(rcgen::DnType::CommonName, cluster);
+    let csr = params.serialize_request(&key).map_err(tls_err)?;
+    Ok((key.serialize_pem(), csr.pem().map_err(tls_err)?))
+}
+
+/// The validity of a PEM certificate as Unix seconds: (not before, not after).
+pub fn validity(cert_pem: &str) -> Result<(i64, i64), ConnectError> {
+    let der = CertificateDer::from_pem_slice(cert_pem.as_bytes()).map_err(tls_err)?;
+    let (_, cert) = x509_parser::parse_x509_certificate(der.as_ref()).map_err(tls_err)?;
+    let v = cert.validity();
+    Ok((v.not_before.timestamp(), v.not_after.timestamp()))
 }
 
 fn verified_config(
@@ -209,17 +242,28 @@ fn split_host(addr: &str) -> Result<String, ConnectError> {
     Ok(host.to_owned())
 }
 
-/// A gRPC channel to `addr` over TLS configured by `cfg`.
-async fn channel(addr: &str, cfg: ClientConfig, lazy: bool) -> Result<Channel, ConnectError> {
+/// Where a channel gets its TLS configuration, at every new connection.
+type ConfigSource = Arc<dyn Fn() -> Result<Arc<ClientConfig>, ConnectError> + Send + Sync>;
+
+fn fixed(cfg: ClientConfig) -> ConfigSource {
+    let cfg = Arc::new(cfg);
+    Arc::new(move || Ok(cfg.clone()))
+}
+
+/// A gRPC channel to `addr` over TLS configured by `config` (asked once up front, so a
+/// broken configuration fails here, then at every connection).
+async fn channel(addr: &str, config: ConfigSource, lazy: bool) -> Result<Channel, ConnectError> {
     let host = split_host(addr)?;
     let server_name = ServerName::try_from(host).map_err(tls_err)?;
-    let connector = tokio_rustls::TlsConnector::from(Arc::new(cfg));
+    config()?;
     let target = addr.to_owned();
     let svc = tower::service_fn(move |_uri: http::Uri| {
-        let connector = connector.clone();
+        let config = config.clone();
         let server_name = server_name.clone();
         let target = target.clone();
         async move {
+            let cfg = config().map_err(std::io::Error::other)?;
+            let connector = tokio_rustls::TlsConnector::from(cfg);
             let tcp = tokio::net::TcpStream::connect(&target).await?;
             let _ = tcp.set_nodelay(true);
             let tls = connector.connect(server_name, tcp).await?;
@@ -257,7 +301,7 @@ pub fn client(ch: Channel) -> AgentHubClient<Channel> {
 /// Fetches the hub's CA without trusting the connection and checks it against
 /// `expected_hash`; returns the CA PEM, which can then be pinned.
 pub async fn discover(addr: &str, expected_hash: &str) -> Result<String, ConnectError> {
-    let ch = channel(addr, unverified_config()?, false).await?;
+    let ch = channel(addr, fixed(unverified_config()?), false).await?;
     let ca_pem = client(ch)
         .discover(DiscoverRequest {})
         .await?
@@ -268,21 +312,46 @@ pub async fn discover(addr: &str, expected_hash: &str) -> Result<String, Connect
 }
 
 /// Exchanges a bootstrap token for the cluster's credential, over a connection verified
-/// against `ca_pem`.
+/// against `ca_pem`: the key pair is made here and only a signing request is sent.
 pub async fn enroll(
     addr: &str,
     ca_pem: &str,
     cluster: &str,
     token: &str,
-) -> Result<EnrollResponse, ConnectError> {
-    let ch = channel(addr, verified_config(ca_pem, None)?, false).await?;
-    Ok(client(ch)
+) -> Result<ClientIdentity, ConnectError> {
+    let (key_pem, csr_pem) = new_key_and_csr(cluster)?;
+    let ch = channel(addr, fixed(verified_config(ca_pem, None)?), false).await?;
+    let resp = client(ch)
         .enroll(EnrollRequest {
             cluster_name: cluster.to_owned(),
             token: token.to_owned(),
+            csr_pem,
         })
         .await?
-        .into_inner())
+        .into_inner();
+    Ok(ClientIdentity {
+        cert_pem: resp.cert_pem,
+        key_pem,
+    })
+}
+
+/// Renews the cluster's certificate with a new key pair, authenticated by the current one.
+pub async fn renew(
+    addr: &str,
+    ca_pem: &str,
+    cluster: &str,
+    current: &ClientIdentity,
+) -> Result<ClientIdentity, ConnectError> {
+    let (key_pem, csr_pem) = new_key_and_csr(cluster)?;
+    let ch = channel(addr, fixed(verified_config(ca_pem, Some(current))?), false).await?;
+    let resp = client(ch)
+        .renew(RenewRequest { csr_pem })
+        .await?
+        .into_inner();
+    Ok(ClientIdentity {
+        cert_pem: resp.cert_pem,
+        key_pem,
+    })
 }
 
 /// A channel authenticated with the cluster's certificate, verified against `ca_pem`; it
@@ -292,7 +361,27 @@ pub async fn authenticated(
     ca_pem: &str,
     identity: &ClientIdentity,
 ) -> Result<Channel, ConnectError> {
-    channel(addr, verified_config(ca_pem, Some(identity))?, true).await
+    authenticated_shared(
+        addr,
+        ca_pem,
+        Arc::new(std::sync::RwLock::new(identity.clone())),
+    )
+    .await
+}
+
+/// Like [`authenticated`], presenting whatever `identity` holds when a connection is made,
+/// so a renewed certificate is used from the next reconnection on.
+pub async fn authenticated_shared(
+    addr: &str,
+    ca_pem: &str,
+    identity: SharedIdentity,
+) -> Result<Channel, ConnectError> {
+    let ca_pem = ca_pem.to_owned();
+    let source: ConfigSource = Arc::new(move || {
+        let id = identity.read().unwrap_or_else(|e| e.into_inner()).clone();
+        verified_config(&ca_pem, Some(&id)).map(Arc::new)
+    });
+    channel(addr, source, true).await
 }
 
 #[cfg(test)]

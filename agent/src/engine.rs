@@ -190,6 +190,7 @@ impl<M: Member> Engine<M> {
         let mut backoff = Duration::from_millis(500);
         loop {
             let started = Instant::now();
+            self.metrics.sessions.fetch_add(1, Ordering::Relaxed);
             let result = self.session(channel.clone(), &shutdown).await;
             self.metrics.connected.store(false, Ordering::Relaxed);
             if shutdown.is_cancelled() {
@@ -419,7 +420,8 @@ impl<M: Member> Engine<M> {
                     });
                 }
                 Err(e) => {
-                    failed = true;
+                    // A guard-rail refusal stands until the Work changes: no retries.
+                    failed |= !matches!(e, MemberError::Refused(_));
                     self.metrics.apply_errors.fetch_add(1, Ordering::Relaxed);
                     tracing::warn!(work = %name, error = %e, "apply failed");
                     let keep_target = matches!(e, MemberError::Api(_))

@@ -19,6 +19,7 @@ use sha2::{Digest, Sha256};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
+use crate::guard::{GuardRails, Target};
 use crate::member::{self, Applied, Member, MemberError, MemberEvent, ObjectRef};
 use crate::quantity::ResourceSum;
 
@@ -39,6 +40,7 @@ pub struct KubeMember {
     shutdown: CancellationToken,
     enablements_hash: Mutex<String>,
     version: Mutex<Option<String>>,
+    guard: GuardRails,
 }
 
 impl std::fmt::Debug for KubeMember {
@@ -69,8 +71,15 @@ impl KubeMember {
             events,
             shutdown,
             enablements_hash: Mutex::new(String::new()),
+            guard: GuardRails::default(),
             version: Mutex::new(None),
         }
+    }
+
+    /// The same member, applying only what `guard` allows.
+    pub fn with_guard_rails(mut self, guard: GuardRails) -> Self {
+        self.guard = guard;
+        self
     }
 
     async fn discovery(&self, refresh: bool) -> Result<Arc<Discovery>, MemberError> {
@@ -366,17 +375,28 @@ impl Member for KubeMember {
             .resolve(&GroupVersionKind::gvk(group, version, kind))
             .await?;
         let namespace = if caps.scope == Scope::Namespaced {
-            let ns = manifest
+            manifest
                 .pointer("/metadata/namespace")
                 .and_then(Value::as_str)
                 .filter(|s| !s.is_empty())
                 .unwrap_or("default")
-                .to_owned();
-            self.ensure_namespace(&ns).await?;
-            ns
+                .to_owned()
         } else {
             String::new()
         };
+        // The member's own rules come before anything is created (its namespace included).
+        self.guard
+            .check(Target {
+                group: &ar.group,
+                kind: &ar.kind,
+                namespace: &namespace,
+                name,
+            })
+            .map_err(|r| MemberError::Refused(r.to_string()))?;
+        let overwrite = self.guard.may_take_over(overwrite);
+        if !namespace.is_empty() {
+            self.ensure_namespace(&namespace).await?;
+        }
         let target = ObjectRef {
             group: ar.group.clone(),
             version: ar.version.clone(),

@@ -59,6 +59,9 @@ pub enum MemberError {
         "{0} already exists in the member cluster and is not managed by Flotilla; set conflictResolution: Overwrite to take it over"
     )]
     Conflict(String),
+    /// The member's guard rails refuse the object.
+    #[error("{0}")]
+    Refused(String),
     /// The member does not serve the kind (yet).
     #[error("the member cluster does not serve {0}")]
     UnknownKind(String),

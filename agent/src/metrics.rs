@@ -23,6 +23,12 @@ pub struct Metrics {
     pub apply_errors: AtomicU64,
     /// Objects deleted.
     pub deletes: AtomicU64,
+    /// Client certificates renewed.
+    pub rotations: AtomicU64,
+    /// Work stream sessions started.
+    pub sessions: AtomicU64,
+    /// When the current client certificate expires (Unix seconds).
+    pub certificate_expiry: AtomicU64,
 }
 
 impl Metrics {
@@ -71,16 +77,55 @@ impl Metrics {
             "counter",
             self.deletes.load(Ordering::Relaxed),
         );
+        line(
+            "flotilla_agent_sessions_total",
+            "Work stream sessions started (connections to the hub).",
+            "counter",
+            self.sessions.load(Ordering::Relaxed),
+        );
+        line(
+            "flotilla_agent_certificate_rotations_total",
+            "Client certificates renewed over the hub connection.",
+            "counter",
+            self.rotations.load(Ordering::Relaxed),
+        );
+        line(
+            "flotilla_agent_certificate_expiry_timestamp_seconds",
+            "When the current client certificate expires.",
+            "gauge",
+            self.certificate_expiry.load(Ordering::Relaxed),
+        );
         s
     }
 }
 
+/// First wait after a failed accept.
+const ACCEPT_BACKOFF_MIN: std::time::Duration = std::time::Duration::from_millis(50);
+/// Longest wait after failed accepts.
+const ACCEPT_BACKOFF_MAX: std::time::Duration = std::time::Duration::from_secs(2);
+
 /// Serves `/healthz` and `/metrics` on `listener` until `shutdown`.
 pub async fn serve(listener: TcpListener, metrics: Arc<Metrics>, shutdown: CancellationToken) {
+    let mut backoff = ACCEPT_BACKOFF_MIN;
     loop {
         let (mut sock, _) = tokio::select! {
             _ = shutdown.cancelled() => return,
-            r = listener.accept() => match r { Ok(x) => x, Err(_) => continue },
+            r = listener.accept() => match r {
+                Ok(x) => {
+                    backoff = ACCEPT_BACKOFF_MIN;
+                    x
+                }
+                Err(e) => {
+                    // Out of file handles or similar: wait instead of spinning.
+                    tracing::warn!(error = %e, "accepting a metrics connection failed");
+                    tokio::select! {
+                        _ = shutdown.cancelled() => return,
+                        _ = tokio::time::sleep(backoff) => {}
+                    }
+                    backoff = (backoff * 2).min(ACCEPT_BACKOFF_MAX);
+                    continue;
+                }
+            },
         };
         let metrics = metrics.clone();
         tokio::spawn(async move {

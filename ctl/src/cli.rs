@@ -27,7 +27,7 @@ pub enum Output {
     name = "flotillactl",
     version,
     about = "Flotilla command-line tool: enroll member clusters and manage their Work",
-    after_help = "Examples:\n  flotillactl --kubeconfig hub.kubeconfig register cluster m1 --region eu-west --zone eu-west-1a\n  flotillactl get clusters\n  flotillactl describe binding default/nginx-deployment\n  flotillactl work put --cluster m1 -f deployment.yaml\n  flotillactl unregister cluster m1"
+    after_help = "Examples:\n  flotillactl --kubeconfig hub.kubeconfig register cluster m1 --region eu-west --zone eu-west-1a\n  flotillactl get clusters\n  flotillactl describe binding default/nginx-deployment\n  flotillactl work put --cluster m1 -f deployment.yaml\n  flotillactl revoke cluster m1\n  flotillactl unregister cluster m1"
 )]
 pub struct Cli {
     /// Kubeconfig of the hub (default: $KUBECONFIG or ~/.kube/config).
@@ -49,6 +49,13 @@ pub enum Command {
         /// What to register.
         #[command(subcommand)]
         what: RegisterWhat,
+    },
+    /// Revoke credentials: every certificate of a cluster's agent stops working at once (its
+    /// stream is closed); the agent enrolls again with a new token from `register cluster`.
+    Revoke {
+        /// What to revoke.
+        #[command(subcommand)]
+        what: RevokeWhat,
     },
     /// Remove something from the hub.
     Unregister {
@@ -98,6 +105,16 @@ pub enum RegisterWhat {
         /// Token lifetime (`30m`, `24h`, `7d`).
         #[arg(long, default_value = "24h")]
         ttl: String,
+    },
+}
+
+/// `revoke ...`.
+#[derive(Debug, Subcommand)]
+pub enum RevokeWhat {
+    /// Every agent certificate of a cluster.
+    Cluster {
+        /// Cluster name.
+        name: String,
     },
 }
 
@@ -233,6 +250,14 @@ pub async fn run(cli: Cli) -> Result<()> {
                 print!("{}", register::to_text(&r));
             }
         }
+        Command::Revoke {
+            what: RevokeWhat::Cluster { name },
+        } => match register::revoke(&hub, &name).await? {
+            Some(generation) => println!(
+                "cluster.cluster.karmada.io/{name}: agent credentials revoked (now generation {generation}); enroll the agent again with a token from `flotillactl register cluster {name}`"
+            ),
+            None => anyhow::bail!("cluster {name} is not registered"),
+        },
         Command::Unregister {
             what: UnregisterWhat::Cluster { name },
         } => {

@@ -99,6 +99,21 @@ impl Hub {
         }
     }
 
+    /// JSON merge PATCH; `None` on 404, an error on a conflict (409).
+    pub async fn merge_patch(&self, path: &str, body: &Value) -> Result<Option<Value>> {
+        let r = req(
+            http::Method::PATCH,
+            path,
+            "application/merge-patch+json",
+            serde_json::to_vec(body)?,
+        )?;
+        match self.client.request::<Value>(r).await {
+            Ok(v) => Ok(Some(v)),
+            Err(e) if is_status(&e, 404) => Ok(None),
+            Err(e) => Err(e).with_context(|| format!("PATCH {path}")),
+        }
+    }
+
     /// DELETE; `false` on 404.
     pub async fn delete(&self, path: &str) -> Result<bool> {
         match self

@@ -174,6 +174,8 @@ pub async fn register(hub: &Hub, o: &RegisterOptions) -> Result<Registration> {
                 o.name
             );
         }
+        // A new registration of the same cluster revokes the credentials of the previous one.
+        revoke(hub, &o.name).await?;
     }
     let token = new_token();
     let ttl = jiff::SignedDuration::try_from(o.ttl).context("token lifetime")?;
@@ -196,6 +198,40 @@ pub async fn register(hub: &Hub, o: &RegisterOptions) -> Result<Registration> {
         hub_address,
         ca_hash,
     })
+}
+
+/// Revokes every agent certificate of `name` by raising its credential generation (over the
+/// version read, retried on a conflict); the hub closes the agent's stream at once. Returns
+/// the new generation, or `None` if the cluster is not registered.
+pub async fn revoke(hub: &Hub, name: &str) -> Result<Option<u64>> {
+    use flotilla_proto::enrollment::{CREDENTIAL_GENERATION_ANNOTATION, credential_generation};
+    for _ in 0..5 {
+        let Some(c) = hub.get(&cluster_path(name)).await? else {
+            return Ok(None);
+        };
+        let current = credential_generation(
+            c.pointer("/metadata/annotations")
+                .and_then(|a| a.get(CREDENTIAL_GENERATION_ANNOTATION))
+                .and_then(Value::as_str),
+        );
+        let next = current.saturating_add(1);
+        let patch = json!({"metadata": {
+            "resourceVersion": c.pointer("/metadata/resourceVersion"),
+            "annotations": {CREDENTIAL_GENERATION_ANNOTATION: next.to_string()},
+        }});
+        match hub.merge_patch(&cluster_path(name), &patch).await {
+            Ok(Some(_)) => return Ok(Some(next)),
+            Ok(None) => return Ok(None),
+            Err(e)
+                if e.chain()
+                    .any(|c| c.to_string().contains("the object has been modified")) =>
+            {
+                continue;
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    bail!("cluster {name} kept changing while revoking its credentials; run the command again")
 }
 
 /// Deletes the cluster and its unused tokens; the hub disconnects its agent.

@@ -62,6 +62,17 @@ async fn snapshot(stream: &mut tonic::Streaming<HubMessage>) -> Result<Vec<Strin
     }
 }
 
+/// Reads a stream until it ends: `None` for a clean end, else the error code.
+async fn end_of(st: &mut tonic::Streaming<HubMessage>) -> Option<Code> {
+    loop {
+        match st.message().await {
+            Ok(Some(_)) => continue,
+            Ok(None) => return None,
+            Err(s) => return Some(s.code()),
+        }
+    }
+}
+
 fn field<'a>(v: &'a Value, k: &str) -> &'a str {
     v[k].as_str().unwrap_or_default()
 }
@@ -127,14 +138,7 @@ async fn agent_credentials_are_confined_to_their_cluster() -> Result<()> {
             if s.code() == Code::Unauthenticated && s.message().contains("already used") => {}
         other => bail!("a reused token must be refused: {other:?}"),
     }
-    let id_a = ClientIdentity {
-        cert_pem: ea.cert_pem,
-        key_pem: ea.key_pem,
-    };
-    let id_b = ClientIdentity {
-        cert_pem: eb.cert_pem,
-        key_pem: eb.key_pem,
-    };
+    let (id_a, id_b) = (ea, eb);
 
     hub.ctl_stdin(
         &["work", "put", "--cluster", "sec-a", "-f", "-"],
@@ -206,19 +210,56 @@ async fn agent_credentials_are_confined_to_their_cluster() -> Result<()> {
     .await;
     ensure!(ch.is_err(), "an empty identity must not make a channel");
 
+    // B renews its certificate with a new key pair; the new one opens streams.
+    let (_, old_not_after) = connect::validity(&id_b.cert_pem)?;
+    let renewed = connect::renew(&addr, &ca, "sec-b", &id_b).await?;
+    ensure!(
+        renewed.key_pem != id_b.key_pem && renewed.cert_pem != id_b.cert_pem,
+        "a renewal must bring a new key pair and certificate"
+    );
+    ensure!(
+        connect::validity(&renewed.cert_pem)?.1 >= old_not_after,
+        "the renewed certificate expires earlier"
+    );
+    drop((tx_b, st_b));
+    let (_tx_b2, mut st_b2) = open(&addr, &ca, &renewed, "sec-b").await?;
+    snapshot(&mut st_b2).await?;
+    // `flotillactl revoke` closes the stream within 5 s; neither certificate works after it,
+    // for streams or renewals.
+    let revoked_at = std::time::Instant::now();
+    hub.ctl(&["revoke", "cluster", "sec-b"]).await?;
+    let ended = tokio::time::timeout(Duration::from_secs(5), end_of(&mut st_b2))
+        .await
+        .context("B's stream stayed open for 5 s after `flotillactl revoke`")?;
+    eprintln!(
+        "revoked stream ended after {:?}: {ended:?}",
+        revoked_at.elapsed()
+    );
+    for (what, id) in [("renewed", &renewed), ("first", &id_b)] {
+        match open(&addr, &ca, id, "sec-b").await {
+            Err(s) if s.code() == Code::Unauthenticated && s.message().contains("revoked") => {}
+            Err(s) => bail!("B's {what} certificate after revoke: {s:?}"),
+            Ok((_, mut st)) => match snapshot(&mut st).await {
+                Err(s) if s.code() == Code::Unauthenticated => {}
+                other => bail!("B's {what} certificate opened a stream after revoke: {other:?}"),
+            },
+        }
+    }
+    match connect::renew(&addr, &ca, "sec-b", &renewed).await {
+        Err(connect::ConnectError::Rpc(s)) if s.code() == Code::Unauthenticated => {}
+        other => bail!("a revoked certificate was renewed: {:?}", other.map(|_| ())),
+    }
+    // A new token enrolls B again, in the new generation.
+    let rb2 = hub.register("sec-b").await?;
+    let id_b3 = connect::enroll(&addr, &ca, "sec-b", field(&rb2, "token")).await?;
+    let (_tx_b3, mut st_b3) = open(&addr, &ca, &id_b3, "sec-b").await?;
+    snapshot(&mut st_b3).await?;
+
     // Unregistering A closes its stream and revokes its credential.
     hub.ctl(&["unregister", "cluster", "sec-a"]).await?;
-    let ended = tokio::time::timeout(Duration::from_secs(20), async {
-        loop {
-            match st_a.message().await {
-                Ok(Some(_)) => continue,
-                Ok(None) => return None,
-                Err(s) => return Some(s.code()),
-            }
-        }
-    })
-    .await
-    .context("A's stream stayed open after unregistering")?;
+    let ended = tokio::time::timeout(Duration::from_secs(20), end_of(&mut st_a))
+        .await
+        .context("A's stream stayed open after unregistering")?;
     ensure!(
         matches!(
             ended,
@@ -240,5 +281,135 @@ async fn agent_credentials_are_confined_to_their_cluster() -> Result<()> {
             other.err()
         ),
     }
+    Ok(())
+}
+
+/// A server that answers Discover with the real hub's CA followed by its own, as a man in the
+/// middle would, and records whether anyone tried to enroll with it.
+struct Impostor {
+    bundle: String,
+    enrolls: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+}
+
+type Stream =
+    std::pin::Pin<Box<dyn tokio_stream::Stream<Item = Result<HubMessage, tonic::Status>> + Send>>;
+
+#[tonic::async_trait]
+impl flotilla_proto::v1::agent_hub_server::AgentHub for Impostor {
+    async fn discover(
+        &self,
+        _: tonic::Request<flotilla_proto::v1::DiscoverRequest>,
+    ) -> Result<tonic::Response<flotilla_proto::v1::DiscoverResponse>, tonic::Status> {
+        Ok(tonic::Response::new(flotilla_proto::v1::DiscoverResponse {
+            ca_pem: self.bundle.clone(),
+        }))
+    }
+
+    async fn enroll(
+        &self,
+        _: tonic::Request<flotilla_proto::v1::EnrollRequest>,
+    ) -> Result<tonic::Response<flotilla_proto::v1::EnrollResponse>, tonic::Status> {
+        self.enrolls
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        Err(tonic::Status::unimplemented("impostor"))
+    }
+
+    async fn renew(
+        &self,
+        _: tonic::Request<flotilla_proto::v1::RenewRequest>,
+    ) -> Result<tonic::Response<flotilla_proto::v1::RenewResponse>, tonic::Status> {
+        Err(tonic::Status::unimplemented("impostor"))
+    }
+
+    type WorkStreamStream = Stream;
+
+    async fn work_stream(
+        &self,
+        _: tonic::Request<tonic::Streaming<AgentMessage>>,
+    ) -> Result<tonic::Response<Stream>, tonic::Status> {
+        Err(tonic::Status::unimplemented("impostor"))
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_impostor_hub_adding_its_own_ca_is_refused() -> Result<()> {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let tmp = tempfile::tempdir()?;
+    let hub = HubProcess::start(&tmp.path().join("hub"), 40).await?;
+    let reg = hub.register("mitm").await?;
+    let real_ca = connect::discover(field(&reg, "hubAddress"), field(&reg, "caHash")).await?;
+
+    // The impostor's own CA and serving certificate.
+    let ca_key = rcgen::KeyPair::generate()?;
+    let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new())?;
+    ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    let own_ca = ca_params.self_signed(&ca_key)?;
+    let issuer = rcgen::Issuer::from_ca_cert_der(own_ca.der(), &ca_key)?;
+    let key = rcgen::KeyPair::generate()?;
+    let serving =
+        rcgen::CertificateParams::new(vec!["127.0.0.1".to_owned()])?.signed_by(&key, &issuer)?;
+    let enrolls = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let impostor = Impostor {
+        bundle: format!("{real_ca}{}", own_ca.pem()),
+        enrolls: enrolls.clone(),
+    };
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let mitm_addr = listener.local_addr()?.to_string();
+    let tls = tonic::transport::ServerTlsConfig::new().identity(
+        tonic::transport::Identity::from_pem(serving.pem(), key.serialize_pem()),
+    );
+    tokio::spawn(
+        tonic::transport::Server::builder()
+            .tls_config(tls)?
+            .add_service(flotilla_proto::v1::agent_hub_server::AgentHubServer::new(
+                impostor,
+            ))
+            .serve_with_incoming(tokio_stream::wrappers::TcpListenerStream::new(listener)),
+    );
+
+    // The agent, given the real hub's CA hash and a real token, is pointed at the impostor.
+    let out = tokio::time::timeout(
+        Duration::from_secs(60),
+        tokio::process::Command::new(bin("flotilla-agent"))
+            .args([
+                "--hub",
+                &mitm_addr,
+                "--cluster-name",
+                "mitm",
+                "--token",
+                field(&reg, "token"),
+                "--ca-hash",
+                field(&reg, "caHash"),
+            ])
+            .arg("--kubeconfig")
+            .arg(&hub.kubeconfig)
+            .arg("--state-dir")
+            .arg(tmp.path().join("mitm"))
+            .output(),
+    )
+    .await
+    .context("the agent facing an impostor did not exit")??;
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    ensure!(!out.status.success(), "the agent must refuse the impostor");
+    ensure!(
+        stderr.contains("not a single certificate"),
+        "the agent must say why: {stderr}"
+    );
+    ensure!(
+        enrolls.load(std::sync::atomic::Ordering::SeqCst) == 0,
+        "the agent sent its bootstrap token to the impostor"
+    );
+    ensure!(
+        !tmp.path().join("mitm/ca.crt").exists(),
+        "nothing may be stored"
+    );
+    // The token still works against the real hub.
+    connect::enroll(
+        field(&reg, "hubAddress"),
+        &real_ca,
+        "mitm",
+        field(&reg, "token"),
+    )
+    .await?;
     Ok(())
 }

@@ -22,7 +22,13 @@ async fn agent_two_clusters_work_and_status() -> Result<()> {
         MemberCluster::create("agent-m1", ClusterOptions::with_nodes(2)),
         MemberCluster::create("agent-m2", ClusterOptions::with_nodes(2)),
     )?;
-    let hub = HubProcess::start(&tmp.path().join("hub"), 40).await?;
+    // Agent certificates live two minutes here, so each agent renews its own during the test.
+    let hub = HubProcess::start_with(
+        &tmp.path().join("hub"),
+        40,
+        &["--agent-cert-ttl-seconds", "120"],
+    )
+    .await?;
 
     // Enroll both clusters with their own tokens.
     let r1 = hub.register(m1.name()).await?;
@@ -45,7 +51,7 @@ async fn agent_two_clusters_work_and_status() -> Result<()> {
             .is_some_and(|c| c.starts_with("helm install")),
         "register prints the helm command"
     );
-    let _a1 = AgentProcess::start(&r1, m1.kubeconfig(), &tmp.path().join("a1")).await?;
+    let a1 = AgentProcess::start(&r1, m1.kubeconfig(), &tmp.path().join("a1")).await?;
     let _a2 = AgentProcess::start(&r2, m2.kubeconfig(), &tmp.path().join("a2")).await?;
 
     // Both Ready with the members' real version, as kubectl on the hub shows them.
@@ -60,6 +66,7 @@ async fn agent_two_clusters_work_and_status() -> Result<()> {
         Ok(ok.then_some(()))
     })
     .await?;
+    let first_cert = std::fs::read_to_string(tmp.path().join("a1/tls.crt"))?;
     let status: Value = serde_json::from_str(
         &hub.kubectl(&["get", "cluster", m1.name(), "-o", "json"])
             .await?,
@@ -187,5 +194,152 @@ async fn agent_two_clusters_work_and_status() -> Result<()> {
         },
     )
     .await?;
+
+    // 3. The member's guard rails (the defaults): a ClusterRole and a ConfigMap in
+    //    kube-system are refused and reported with the rule that refused them, the rest is
+    //    applied, and an existing object is not taken over although the Work asks for it.
+    let theirs: Api<ConfigMap> = Api::namespaced(m2.client(), "default");
+    theirs
+        .create(
+            &kube::api::PostParams::default(),
+            &serde_json::from_value(serde_json::json!({
+                "metadata": {"name": "owned-by-someone"}, "data": {"who": "member"}}))?,
+        )
+        .await?;
+    hub.ctl_stdin(&["work", "put", "--cluster", m2.name(), "-f", "-"], GUARDED)
+        .await?;
+    let allowed: Api<ConfigMap> = Api::namespaced(m2.client(), "shop");
+    wait_for(
+        "the allowed ConfigMap in m2",
+        Duration::from_secs(60),
+        || async { Ok(allowed.get_opt("allowed").await?.map(|_| ())) },
+    )
+    .await?;
+    let ns2 = format!("karmada-es-{}", m2.name());
+    let reports = wait_for("refusals reported", Duration::from_secs(60), || async {
+        let works: Value = serde_json::from_str(
+            &hub.kubectl(&["get", "works", "-n", &ns2, "-o", "json"])
+                .await?,
+        )?;
+        let message = |name: &str| {
+            works["items"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .find(|w| {
+                    w.pointer("/spec/workload/manifests/0/metadata/name")
+                        == Some(&serde_json::json!(name))
+                })
+                .and_then(|w| {
+                    w.pointer("/status/conditions")
+                        .and_then(Value::as_array)
+                        .cloned()
+                })
+                .and_then(|cs| {
+                    cs.into_iter()
+                        .find(|c| c["type"] == "Applied" && c["status"] == "False")
+                })
+                .and_then(|c| c["message"].as_str().map(str::to_owned))
+        };
+        let got: Vec<Option<String>> = ["flotilla-intruder", "intruder", "owned-by-someone"]
+            .iter()
+            .map(|n| message(n))
+            .collect();
+        Ok(got.iter().all(Option::is_some).then_some(got))
+    })
+    .await?;
+    let reports: Vec<String> = reports.into_iter().flatten().collect();
+    ensure!(
+        reports[0].contains("guard rails (rbac)"),
+        "the ClusterRole's refusal: {}",
+        reports[0]
+    );
+    ensure!(
+        reports[1].contains("guard rails (deniedNamespaces/allowedNamespaces)"),
+        "the kube-system ConfigMap's refusal: {}",
+        reports[1]
+    );
+    ensure!(
+        reports[2].contains("not managed by Flotilla"),
+        "the existing ConfigMap's conflict: {}",
+        reports[2]
+    );
+    let roles: Api<k8s_openapi::api::rbac::v1::ClusterRole> = Api::all(m2.client());
+    ensure!(
+        absent(&m2.client(), &roles, "flotilla-intruder").await?,
+        "the ClusterRole was applied"
+    );
+    let system: Api<ConfigMap> = Api::namespaced(m2.client(), "kube-system");
+    ensure!(
+        absent(&m2.client(), &system, "intruder").await?,
+        "the kube-system ConfigMap was applied"
+    );
+    let kept = theirs.get("owned-by-someone").await?;
+    ensure!(
+        kept.data.and_then(|d| d.get("who").cloned()).as_deref() == Some("member"),
+        "the member's own ConfigMap was taken over"
+    );
+
+    // 4. Rotation: m1's agent renews its two-minute certificate (a new key pair, the key never
+    //    sent) over the hub connection and stores it; its one stream stays up and Work still
+    //    flows.
+    wait_for(
+        "a certificate rotation by m1's agent",
+        Duration::from_secs(150),
+        || async {
+            Ok((a1
+                .metric("flotilla_agent_certificate_rotations_total")
+                .await?
+                >= 1)
+                .then_some(()))
+        },
+    )
+    .await?;
+    let stored = std::fs::read_to_string(tmp.path().join("a1/tls.crt"))?;
+    ensure!(
+        stored != first_cert,
+        "the renewed certificate was not stored"
+    );
+    let sessions = a1.metric("flotilla_agent_sessions_total").await?;
+    ensure!(
+        sessions == 1,
+        "m1's agent reconnected during the rotation ({sessions} sessions)"
+    );
+    hub.ctl_stdin(
+        &["work", "put", "--cluster", m1.name(), "-f", "-"],
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: after-rotation, namespace: shop}\ndata: {a: '1'}\n",
+    )
+    .await?;
+    wait_for(
+        "Work applied after the rotation",
+        Duration::from_secs(60),
+        || async { Ok(cms1.get_opt("after-rotation").await?.map(|_| ())) },
+    )
+    .await?;
     Ok(())
 }
+
+/// A Work set the default guard rails must partly refuse.
+const GUARDED: &str = r#"apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRole
+metadata: {name: flotilla-intruder}
+rules: [{apiGroups: ["*"], resources: ["*"], verbs: ["*"]}]
+---
+apiVersion: v1
+kind: ConfigMap
+metadata: {name: intruder, namespace: kube-system}
+data: {a: "1"}
+---
+apiVersion: v1
+kind: ConfigMap
+metadata: {name: allowed, namespace: shop}
+data: {a: "1"}
+---
+apiVersion: v1
+kind: ConfigMap
+metadata:
+  name: owned-by-someone
+  namespace: default
+  annotations: {work.karmada.io/conflict-resolution: overwrite}
+data: {who: hub}
+"#;

@@ -39,6 +39,14 @@ pub struct HubArgs {
     /// Seconds without a heartbeat before a cluster is marked not ready.
     #[arg(long, env = "FLOTILLA_CLUSTER_GRACE_SECONDS", default_value_t = 40)]
     pub cluster_grace_seconds: u64,
+    /// Lifetime of the client certificates signed for agents, in seconds; agents renew them
+    /// at 70 to 80% of it.
+    #[arg(
+        long,
+        env = "FLOTILLA_AGENT_CERT_TTL_SECONDS",
+        default_value_t = 86_400
+    )]
+    pub agent_cert_ttl_seconds: u64,
 }
 
 impl HubArgs {

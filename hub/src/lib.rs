@@ -171,7 +171,8 @@ impl Hub {
             &args.tls_san,
             args.cluster_grace_seconds,
             health_metrics,
-        );
+        )
+        .with_cert_ttl(std::time::Duration::from_secs(args.agent_cert_ttl_seconds));
         agents::start(agent_listener, agents_cfg, shutdown.clone(), &mut tasks)
             .await
             .map_err(|e| HubError::Io {

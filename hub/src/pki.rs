@@ -182,14 +182,20 @@ impl Pki {
         Ok(format!("sha256:{}", hex::encode(Sha256::digest(&der))))
     }
 
-    /// Issues a client certificate signed by the hub CA for `common_name` (with `org` as
-    /// organisation), returning (certificate PEM, key PEM).
-    pub fn issue_client_cert(
+    /// Signs a client certificate for the key pair of a PKCS#10 request (whose signature must
+    /// verify; nothing else of the request is used): subject `common_name` / `org` /
+    /// organizational unit `generation`, valid from 5 minutes ago (clock skew) for `ttl`.
+    /// Returns the certificate PEM.
+    pub fn sign_client_csr(
         &self,
+        csr_pem: &str,
         common_name: &str,
         org: &str,
-    ) -> Result<(String, String), PkiError> {
-        let key = KeyPair::generate()?;
+        generation: u64,
+        ttl: std::time::Duration,
+    ) -> Result<String, PkiError> {
+        let csr = rcgen::CertificateSigningRequestParams::from_pem(csr_pem)
+            .map_err(|e| PkiError::Invalid(format!("the certificate signing request: {e}")))?;
         let issuer = Issuer::from_ca_cert_pem(&self.ca_cert_pem, &self.ca_key)?;
         let mut params = CertificateParams::new(Vec::<String>::new())?;
         params
@@ -198,11 +204,21 @@ impl Pki {
         params
             .distinguished_name
             .push(DnType::OrganizationName, org);
+        params
+            .distinguished_name
+            .push(DnType::OrganizationalUnitName, generation.to_string());
         params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
-        params.not_before = rcgen::date_time_ymd(2020, 1, 1);
-        params.not_after = rcgen::date_time_ymd(2125, 1, 1);
-        let cert = params.signed_by(&key, &issuer)?;
-        Ok((cert.pem(), key.serialize_pem()))
+        params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+        let now = jiff::Timestamp::now();
+        let at = |secs: i64| {
+            time::OffsetDateTime::from_unix_timestamp(secs)
+                .map_err(|e| PkiError::Invalid(format!("certificate time: {e}")))
+        };
+        let ttl = i64::try_from(ttl.as_secs()).unwrap_or(i64::MAX);
+        params.not_before = at(now.as_second().saturating_sub(300))?;
+        params.not_after = at(now.as_second().saturating_add(ttl.max(60)))?;
+        let cert = params.signed_by(&csr.public_key, &issuer)?;
+        Ok(cert.pem())
     }
 }
 
@@ -258,6 +274,59 @@ mod tests {
         assert_ne!(first.serving_cert_pem, third.serving_cert_pem);
         assert!(first.ca_hash()?.starts_with("sha256:"));
         assert_eq!(first.ca_hash()?.len(), "sha256:".len() + 64);
+        Ok(())
+    }
+
+    #[test]
+    fn client_certificates_come_from_requests_and_expire() -> Result<(), Box<dyn std::error::Error>>
+    {
+        let dir = tempfile::tempdir()?;
+        let pki = Pki::load_or_create(dir.path(), &["localhost".to_owned()])?;
+        let key = KeyPair::generate()?;
+        let mut params = CertificateParams::new(Vec::<String>::new())?;
+        // What the request asks for beyond its key is ignored.
+        params
+            .distinguished_name
+            .push(DnType::CommonName, "other-cluster");
+        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        let csr = params.serialize_request(&key)?.pem()?;
+        let ttl = std::time::Duration::from_secs(3600);
+        let pem = pki.sign_client_csr(&csr, "m1", "uid-1", 3, ttl)?;
+        let der = pem_to_der(&pem)?;
+        let (_, cert) = x509_parser::parse_x509_certificate(&der)?;
+        let subject = cert.subject();
+        let first = |it: Option<&x509_parser::x509::AttributeTypeAndValue>| {
+            it.and_then(|a| a.as_str().ok()).map(str::to_owned)
+        };
+        assert_eq!(
+            first(subject.iter_common_name().next()).as_deref(),
+            Some("m1")
+        );
+        assert_eq!(
+            first(subject.iter_organization().next()).as_deref(),
+            Some("uid-1")
+        );
+        assert_eq!(
+            first(subject.iter_organizational_unit().next()).as_deref(),
+            Some("3")
+        );
+        assert!(!cert.is_ca());
+        assert_eq!(
+            cert.public_key().raw,
+            rcgen::PublicKeyData::subject_public_key_info(&key)
+        );
+        let life = cert.validity().not_after.timestamp() - cert.validity().not_before.timestamp();
+        assert_eq!(
+            life,
+            3600 + 300,
+            "one hour plus the 5 minutes of skew allowance"
+        );
+        // A request whose signature does not verify is refused.
+        let mut bad = csr.clone().into_bytes();
+        let at = bad.len() / 2;
+        bad[at] = if bad[at] == b'A' { b'B' } else { b'A' };
+        let bad = String::from_utf8(bad)?;
+        assert!(pki.sign_client_csr(&bad, "m1", "uid-1", 0, ttl).is_err());
         Ok(())
     }
 }

@@ -115,6 +115,16 @@ pub mod enrollment {
     pub const KEY_EXPIRATION: &str = "expiration";
     /// Secret key: set to the time of use once the token has been exchanged.
     pub const KEY_USED_AT: &str = "used-at";
+    /// Cluster annotation: the generation of the cluster's agent credentials. Certificates
+    /// carry it as their organizational unit; raising it (`flotillactl revoke cluster`, or
+    /// registering the cluster again) revokes every certificate issued before.
+    pub const CREDENTIAL_GENERATION_ANNOTATION: &str = "agent.flotilla.io/credential-generation";
+
+    /// The credential generation an annotation value (or a certificate's organizational
+    /// unit) says; absent or unreadable is 0, the first.
+    pub fn credential_generation(value: Option<&str>) -> u64 {
+        value.and_then(|v| v.trim().parse().ok()).unwrap_or(0)
+    }
 
     /// A parsed bootstrap token `<id>.<secret>`.
     #[derive(Debug, Clone, PartialEq, Eq)]

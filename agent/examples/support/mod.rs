@@ -250,17 +250,11 @@ pub async fn register_and_enroll(
     done.store(0, Ordering::Relaxed);
     let creds: Vec<(String, ClientIdentity)> = futures::stream::iter(&regs)
         .map(|r| async {
-            let e = connect::enroll(&addr, &ca, &r.cluster, &r.token)
+            let id = connect::enroll(&addr, &ca, &r.cluster, &r.token)
                 .await
                 .with_context(|| format!("enrolling {}", r.cluster))?;
             report("enrolled");
-            Ok::<_, anyhow::Error>((
-                r.cluster.clone(),
-                ClientIdentity {
-                    cert_pem: e.cert_pem,
-                    key_pem: e.key_pem,
-                },
-            ))
+            Ok::<_, anyhow::Error>((r.cluster.clone(), id))
         })
         .buffered(concurrency)
         .collect::<Vec<_>>()

@@ -65,12 +65,18 @@ pub struct HubProcess {
     /// Admin kubeconfig.
     pub kubeconfig: PathBuf,
     grace: u64,
+    extra: Vec<String>,
 }
 
 impl HubProcess {
     /// Starts a hub on free ports in `data_dir`.
     pub async fn start(data_dir: &Path, grace_seconds: u64) -> Result<Self> {
-        Self::start_on(data_dir, "127.0.0.1:0", "127.0.0.1:0", grace_seconds).await
+        Self::start_on(data_dir, "127.0.0.1:0", "127.0.0.1:0", grace_seconds, &[]).await
+    }
+
+    /// Starts a hub on free ports with extra arguments.
+    pub async fn start_with(data_dir: &Path, grace_seconds: u64, extra: &[&str]) -> Result<Self> {
+        Self::start_on(data_dir, "127.0.0.1:0", "127.0.0.1:0", grace_seconds, extra).await
     }
 
     /// Starts a hub on the given addresses.
@@ -79,6 +85,7 @@ impl HubProcess {
         api: &str,
         agents: &str,
         grace_seconds: u64,
+        extra: &[&str],
     ) -> Result<Self> {
         build_binaries()?;
         let log = std::fs::File::create(data_dir.with_extension("hub.log")).context("hub log")?;
@@ -93,6 +100,7 @@ impl HubProcess {
                 "--cluster-grace-seconds",
                 &grace_seconds.to_string(),
             ])
+            .args(extra)
             .stdout(Stdio::piped())
             .stderr(log)
             .kill_on_drop(true)
@@ -128,6 +136,7 @@ impl HubProcess {
             agents,
             kubeconfig,
             grace: grace_seconds,
+            extra: extra.iter().map(|s| (*s).to_owned()).collect(),
         })
     }
 
@@ -141,11 +150,14 @@ impl HubProcess {
     /// Starts the hub again on the same addresses and data.
     pub async fn restart(&mut self) -> Result<()> {
         self.kill().await;
+        let extra = self.extra.clone();
+        let extra: Vec<&str> = extra.iter().map(String::as_str).collect();
         let again = Self::start_on(
             &self.data_dir.clone(),
             &self.api.clone(),
             &self.agents.clone(),
             self.grace,
+            &extra,
         )
         .await?;
         *self = again;

@@ -34,12 +34,10 @@ impl Refusal {
             Self::Malformed => Status::invalid_argument(
                 "the bootstrap token is malformed: expected <id>.<secret> as printed by `flotillactl register cluster`",
             ),
-            Self::Unknown(id) => Status::unauthenticated(format!(
-                "bootstrap token {id} is not known to the hub (revoked, or never issued); {again}"
+            // One answer for both, so a caller cannot learn which token ids exist.
+            Self::Unknown(id) | Self::WrongSecret(id) => Status::unauthenticated(format!(
+                "bootstrap token {id} is not valid (unknown, revoked, or a wrong secret); {again}"
             )),
-            Self::WrongSecret(id) => {
-                Status::unauthenticated(format!("bootstrap token {id} is invalid; {again}"))
-            }
             Self::Used(id, at) => Status::unauthenticated(format!(
                 "bootstrap token {id} was already used at {at}; tokens are single-use; {again}"
             )),
@@ -88,13 +86,15 @@ pub fn check(
     Ok(())
 }
 
-/// Validates and consumes `token` for `cluster`, then issues the cluster's certificate:
-/// returns (certificate PEM, key PEM).
+/// Validates and consumes `token` for `cluster`, then signs the cluster's certificate for
+/// the key pair of `csr_pem`: returns the certificate PEM.
 pub async fn enroll(
     shared: &Shared,
     cluster: &str,
     token: &str,
-) -> Result<(String, String), Status> {
+    csr_pem: &str,
+) -> Result<String, Status> {
+    check_csr(csr_pem)?;
     let token = Token::parse(token).ok_or_else(|| Refusal::Malformed.status(cluster))?;
     let objects = &shared.objects;
     let secrets = objects
@@ -116,10 +116,13 @@ pub async fn enroll(
     }
     check(&secret, &token, cluster, jiff::Timestamp::now()).map_err(|r| r.status(cluster))?;
     let clusters = super::clusters(objects).map_err(|e| Status::internal(e.message))?;
-    let uid = match objects.get(&clusters, None, cluster).await {
-        Ok(c) => meta::str_at(&c, "/metadata/uid")
-            .unwrap_or_default()
-            .to_owned(),
+    let (uid, generation) = match objects.get(&clusters, None, cluster).await {
+        Ok(c) => (
+            meta::str_at(&c, "/metadata/uid")
+                .unwrap_or_default()
+                .to_owned(),
+            super::credential_generation(&c),
+        ),
         Err(e) if e.code.as_u16() == 404 => {
             return Err(Status::failed_precondition(format!(
                 "cluster {cluster} is not registered on the hub"
@@ -152,12 +155,29 @@ pub async fn enroll(
         }
         Err(e) => return Err(Status::unavailable(e.message)),
     }
-    let (cert, key) = shared
+    let cert = shared
         .pki
-        .issue_client_cert(cluster, &uid)
+        .sign_client_csr(csr_pem, cluster, &uid, generation, shared.cert_ttl)
         .map_err(|e| Status::internal(e.to_string()))?;
     tracing::info!(%cluster, token = %token.id, "cluster enrolled");
-    Ok((cert, key))
+    Ok(cert)
+}
+
+/// Checks a certificate signing request before a token is spent on it.
+pub fn check_csr(csr_pem: &str) -> Result<(), Status> {
+    if csr_pem.trim().is_empty() {
+        return Err(Status::failed_precondition(
+            "this agent sends no certificate signing request: upgrade the agent (the hub no longer makes keys for agents)",
+        ));
+    }
+    if csr_pem.len() > 16 * 1024 {
+        return Err(Status::invalid_argument(
+            "the certificate signing request is larger than 16 KiB",
+        ));
+    }
+    rcgen::CertificateSigningRequestParams::from_pem(csr_pem)
+        .map(|_| ())
+        .map_err(|e| Status::invalid_argument(format!("invalid certificate signing request: {e}")))
 }
 
 #[cfg(test)]

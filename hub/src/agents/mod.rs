@@ -9,6 +9,7 @@
 
 pub mod enroll;
 pub mod health;
+pub mod limits;
 pub mod service;
 pub mod status;
 pub mod work;
@@ -45,6 +46,21 @@ pub enum AgentsError {
     Api(#[from] ApiError),
 }
 
+/// Default lifetime of agent certificates.
+pub const DEFAULT_CERT_TTL: Duration = Duration::from_secs(24 * 3600);
+
+/// The credential generation of a Cluster object (see
+/// [`flotilla_proto::enrollment::CREDENTIAL_GENERATION_ANNOTATION`]).
+pub fn credential_generation(cluster: &Value) -> u64 {
+    use flotilla_proto::enrollment::{CREDENTIAL_GENERATION_ANNOTATION, credential_generation};
+    credential_generation(
+        cluster
+            .pointer("/metadata/annotations")
+            .and_then(|a| a.get(CREDENTIAL_GENERATION_ANNOTATION))
+            .and_then(Value::as_str),
+    )
+}
+
 /// Configuration of the agent side of the hub.
 pub struct AgentsConfig {
     /// The object engine.
@@ -57,6 +73,8 @@ pub struct AgentsConfig {
     pub grace: Duration,
     /// Metrics of the health controller.
     pub metrics: ControllerMetrics,
+    /// Lifetime of signed agent certificates.
+    pub cert_ttl: Duration,
 }
 
 impl std::fmt::Debug for AgentsConfig {
@@ -83,7 +101,14 @@ impl AgentsConfig {
             advertise: advertise_address(agent_addr, tls_san),
             grace: Duration::from_secs(grace_seconds.max(1)),
             metrics,
+            cert_ttl: DEFAULT_CERT_TTL,
         }
+    }
+
+    /// The same configuration with agent certificates valid for `ttl` (at least a minute).
+    pub fn with_cert_ttl(mut self, ttl: Duration) -> Self {
+        self.cert_ttl = ttl.max(Duration::from_secs(60));
+        self
     }
 }
 
@@ -107,6 +132,8 @@ pub fn advertise_address(addr: SocketAddr, tls_san: &[String]) -> String {
 pub(crate) struct Connection {
     pub(crate) id: u64,
     pub(crate) cancel: CancellationToken,
+    /// The credential generation of the certificate the stream was opened with.
+    pub(crate) generation: u64,
 }
 
 /// State shared by the server and the background tasks.
@@ -121,6 +148,8 @@ pub struct Shared {
     pub(crate) next_id: std::sync::atomic::AtomicU64,
     pub(crate) started: Instant,
     pub(crate) health: health::Health,
+    pub(crate) limits: limits::Limiter,
+    pub(crate) cert_ttl: Duration,
 }
 
 impl std::fmt::Debug for Shared {
@@ -139,6 +168,19 @@ impl Shared {
             .unwrap_or_default();
         v.sort();
         v
+    }
+
+    /// Closes the stream of `cluster`'s agent if it was opened with a certificate of another
+    /// credential generation than `current`.
+    pub fn disconnect_revoked(&self, cluster: &str, current: u64) {
+        if let Ok(mut c) = self.connections.lock()
+            && c.get(cluster)
+                .is_some_and(|conn| conn.generation != current)
+            && let Some(conn) = c.remove(cluster)
+        {
+            tracing::warn!(%cluster, "certificate revoked: closing the agent's stream");
+            conn.cancel.cancel();
+        }
     }
 
     /// Closes the stream of `cluster`'s agent, if connected.
@@ -177,6 +219,8 @@ pub async fn start(
         next_id: std::sync::atomic::AtomicU64::new(1),
         started: Instant::now(),
         health: health::Health::new(cfg.grace),
+        limits: limits::Limiter::default(),
+        cert_ttl: cfg.cert_ttl,
     });
     let router = service::server(shared.clone(), &cfg.pki)?;
     let sd = shutdown.clone();
@@ -284,6 +328,7 @@ async fn watch_clusters(shared: Arc<Shared>, shutdown: CancellationToken) {
                     }
                     remove_execution_namespace(&shared.objects, &name).await;
                     health::remove_lease(&shared, &name).await;
+                    shared.limits.forget(&name);
                 }
                 EventKind::Created => {
                     on_cluster(&shared, &name).await;
@@ -292,6 +337,8 @@ async fn watch_clusters(shared: Arc<Shared>, shutdown: CancellationToken) {
                 EventKind::Updated => {
                     // A changed sync mode or a status written by someone else: look again.
                     shared.health.queue.add(&name);
+                    // Revoked certificates lose their stream at once.
+                    shared.disconnect_revoked(&name, credential_generation(&v));
                 }
             }
         }

@@ -8,7 +8,8 @@ use std::time::{Duration, Instant};
 use flotilla_proto::v1::agent_hub_server::{AgentHub, AgentHubServer};
 use flotilla_proto::v1::{
     AgentMessage, DiscoverRequest, DiscoverResponse, EnrollRequest, EnrollResponse, HubMessage,
-    Progress, SnapshotBegin, SnapshotEnd, WorkDelete, WorkUpsert, agent_message, hub_message,
+    Progress, RenewRequest, RenewResponse, SnapshotBegin, SnapshotEnd, WorkDelete, WorkUpsert,
+    agent_message, hub_message,
 };
 use flotilla_store::{Event, EventKind, StoreError};
 use futures::{Stream, StreamExt};
@@ -17,7 +18,7 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tonic::{Request, Response, Status, Streaming};
 
-use super::{Connection, Shared, status, work};
+use super::{Connection, Shared, limits, status, work};
 use crate::api::meta;
 use crate::pki::Pki;
 
@@ -64,6 +65,8 @@ pub struct PeerIdentity {
     pub cluster: String,
     /// Cluster uid at enrollment (O).
     pub uid: String,
+    /// Credential generation (OU; 0 when absent).
+    pub generation: u64,
 }
 
 /// Reads CN and O from a DER certificate.
@@ -80,6 +83,12 @@ pub fn identity_of(der: &[u8]) -> Option<PeerIdentity> {
     Some(PeerIdentity {
         cluster: cn,
         uid: o,
+        generation: flotilla_proto::enrollment::credential_generation(
+            subject
+                .iter_organizational_unit()
+                .next()
+                .and_then(|ou| ou.as_str().ok()),
+        ),
     })
 }
 
@@ -93,6 +102,17 @@ fn peer_identity<T>(req: &Request<T>) -> Result<PeerIdentity, Status> {
         .first()
         .and_then(|c| identity_of(c.as_ref()))
         .ok_or_else(|| Status::unauthenticated("the client certificate names no cluster"))
+}
+
+/// `RESOURCE_EXHAUSTED` when `cluster` is over its rate for `kind`.
+fn refuse_if_limited(shared: &Shared, cluster: &str, kind: limits::Kind) -> Result<(), Status> {
+    match shared.limits.take(cluster, kind) {
+        None => Ok(()),
+        Some(wait) => Err(Status::resource_exhausted(format!(
+            "cluster {cluster} is over its {kind:?} rate; retry in {} s",
+            wait.as_secs().max(1)
+        ))),
+    }
 }
 
 type HubStream = Pin<Box<dyn Stream<Item = Result<HubMessage, Status>> + Send>>;
@@ -113,13 +133,34 @@ impl AgentHub for Service {
         req: Request<EnrollRequest>,
     ) -> Result<Response<EnrollResponse>, Status> {
         let r = req.into_inner();
-        let (cert_pem, key_pem) =
-            super::enroll::enroll(&self.shared, &r.cluster_name, &r.token).await?;
+        let cert_pem =
+            super::enroll::enroll(&self.shared, &r.cluster_name, &r.token, &r.csr_pem).await?;
         Ok(Response::new(EnrollResponse {
             cert_pem,
-            key_pem,
+            key_pem: String::new(),
             ca_pem: self.shared.pki.ca_cert_pem.clone(),
         }))
+    }
+
+    async fn renew(&self, req: Request<RenewRequest>) -> Result<Response<RenewResponse>, Status> {
+        let id = peer_identity(&req)?;
+        refuse_if_limited(&self.shared, &id.cluster, limits::Kind::Renew)?;
+        check_registered(&self.shared, &id).await?;
+        let csr = req.into_inner().csr_pem;
+        super::enroll::check_csr(&csr)?;
+        let cert_pem = self
+            .shared
+            .pki
+            .sign_client_csr(
+                &csr,
+                &id.cluster,
+                &id.uid,
+                id.generation,
+                self.shared.cert_ttl,
+            )
+            .map_err(|e| Status::internal(e.to_string()))?;
+        tracing::info!(cluster = %id.cluster, "agent certificate renewed");
+        Ok(Response::new(RenewResponse { cert_pem }))
     }
 
     type WorkStreamStream = HubStream;
@@ -129,6 +170,7 @@ impl AgentHub for Service {
         req: Request<Streaming<AgentMessage>>,
     ) -> Result<Response<HubStream>, Status> {
         let id = peer_identity(&req)?;
+        refuse_if_limited(&self.shared, &id.cluster, limits::Kind::Stream)?;
         check_registered(&self.shared, &id).await?;
         let mut inbound = req.into_inner();
         let hello = match tokio::time::timeout(HELLO_TIMEOUT, inbound.message()).await {
@@ -153,6 +195,7 @@ impl AgentHub for Service {
                 Connection {
                     id: conn_id,
                     cancel: cancel.clone(),
+                    generation: id.generation,
                 },
             ) {
                 old.cancel.cancel();
@@ -267,6 +310,15 @@ fn heartbeat_digest(hb: &flotilla_proto::v1::Heartbeat) -> u64 {
 async fn check_registered(shared: &Shared, id: &PeerIdentity) -> Result<(), Status> {
     let res = super::clusters(&shared.objects).map_err(|e| Status::internal(e.message))?;
     match shared.objects.get(&res, None, &id.cluster).await {
+        Ok(c)
+            if meta::str_at(&c, "/metadata/uid") == Some(id.uid.as_str())
+                && id.generation != super::credential_generation(&c) =>
+        {
+            Err(Status::unauthenticated(format!(
+                "the certificate of cluster {} was revoked (`flotillactl revoke cluster`); enroll again with a new token from `flotillactl register cluster {}`",
+                id.cluster, id.cluster
+            )))
+        }
         Ok(c) if meta::str_at(&c, "/metadata/uid") == Some(id.uid.as_str()) => Ok(()),
         Ok(_) => Err(Status::unauthenticated(format!(
             "the credential of cluster {} was revoked (the cluster was registered again); enroll with a new token",
@@ -289,8 +341,22 @@ async fn handle(shared: &Shared, id: &PeerIdentity, m: AgentMessage) -> Result<(
             }
             Ok(())
         }
-        Some(agent_message::Message::Heartbeat(hb)) => {
+        Some(agent_message::Message::Heartbeat(mut hb)) => {
+            shared
+                .limits
+                .wait(&id.cluster, limits::Kind::Heartbeat)
+                .await;
             shared.heard(&id.cluster);
+            limits::check_heartbeat(&hb)
+                .map_err(|e| Status::invalid_argument(format!("heartbeat refused: {e}")))?;
+            // Capacity that cannot be true never steers scheduling: it is left out, and the
+            // Cluster says why.
+            let capacity_problem = limits::capacity_problem(&hb);
+            if capacity_problem.is_some() {
+                hb.allocatable.clear();
+                hb.allocated.clear();
+                hb.allocating.clear();
+            }
             // Liveness is kept in memory: an unchanged heartbeat costs no store read or write.
             let digest = heartbeat_digest(&hb);
             if shared.heartbeat_unchanged(&id.cluster, digest) {
@@ -311,7 +377,8 @@ async fn handle(shared: &Shared, id: &PeerIdentity, m: AgentMessage) -> Result<(
                     shared.disconnect(&id.cluster);
                     return Err(Status::unauthenticated("credential revoked"));
                 }
-                let new = status::cluster_status(cluster.get("status"), &hb, &meta::now());
+                let mut new = status::cluster_status(cluster.get("status"), &hb, &meta::now());
+                status::flag_capacity(&mut new, capacity_problem.as_deref(), &meta::now());
                 if cluster.get("status") == Some(&new) {
                     break;
                 }
@@ -325,7 +392,10 @@ async fn handle(shared: &Shared, id: &PeerIdentity, m: AgentMessage) -> Result<(
             Ok(())
         }
         Some(agent_message::Message::Status(ws)) => {
+            shared.limits.wait(&id.cluster, limits::Kind::Status).await;
             shared.heard(&id.cluster);
+            limits::check_work_status(&ws)
+                .map_err(|e| Status::invalid_argument(format!("work status refused: {e}")))?;
             // Status is written only into the certificate's own execution namespace.
             let ns = flotilla_proto::execution_namespace(&id.cluster);
             let res = work::works(&shared.objects).map_err(|e| Status::internal(e.message))?;
@@ -419,7 +489,13 @@ async fn send_works(
     let res = work::works(&shared.objects).map_err(|e| Status::internal(e.message))?;
     let prefix = res.list_prefix(Some(&flotilla_proto::execution_namespace(cluster)));
     let store = shared.objects.store().clone();
-    let mut from = resume;
+    // A revision the hub has not reached is not a resume point: send a snapshot.
+    let mut from = if resume > store.current_revision() {
+        tracing::warn!(%cluster, resume, "resume revision is ahead of the hub: sending a snapshot");
+        0
+    } else {
+        resume
+    };
     loop {
         if from == 0 {
             from = snapshot(&*store, &prefix, tx).await?;

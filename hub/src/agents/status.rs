@@ -195,6 +195,39 @@ pub fn cluster_status(prev: Option<&Value>, hb: &Heartbeat, now: &str) -> Value 
     s
 }
 
+/// Flags (or clears) capacity left out of a Cluster's status because the agent reported
+/// values that cannot be true: condition `CapacityValid`, set only once a problem was seen.
+pub fn flag_capacity(s: &mut Value, problem: Option<&str>, now: &str) {
+    let mut conditions: Vec<Value> = s
+        .get("conditions")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    let seen = conditions.iter().any(|c| c["type"] == "CapacityValid");
+    match problem {
+        Some(p) => set_condition(
+            &mut conditions,
+            "CapacityValid",
+            "False",
+            "InvalidCapacity",
+            &format!("reported capacity ignored: {p}"),
+            None,
+            now,
+        ),
+        None if seen => set_condition(
+            &mut conditions,
+            "CapacityValid",
+            "True",
+            "Valid",
+            "reported capacity is plausible",
+            None,
+            now,
+        ),
+        None => return,
+    }
+    s["conditions"] = Value::Array(conditions);
+}
+
 /// What the health monitor should do with a cluster whose agent was last heard from
 /// `silent_for` ago: `Some((status, reason, message))` to set `Ready`, `None` to leave it.
 pub fn stale_ready(
@@ -348,6 +381,22 @@ mod tests {
             .unwrap_or_default();
         assert_eq!(ready["status"], "False");
         assert_eq!(ready["message"], "connection refused");
+    }
+
+    #[test]
+    fn capacity_flag_appears_only_after_a_problem() {
+        let mut s = json!({"conditions": []});
+        flag_capacity(&mut s, None, "t0");
+        assert_eq!(s["conditions"], json!([]), "no condition while all is well");
+        flag_capacity(&mut s, Some("allocatable cpu=-1 is negative"), "t1");
+        let c = &s["conditions"][0];
+        assert_eq!(
+            (c["type"].as_str(), c["status"].as_str()),
+            (Some("CapacityValid"), Some("False"))
+        );
+        assert!(c["message"].as_str().is_some_and(|m| m.contains("cpu=-1")));
+        flag_capacity(&mut s, None, "t2");
+        assert_eq!(s["conditions"][0]["status"], "True");
     }
 
     #[test]
