@@ -33,7 +33,7 @@ use anyhow::{Context, Result, bail};
 use clap::Parser;
 use flotilla_agent::fake::FakeMember;
 use flotilla_agent::member::{Applied, Member, MemberError, ObjectRef};
-use flotilla_proto::v1::{ApiEnablement, ApiResource, Heartbeat};
+use flotilla_proto::v1::Heartbeat;
 use futures::StreamExt;
 use serde_json::{Value, json};
 use support::{Agents, ClusterSpec, HubProcess};
@@ -414,30 +414,7 @@ impl Member for BenchMember {
     }
 
     async fn heartbeat(&self, with_enablements: bool) -> Heartbeat {
-        let mut hb = self.inner.heartbeat(with_enablements).await;
-        if with_enablements {
-            let res = |name: &str, kind: &str| ApiResource {
-                name: name.to_owned(),
-                kind: kind.to_owned(),
-            };
-            hb.api_enablements = vec![
-                ApiEnablement {
-                    group_version: "apps/v1".to_owned(),
-                    resources: vec![res("deployments", "Deployment")],
-                },
-                ApiEnablement {
-                    group_version: "v1".to_owned(),
-                    resources: vec![
-                        res("configmaps", "ConfigMap"),
-                        res("namespaces", "Namespace"),
-                        res("secrets", "Secret"),
-                        res("services", "Service"),
-                    ],
-                },
-            ];
-            hb.api_enablements_included = true;
-        }
-        hb
+        self.inner.heartbeat(with_enablements).await
     }
 }
 

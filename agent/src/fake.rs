@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 use std::sync::Mutex;
 
-use flotilla_proto::v1::Heartbeat;
+use flotilla_proto::v1::{ApiEnablement, ApiResource, Heartbeat};
 use serde_json::Value;
 
 use crate::member::{self, Applied, Member, MemberError, ObjectRef};
@@ -150,8 +150,8 @@ impl Member for FakeMember {
             .collect())
     }
 
-    async fn heartbeat(&self, _with_enablements: bool) -> Heartbeat {
-        Heartbeat {
+    async fn heartbeat(&self, with_enablements: bool) -> Heartbeat {
+        let mut hb = Heartbeat {
             api_reachable: true,
             kubernetes_version: "v1.36.0-fake".into(),
             nodes_total: 1,
@@ -162,6 +162,30 @@ impl Member for FakeMember {
             ]
             .into(),
             ..Default::default()
+        };
+        if with_enablements {
+            // Serves Deployments and the core kinds workloads use.
+            let res = |name: &str, kind: &str| ApiResource {
+                name: name.to_owned(),
+                kind: kind.to_owned(),
+            };
+            hb.api_enablements = vec![
+                ApiEnablement {
+                    group_version: "apps/v1".to_owned(),
+                    resources: vec![res("deployments", "Deployment")],
+                },
+                ApiEnablement {
+                    group_version: "v1".to_owned(),
+                    resources: vec![
+                        res("configmaps", "ConfigMap"),
+                        res("namespaces", "Namespace"),
+                        res("secrets", "Secret"),
+                        res("services", "Service"),
+                    ],
+                },
+            ];
+            hb.api_enablements_included = true;
         }
+        hb
     }
 }

@@ -140,6 +140,11 @@ impl HubProcess {
         })
     }
 
+    /// The hub's process id, while it runs.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().and_then(|c| c.id())
+    }
+
     /// Kills the hub (SIGKILL).
     pub async fn kill(&mut self) {
         if let Some(mut c) = self.child.take() {

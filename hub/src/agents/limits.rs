@@ -188,6 +188,12 @@ pub const STATUSES: Rate = Rate {
     per_second: 50.0,
     burst: 2000.0,
 };
+/// Bytes of heartbeats and statuses: 256 KiB per second on average, bursts of 16 MiB (a
+/// resync of a large member). Counted on top of the message rates.
+pub const BYTES: Rate = Rate {
+    per_second: 256.0 * 1024.0,
+    burst: 16.0 * 1024.0 * 1024.0,
+};
 /// Certificate renewals: one a minute on average, bursts of 3.
 pub const RENEWALS: Rate = Rate {
     per_second: 1.0 / 60.0,
@@ -210,14 +216,21 @@ impl Bucket {
 
     /// Takes one token at `now`: `None` if there was one, else how long until there is.
     pub fn take(&mut self, rate: Rate, now: Instant) -> Option<Duration> {
+        self.take_n(rate, now, 1.0)
+    }
+
+    /// Takes `cost` tokens (at most a burst) at `now`: `None` if there were enough, else how
+    /// long until there are.
+    pub fn take_n(&mut self, rate: Rate, now: Instant, cost: f64) -> Option<Duration> {
+        let cost = cost.clamp(0.0, rate.burst);
         let elapsed = now.saturating_duration_since(self.last).as_secs_f64();
         self.tokens = (self.tokens + elapsed * rate.per_second).min(rate.burst);
         self.last = now;
-        if self.tokens >= 1.0 {
-            self.tokens -= 1.0;
+        if self.tokens >= cost {
+            self.tokens -= cost;
             None
         } else {
-            let wait = (1.0 - self.tokens) / rate.per_second.max(f64::MIN_POSITIVE);
+            let wait = (cost - self.tokens) / rate.per_second.max(f64::MIN_POSITIVE);
             Some(Duration::from_secs_f64(wait.min(3600.0)))
         }
     }
@@ -234,6 +247,8 @@ pub enum Kind {
     Stream,
     /// Certificate renewals.
     Renew,
+    /// Bytes of heartbeats and statuses.
+    Bytes,
 }
 
 impl Kind {
@@ -243,6 +258,7 @@ impl Kind {
             Kind::Status => STATUSES,
             Kind::Stream => STREAMS,
             Kind::Renew => RENEWALS,
+            Kind::Bytes => BYTES,
         }
     }
 }
@@ -256,17 +272,24 @@ pub struct Limiter {
 impl Limiter {
     /// Takes a token of `kind` for `cluster`: `None` if allowed now, else the wait.
     pub fn take(&self, cluster: &str, kind: Kind) -> Option<Duration> {
+        self.take_n(cluster, kind, 1)
+    }
+
+    fn take_n(&self, cluster: &str, kind: Kind, cost: usize) -> Option<Duration> {
         let now = Instant::now();
         let rate = kind.rate();
         let mut b = self.buckets.lock().unwrap_or_else(|e| e.into_inner());
         b.entry((cluster.to_owned(), kind))
             .or_insert_with(|| Bucket::full(rate, now))
-            .take(rate, now)
+            .take_n(rate, now, cost as f64)
     }
 
-    /// Waits until `cluster` may send one more message of `kind`.
-    pub async fn wait(&self, cluster: &str, kind: Kind) {
+    /// Waits until `cluster` may send one more message of `kind`, of `bytes` bytes.
+    pub async fn wait(&self, cluster: &str, kind: Kind, bytes: usize) {
         while let Some(d) = self.take(cluster, kind) {
+            tokio::time::sleep(d).await;
+        }
+        while let Some(d) = self.take_n(cluster, Kind::Bytes, bytes) {
             tokio::time::sleep(d).await;
         }
     }

@@ -344,7 +344,11 @@ async fn handle(shared: &Shared, id: &PeerIdentity, m: AgentMessage) -> Result<(
         Some(agent_message::Message::Heartbeat(mut hb)) => {
             shared
                 .limits
-                .wait(&id.cluster, limits::Kind::Heartbeat)
+                .wait(
+                    &id.cluster,
+                    limits::Kind::Heartbeat,
+                    prost::Message::encoded_len(&hb),
+                )
                 .await;
             shared.heard(&id.cluster);
             limits::check_heartbeat(&hb)
@@ -392,7 +396,14 @@ async fn handle(shared: &Shared, id: &PeerIdentity, m: AgentMessage) -> Result<(
             Ok(())
         }
         Some(agent_message::Message::Status(ws)) => {
-            shared.limits.wait(&id.cluster, limits::Kind::Status).await;
+            shared
+                .limits
+                .wait(
+                    &id.cluster,
+                    limits::Kind::Status,
+                    prost::Message::encoded_len(&ws),
+                )
+                .await;
             shared.heard(&id.cluster);
             limits::check_work_status(&ws)
                 .map_err(|e| Status::invalid_argument(format!("work status refused: {e}")))?;

@@ -7,7 +7,7 @@ use serde::Serialize;
 
 use super::cluster::{ClusterInfo, api_key};
 use crate::selectors::{AffinityMismatch, affinity_check, first_untolerated};
-use crate::types::{ClusterAffinity, SpreadConstraint, Toleration};
+use crate::types::{ClusterAffinity, SpreadConstraint, Taint, Toleration};
 
 /// Why a cluster was filtered out.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
@@ -70,65 +70,97 @@ pub(crate) struct FilterContext<'a> {
     pub evicting: &'a HashSet<&'a str>,
 }
 
-/// Returns `Err` with the reason when the cluster is not a candidate.
-pub(crate) fn check(c: &ClusterInfo, ctx: &FilterContext<'_>) -> Result<(), FilteredCluster> {
-    let reject = |reason: FilterReason, detail: String| {
-        Err(FilteredCluster {
-            cluster: c.name.clone(),
-            reason,
-            detail,
-        })
-    };
+/// Returns `Err` with the reason when the cluster is not a candidate. Allocates nothing, so
+/// checking every cluster of a large fleet for every binding stays cheap; [`rejection`]
+/// spells out the details for the few rejections a diagnosis shows.
+pub(crate) fn check(c: &ClusterInfo, ctx: &FilterContext<'_>) -> Result<(), FilterReason> {
     if c.deleting {
-        return reject(FilterReason::ClusterDeleting, String::new());
+        return Err(FilterReason::ClusterDeleting);
     }
     if ctx.evicting.contains(c.name.as_str()) {
-        return reject(FilterReason::EvictionInProgress, String::new());
+        return Err(FilterReason::EvictionInProgress);
     }
     if let Err(m) = affinity_check(ctx.affinity, c) {
-        let reason = match m {
+        return Err(match m {
             AffinityMismatch::Excluded => FilterReason::AffinityExclude,
             AffinityMismatch::NotInClusterNames => FilterReason::AffinityClusterNames,
             AffinityMismatch::LabelSelector => FilterReason::AffinityLabelSelector,
             AffinityMismatch::FieldSelector => FilterReason::AffinityFieldSelector,
-        };
-        return reject(reason, String::new());
+        });
     }
     // Existing targets are kept despite taints and API enablement, so placements are stable.
     let existing = ctx.previous.contains(c.name.as_str());
     if !existing {
-        let derived = c.readiness_taint();
-        let untolerated = first_untolerated(&c.taints, ctx.tolerations)
-            .or_else(|| first_untolerated(derived.as_slice(), ctx.tolerations));
-        if let Some(t) = untolerated {
-            let detail = if t.value.is_empty() {
-                format!("{}:{}", t.key, t.effect)
-            } else {
-                format!("{}={}:{}", t.key, t.value, t.effect)
-            };
-            return reject(FilterReason::TaintUntolerated, detail);
+        if untolerated(c, ctx).is_some() {
+            return Err(FilterReason::TaintUntolerated);
         }
         if !c.api_enablements.contains(&ctx.api_key) {
-            return reject(FilterReason::ApiNotEnabled, ctx.api_key.clone());
+            return Err(FilterReason::ApiNotEnabled);
         }
     }
-    for sc in ctx.spread {
-        let missing = match sc.spread_by_field.as_str() {
+    if missing_spread_field(c, ctx).is_some() {
+        return Err(FilterReason::SpreadFieldMissing);
+    }
+    Ok(())
+}
+
+/// The first taint of `c` (its own, then those derived from readiness) that the
+/// tolerations do not tolerate.
+fn untolerated(c: &ClusterInfo, ctx: &FilterContext<'_>) -> Option<Taint> {
+    first_untolerated(&c.taints, ctx.tolerations)
+        .cloned()
+        .or_else(|| first_untolerated(c.readiness_taint().as_slice(), ctx.tolerations).cloned())
+}
+
+/// The spread constraint whose field or label `c` lacks.
+fn missing_spread_field<'a>(
+    c: &ClusterInfo,
+    ctx: &FilterContext<'a>,
+) -> Option<&'a SpreadConstraint> {
+    ctx.spread
+        .iter()
+        .find(|sc| match sc.spread_by_field.as_str() {
             "provider" => c.provider.is_empty(),
             "region" => c.region.is_empty(),
             "zone" => c.zones.is_empty(),
             _ => !sc.spread_by_label.is_empty() && !c.labels.contains_key(&sc.spread_by_label),
-        };
-        if missing {
-            let what = if sc.spread_by_label.is_empty() {
-                sc.spread_by_field.clone()
-            } else {
-                format!("label {}", sc.spread_by_label)
-            };
-            return reject(FilterReason::SpreadFieldMissing, what);
-        }
+        })
+}
+
+/// The rejection of `c` for `reason`, with its details (the taint, the missing API or
+/// spread field).
+pub(crate) fn rejection(
+    c: &ClusterInfo,
+    ctx: &FilterContext<'_>,
+    reason: FilterReason,
+) -> FilteredCluster {
+    let detail = match reason {
+        FilterReason::TaintUntolerated => untolerated(c, ctx)
+            .map(|t| {
+                if t.value.is_empty() {
+                    format!("{}:{}", t.key, t.effect)
+                } else {
+                    format!("{}={}:{}", t.key, t.value, t.effect)
+                }
+            })
+            .unwrap_or_default(),
+        FilterReason::ApiNotEnabled => ctx.api_key.clone(),
+        FilterReason::SpreadFieldMissing => missing_spread_field(c, ctx)
+            .map(|sc| {
+                if sc.spread_by_label.is_empty() {
+                    sc.spread_by_field.clone()
+                } else {
+                    format!("label {}", sc.spread_by_label)
+                }
+            })
+            .unwrap_or_default(),
+        _ => String::new(),
+    };
+    FilteredCluster {
+        cluster: c.name.clone(),
+        reason,
+        detail,
     }
-    Ok(())
 }
 
 /// The key of the template kind in [`ClusterInfo::api_enablements`].

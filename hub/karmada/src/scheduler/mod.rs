@@ -160,6 +160,8 @@ pub struct CandidateReport {
 
 /// Selected clusters named in a [`Diagnosis::summary`]; the rest are counted.
 pub const SUMMARY_SELECTED: usize = 10;
+/// Rejected clusters a diagnosis names (the others are only counted).
+pub const FILTERED_KEPT: usize = 5;
 
 /// Why the scheduler decided what it did.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -171,13 +173,20 @@ pub struct Diagnosis {
     pub total_clusters: usize,
     /// Clusters that passed the filters.
     pub feasible: usize,
-    /// Clusters rejected by the filters, with the rule.
+    /// The first [`FILTERED_KEPT`] clusters rejected by the filters, with the rule.
     pub filtered: Vec<FilteredCluster>,
+    /// How many clusters each rule rejected.
+    pub filtered_by_reason: BTreeMap<FilterReason, usize>,
     /// The selected clusters and the numbers behind their share.
     pub selected: Vec<CandidateReport>,
 }
 
 impl Diagnosis {
+    /// How many clusters the filters rejected.
+    pub fn filtered_total(&self) -> usize {
+        self.filtered_by_reason.values().sum()
+    }
+
     /// A one-line human-readable summary.
     pub fn summary(&self) -> String {
         let mut s = format!(
@@ -209,17 +218,16 @@ impl Diagnosis {
         if !self.filtered.is_empty() {
             s.push_str(&format!(
                 "; filtered {}",
-                filtered_summary(&self.filtered, 5)
+                filtered_summary(&self.filtered, self.filtered_total())
             ));
         }
         s
     }
 }
 
-fn filtered_summary(filtered: &[FilteredCluster], max: usize) -> String {
+fn filtered_summary(filtered: &[FilteredCluster], total: usize) -> String {
     let mut parts: Vec<String> = filtered
         .iter()
-        .take(max)
         .map(|f| {
             if f.detail.is_empty() {
                 format!("{}: {}", f.cluster, f.reason)
@@ -228,8 +236,8 @@ fn filtered_summary(filtered: &[FilteredCluster], max: usize) -> String {
             }
         })
         .collect();
-    if filtered.len() > max {
-        parts.push(format!("and {} more", filtered.len() - max));
+    if total > filtered.len() {
+        parts.push(format!("and {} more", total - filtered.len()));
     }
     parts.join(", ")
 }
@@ -319,12 +327,14 @@ pub fn schedule(input: &ScheduleInput, clusters: &[ClusterInfo]) -> ScheduleOutc
         total_clusters: clusters.len(),
         feasible: 0,
         filtered: Vec::new(),
+        filtered_by_reason: BTreeMap::new(),
         selected: Vec::new(),
     };
     let mut failures: Vec<String> = Vec::new();
     let mut last_error = TermError::new(ScheduleReason::NoClusterFit, "no cluster fits");
     for (name, affinity) in &terms[start..] {
         diagnosis.filtered.clear();
+        diagnosis.filtered_by_reason.clear();
         diagnosis.selected.clear();
         match schedule_term(
             input,
@@ -425,14 +435,19 @@ fn schedule_term(
                     current,
                 });
             }
-            Err(f) => diagnosis.filtered.push(f),
+            Err(reason) => {
+                *diagnosis.filtered_by_reason.entry(reason).or_default() += 1;
+                if diagnosis.filtered.len() < FILTERED_KEPT {
+                    diagnosis.filtered.push(filter::rejection(c, &ctx, reason));
+                }
+            }
         }
     }
     diagnosis.feasible = candidates.len();
     if candidates.is_empty() {
         return Err(TermError::new(
             ScheduleReason::NoClusterFit,
-            no_fit_message(clusters.len(), &diagnosis.filtered),
+            no_fit_message(clusters.len(), &diagnosis.filtered_by_reason),
         ));
     }
     candidates.sort_by(|a, b| {
@@ -490,11 +505,7 @@ fn schedule_term(
     Ok(targets)
 }
 
-fn no_fit_message(total: usize, filtered: &[FilteredCluster]) -> String {
-    let mut counts: BTreeMap<FilterReason, usize> = BTreeMap::new();
-    for f in filtered {
-        *counts.entry(f.reason).or_default() += 1;
-    }
+fn no_fit_message(total: usize, counts: &BTreeMap<FilterReason, usize>) -> String {
     let parts: Vec<String> = counts.iter().map(|(r, n)| format!("{n} {r}")).collect();
     format!("0/{total} clusters are available: {}", parts.join(", "))
 }
