@@ -421,12 +421,15 @@ impl<M: Member> Engine<M> {
                 }
                 Err(e) => {
                     // A guard-rail refusal stands until the Work changes: no retries.
-                    failed |= !matches!(e, MemberError::Refused(_));
+                    failed |= !matches!(e, MemberError::Refused { .. });
                     self.metrics.apply_errors.fetch_add(1, Ordering::Relaxed);
                     tracing::warn!(work = %name, error = %e, "apply failed");
-                    let keep_target = matches!(e, MemberError::Api(_))
-                        .then_some(prev.target)
-                        .flatten();
+                    let keep_target = match &e {
+                        MemberError::Api(_) => prev.target,
+                        // Reported with its identity, so the hub can tell which one.
+                        MemberError::Refused { target, .. } => Some((**target).clone()),
+                        _ => None,
+                    };
                     results.push(ManifestState {
                         target: keep_target,
                         applied: false,

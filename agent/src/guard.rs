@@ -55,7 +55,8 @@ impl Default for GuardRails {
 /// An object refused by a guard rail.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error(
-    "refused by this member's guard rails ({rule}): {what}; the member's owners can allow it in the agent's guardRails values"
+    "{} ({rule}): {what}; the member's owners can allow it in the agent's guardRails values",
+    flotilla_proto::GUARD_RAIL_REFUSAL
 )]
 pub struct Refusal {
     /// The rule that refused it (the values key).

@@ -384,19 +384,6 @@ impl Member for KubeMember {
         } else {
             String::new()
         };
-        // The member's own rules come before anything is created (its namespace included).
-        self.guard
-            .check(Target {
-                group: &ar.group,
-                kind: &ar.kind,
-                namespace: &namespace,
-                name,
-            })
-            .map_err(|r| MemberError::Refused(r.to_string()))?;
-        let overwrite = self.guard.may_take_over(overwrite);
-        if !namespace.is_empty() {
-            self.ensure_namespace(&namespace).await?;
-        }
         let target = ObjectRef {
             group: ar.group.clone(),
             version: ar.version.clone(),
@@ -405,6 +392,22 @@ impl Member for KubeMember {
             namespace: namespace.clone(),
             name: name.to_owned(),
         };
+        // The member's own rules come before anything is created (its namespace included).
+        if let Err(r) = self.guard.check(Target {
+            group: &ar.group,
+            kind: &ar.kind,
+            namespace: &namespace,
+            name,
+        }) {
+            return Err(MemberError::Refused {
+                target: Box::new(target),
+                message: r.to_string(),
+            });
+        }
+        let overwrite = self.guard.may_take_over(overwrite);
+        if !namespace.is_empty() {
+            self.ensure_namespace(&namespace).await?;
+        }
         let desired = member::prepare(
             manifest,
             work,

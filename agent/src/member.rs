@@ -60,8 +60,13 @@ pub enum MemberError {
     )]
     Conflict(String),
     /// The member's guard rails refuse the object.
-    #[error("{0}")]
-    Refused(String),
+    #[error("{message}")]
+    Refused {
+        /// The object refused.
+        target: Box<ObjectRef>,
+        /// Why, with the rule.
+        message: String,
+    },
     /// The member does not serve the kind (yet).
     #[error("the member cluster does not serve {0}")]
     UnknownKind(String),

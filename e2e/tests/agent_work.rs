@@ -264,6 +264,33 @@ async fn agent_two_clusters_work_and_status() -> Result<()> {
         "the existing ConfigMap's conflict: {}",
         reports[2]
     );
+    // Each refusal is also a Warning Event on the hub, on the refused object's Work.
+    let events = wait_for(
+        "refusal Events on the hub",
+        Duration::from_secs(30),
+        || async {
+            let list: Value = serde_json::from_str(
+                &hub.kubectl(&["get", "events", "-n", &ns2, "-o", "json"])
+                    .await?,
+            )?;
+            let refused: Vec<String> = list["items"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter(|e| e["reason"] == "GuardRailRefused" && e["type"] == "Warning")
+                .filter_map(|e| e["message"].as_str().map(str::to_owned))
+                .collect();
+            Ok((refused.len() >= 2).then_some(refused))
+        },
+    )
+    .await?;
+    ensure!(
+        events.iter().any(|m| m.contains("(rbac)"))
+            && events
+                .iter()
+                .any(|m| m.contains("(deniedNamespaces/allowedNamespaces)")),
+        "refusal Events: {events:?}"
+    );
     let roles: Api<k8s_openapi::api::rbac::v1::ClusterRole> = Api::all(m2.client());
     ensure!(
         absent(&m2.client(), &roles, "flotilla-intruder").await?,

@@ -5,6 +5,7 @@ pub mod api;
 pub mod bootstrap;
 pub mod config;
 pub mod controllers;
+pub mod events;
 pub mod metrics;
 pub mod pki;
 pub mod registry;
@@ -158,6 +159,7 @@ impl Hub {
             state.metrics.controllers(),
             shutdown.clone(),
         ));
+        tasks.spawn(events::run_reaper(state.objects.clone(), shutdown.clone()));
         tasks.spawn(tls::serve(
             listener,
             cfg,

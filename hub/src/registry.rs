@@ -341,6 +341,17 @@ fn builtins() -> Vec<Resource> {
             false,
         ),
         builtin(
+            "",
+            "v1",
+            "Event",
+            "events",
+            true,
+            &["ev"],
+            false,
+            false,
+            false,
+        ),
+        builtin(
             "coordination.k8s.io",
             "v1",
             "Lease",

@@ -95,6 +95,10 @@ pub fn work_name_for(kind: &str, namespace: Option<&str>, name: &str) -> String 
     out.trim_matches(['-', '.']).to_owned()
 }
 
+/// How an agent's report of an object its guard rails refused begins (the hub records an
+/// Event for each).
+pub const GUARD_RAIL_REFUSAL: &str = "refused by this member's guard rails";
+
 /// Where bootstrap tokens and hub information live in the hub API.
 pub mod enrollment {
     use sha2::{Digest, Sha256};

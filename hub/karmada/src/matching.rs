@@ -139,8 +139,12 @@ pub fn is_propagation_skipped(obj: &ObjectKey) -> bool {
         .unwrap_or("");
     is_reserved_namespace(&obj.namespace)
         || obj.namespace.starts_with("kube-")
-        || SKIPPED_GROUPS.contains(&group)
-        || (group.is_empty() && obj.kind == "Event")
+        || is_skipped_kind(group, &obj.kind)
+}
+
+/// Whether objects of a kind are never propagated: a skipped API group, or core Events.
+pub fn is_skipped_kind(group: &str, kind: &str) -> bool {
+    SKIPPED_GROUPS.contains(&group) || (group.is_empty() && kind == "Event")
 }
 
 /// The claim a template carries.

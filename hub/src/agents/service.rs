@@ -8,8 +8,8 @@ use std::time::{Duration, Instant};
 use flotilla_proto::v1::agent_hub_server::{AgentHub, AgentHubServer};
 use flotilla_proto::v1::{
     AgentMessage, DiscoverRequest, DiscoverResponse, EnrollRequest, EnrollResponse, HubMessage,
-    Progress, RenewRequest, RenewResponse, SnapshotBegin, SnapshotEnd, WorkDelete, WorkUpsert,
-    agent_message, hub_message,
+    Progress, RenewRequest, RenewResponse, SnapshotBegin, SnapshotEnd, WorkDelete, WorkStatus,
+    WorkUpsert, agent_message, hub_message,
 };
 use flotilla_store::{Event, EventKind, StoreError};
 use futures::{Stream, StreamExt};
@@ -435,12 +435,52 @@ async fn handle(shared: &Shared, id: &PeerIdentity, m: AgentMessage) -> Result<(
                 )
                 .await
                 .map_err(|e| Status::internal(e.message))?;
+            report_refusals(shared, &id.cluster, &current, &ws).await;
             Ok(())
         }
         Some(agent_message::Message::Hello(_)) => {
             Err(Status::invalid_argument("Hello may only be sent once"))
         }
         None => Ok(()),
+    }
+}
+
+/// Records a Warning Event for each manifest the member's guard rails refused: on the Work,
+/// and on the hub's template when the Work was rendered from one.
+async fn report_refusals(shared: &Shared, cluster: &str, work: &Value, ws: &WorkStatus) {
+    for m in ws
+        .manifests
+        .iter()
+        .filter(|m| !m.applied && m.message.starts_with(flotilla_proto::GUARD_RAIL_REFUSAL))
+    {
+        let message = format!("cluster {cluster}: {}", m.message);
+        let mut about = vec![work.clone()];
+        if work
+            .pointer("/metadata/labels")
+            .and_then(|l| l.get(crate::controllers::keys::BINDING_LABEL))
+            .is_some()
+            && let Some(id) = &m.identifier
+            && let Some(res) = shared
+                .objects
+                .registry()
+                .by_kind(&id.group, &id.version, &id.kind)
+        {
+            let ns = (!id.namespace.is_empty()).then_some(id.namespace.as_str());
+            if let Ok(t) = shared.objects.get(&res, ns, &id.name).await {
+                about.push(t);
+            }
+        }
+        for object in &about {
+            let r = crate::events::Record {
+                object,
+                type_: "Warning",
+                reason: "GuardRailRefused",
+                message: &message,
+            };
+            if let Err(e) = crate::events::record(&shared.objects, &r).await {
+                tracing::warn!(%cluster, error = %e, "recording a refusal event failed");
+            }
+        }
     }
 }
 

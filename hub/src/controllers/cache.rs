@@ -253,7 +253,7 @@ impl State {
             return Class::Other;
         };
         if matches!(res.schema, Schema::Karmada)
-            || flotilla_karmada::matching::SKIPPED_GROUPS.contains(&res.group.as_str())
+            || flotilla_karmada::matching::is_skipped_kind(&res.group, &res.kind)
         {
             return Class::Other;
         }
