@@ -218,6 +218,32 @@ fn everyday_commands(bin: &Path) {
         k.ok_in(&["apply", "--server-side", "-f", "-"], &ssa)
             .contains("serverside-applied")
     );
+    // The same manager applies again with a change: no conflict with itself, because the
+    // create was recorded as its Apply (what `helm upgrade` relies on).
+    assert_eq!(
+        k.ok(&[
+            "get",
+            "deploy",
+            "api",
+            "-o",
+            "jsonpath={.metadata.managedFields[*].operation}"
+        ]),
+        "Apply"
+    );
+    k.ok_in(
+        &["apply", "--server-side", "-f", "-"],
+        &ssa.replace("nginx:1.25", "nginx:1.27"),
+    );
+    assert_eq!(
+        k.ok(&[
+            "get",
+            "deploy",
+            "api",
+            "-o",
+            "jsonpath={.spec.template.spec.containers[0].image}"
+        ]),
+        "nginx:1.27"
+    );
     k.ok(&["scale", "deploy", "api", "--replicas=7"]);
     let err = k.fails_in(&["apply", "--server-side", "-f", "-"], &ssa);
     assert!(

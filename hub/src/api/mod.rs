@@ -254,6 +254,7 @@ async fn handle(state: &ApiState, req: Request) -> Result<Response, ApiError> {
             .unwrap_or_else(|| user_agent.split('/').next().unwrap_or("unknown").to_owned()),
         field_validation: FieldValidation::parse(query.get("fieldValidation"))?,
         force: query.flag("force"),
+        from_apply: false,
     };
     if let Some(dr) = query.get("dryRun")
         && dr != "All"

@@ -27,6 +27,9 @@ pub struct WriteOptions {
     pub field_validation: FieldValidation,
     /// `?force=true` for server-side apply.
     pub force: bool,
+    /// A create made by server-side apply: the object's `managedFields` (an `Apply` entry
+    /// of the field manager) are recorded as they are, not replaced by an `Update` entry.
+    pub from_apply: bool,
 }
 
 impl Default for WriteOptions {
@@ -36,6 +39,7 @@ impl Default for WriteOptions {
             field_manager: "flotilla-hub".into(),
             field_validation: FieldValidation::Strict,
             force: false,
+            from_apply: false,
         }
     }
 }
@@ -389,6 +393,10 @@ impl Objects {
         mut obj: Value,
         opts: &WriteOptions,
     ) -> Result<Written, ApiError> {
+        let applied_fields = opts
+            .from_apply
+            .then(|| obj.pointer("/metadata/managedFields").cloned())
+            .flatten();
         self.prepare(res, ns, &mut obj, None)?;
         let m = meta::metadata_mut(&mut obj);
         let name = match m
@@ -473,8 +481,12 @@ impl Objects {
                 obj["spec"] = json!({"finalizers": ["kubernetes"]});
             }
         }
-        let managed =
-            apply::update_managed_fields(None, &obj, &opts.field_manager, &now, schema_for(res));
+        let managed = match applied_fields {
+            Some(fields) => fields,
+            None => {
+                apply::update_managed_fields(None, &obj, &opts.field_manager, &now, schema_for(res))
+            }
+        };
         set_managed_fields(&mut obj, managed);
         if opts.dry_run {
             return Ok(Written {
@@ -794,27 +806,11 @@ impl Objects {
                         ns,
                         applied,
                         &WriteOptions {
-                            field_manager: opts.field_manager.clone(),
+                            from_apply: true,
                             ..opts.clone()
                         },
                     )
-                    .await
-                    .map(|mut w| {
-                        // The create recorded an Update entry; apply owns its fields instead.
-                        if let Ok(a) = apply::server_side_apply(
-                            None,
-                            &obj,
-                            &opts.field_manager,
-                            true,
-                            &now,
-                            schema_for(res),
-                        ) && let Some(mf) = a.pointer("/metadata/managedFields")
-                        {
-                            meta::metadata_mut(&mut w.object)
-                                .insert("managedFields".into(), mf.clone());
-                        }
-                        w
-                    });
+                    .await;
             };
             let base = if subresource == Some("scale") {
                 scale_of(&current)
