@@ -184,7 +184,9 @@ impl Pki {
 
     /// Signs a client certificate for the key pair of a PKCS#10 request (whose signature must
     /// verify; nothing else of the request is used): subject `common_name` / `org` /
-    /// organizational unit `generation`, valid from 5 minutes ago (clock skew) for `ttl`.
+    /// organizational unit `generation`, valid for `ttl` from now, and from a little before now
+    /// for clock skew (a tenth of `ttl`, at most 5 minutes, so short lifetimes keep their
+    /// shape: agents renew at a fraction of the whole validity).
     /// Returns the certificate PEM.
     pub fn sign_client_csr(
         &self,
@@ -215,7 +217,8 @@ impl Pki {
                 .map_err(|e| PkiError::Invalid(format!("certificate time: {e}")))
         };
         let ttl = i64::try_from(ttl.as_secs()).unwrap_or(i64::MAX);
-        params.not_before = at(now.as_second().saturating_sub(300))?;
+        let skew = (ttl / 10).min(300);
+        params.not_before = at(now.as_second().saturating_sub(skew))?;
         params.not_after = at(now.as_second().saturating_add(ttl.max(60)))?;
         let cert = params.signed_by(&csr.public_key, &issuer)?;
         Ok(cert.pem())
