@@ -324,6 +324,13 @@ mod tests {
             3600 + 300,
             "one hour plus the 5 minutes of skew allowance"
         );
+        // A short lifetime keeps its shape: the skew allowance is a tenth of it.
+        let short =
+            pki.sign_client_csr(&csr, "m1", "uid-1", 3, std::time::Duration::from_secs(120))?;
+        let der = pem_to_der(&short)?;
+        let (_, cert) = x509_parser::parse_x509_certificate(&der)?;
+        let v = cert.validity();
+        assert_eq!(v.not_after.timestamp() - v.not_before.timestamp(), 132);
         // A request whose signature does not verify is refused.
         let mut bad = csr.clone().into_bytes();
         let at = bad.len() / 2;
