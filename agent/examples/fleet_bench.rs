@@ -104,6 +104,9 @@ struct Args {
     /// Where the hub's data directories go (a temporary directory by default).
     #[arg(long)]
     data_dir: Option<PathBuf>,
+    /// Keep the hub's data directory after the run (for `store_usage`).
+    #[arg(long)]
+    keep_data_dir: bool,
     /// Smoke test: 50 clusters, 1,000 templates, 40 changes, 10 s idle window.
     #[arg(long, conflicts_with = "all")]
     quick: bool,
@@ -885,7 +888,16 @@ async fn run_point(args: &Args, clusters: usize, templates: usize) -> Result<Poi
         }
         None => tempfile::tempdir()?,
     };
-    let data_dir = tmp.path().join("hub");
+    let (_tmp, root) = if args.keep_data_dir {
+        (None, tmp.keep())
+    } else {
+        let root = tmp.path().to_owned();
+        (Some(tmp), root)
+    };
+    let data_dir = root.join("hub");
+    if args.keep_data_dir {
+        eprintln!("keeping the hub's data in {}", data_dir.display());
+    }
     let binary = support::hub_binary(&args.hub_profile);
     let mut hub = HubProcess::start(&binary, &data_dir, &args.hub_arg).await?;
     tokio::time::sleep(Duration::from_secs(1)).await;
