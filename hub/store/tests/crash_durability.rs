@@ -260,14 +260,20 @@ fn build_power_loss_layer(out: &std::path::Path) -> std::path::PathBuf {
     let source =
         std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/power_loss/drop_unsynced.c");
     let lib = out.join("drop_unsynced.so");
-    let status = Command::new("cc")
+    let out = Command::new("cc")
         .args(["-shared", "-fPIC", "-O2", "-o"])
         .arg(&lib)
         .arg(&source)
         .args(["-ldl", "-lpthread"])
-        .status()
+        .output()
         .expect("a C compiler (cc) builds the power-loss layer");
-    assert!(status.success(), "building {} failed", source.display());
+    assert!(
+        out.status.success(),
+        "building {} failed ({}): {}",
+        source.display(),
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
     lib
 }
 
