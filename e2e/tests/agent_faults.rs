@@ -205,10 +205,23 @@ async fn agent_survives_hub_agent_and_member_faults() -> Result<()> {
     // 4. The agent falls silent (stopped, its connection open): after the grace period the
     //    cluster turns Ready=Unknown with Karmada's reason, its Lease still says when it was
     //    last heard from, and the cluster recovers when the agent resumes.
-    let lease: serde_json::Value = serde_json::from_str(
-        &hub.kubectl(&["get", "lease", "-n", "karmada-cluster", &name, "-o", "json"])
-            .await?,
-    )?;
+    // The first Lease write comes within a minute of the hub hearing from the agent.
+    let lease: serde_json::Value =
+        wait_for("the cluster's Lease", Duration::from_secs(90), || async {
+            let out = hub
+                .kubectl(&["get", "leases", "-n", "karmada-cluster", "-o", "json"])
+                .await?;
+            let list: serde_json::Value = serde_json::from_str(&out)?;
+            Ok(list["items"]
+                .as_array()
+                .and_then(|items| {
+                    items
+                        .iter()
+                        .find(|l| l["metadata"]["name"] == name.as_str())
+                })
+                .cloned())
+        })
+        .await?;
     let renewed = lease["spec"]["renewTime"]
         .as_str()
         .unwrap_or_default()

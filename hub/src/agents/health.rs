@@ -7,8 +7,9 @@
 //! - an agent silent for the grace period turns its Pull cluster `Ready=Unknown` (the one
 //!   case that reads the Cluster from the store);
 //! - a live agent's Lease (`coordination.k8s.io/v1`, `karmada-cluster/<cluster>`, as Karmada
-//!   keeps them) is persisted at most every [`LEASE_EVERY`], so the last time a cluster was
-//!   heard from survives a hub restart at that resolution.
+//!   keeps them) is persisted at most every [`LEASE_EVERY`] (the first time within
+//!   [`FIRST_LEASE_WITHIN`], at a random point, so the writes of many clusters spread out),
+//!   so the last time a cluster was heard from survives a hub restart at that resolution.
 //!
 //! A key comes back when an agent is heard from again after a silence (see
 //! [`super::Shared::heard`]), when its Cluster is created, changed or deleted, and after the
@@ -34,6 +35,8 @@ pub const NAME: &str = "health";
 pub const LEASE_NAMESPACE: &str = "karmada-cluster";
 /// The longest time between two persisted renewals of a live cluster's Lease.
 pub const LEASE_EVERY: Duration = Duration::from_secs(300);
+/// A cluster's first Lease write happens within this long of the hub first hearing from it.
+pub const FIRST_LEASE_WITHIN: Duration = Duration::from_secs(60);
 /// Workers of the health controller.
 const WORKERS: usize = 2;
 
@@ -55,11 +58,20 @@ impl Health {
         }
     }
 
-    fn lease_age(&self, cluster: &str) -> Option<Duration> {
-        self.leases
-            .lock()
-            .ok()
-            .and_then(|l| l.get(cluster).map(Instant::elapsed))
+    /// How long ago this hub persisted the cluster's Lease. A cluster seen for the first time
+    /// gets its first write at a random point of the next [`FIRST_LEASE_WITHIN`] (as if its
+    /// Lease had been written that much less than [`LEASE_EVERY`] ago), so thousands of agents
+    /// connecting at once (a hub restart) spread their Lease writes, and so do all later
+    /// renewals.
+    fn lease_age(&self, cluster: &str) -> Duration {
+        let mut l = self.leases.lock().unwrap_or_else(|e| e.into_inner());
+        let written = l.entry(cluster.to_owned()).or_insert_with(|| {
+            let first_in = FIRST_LEASE_WITHIN.mul_f64(spread(cluster));
+            let now = Instant::now();
+            now.checked_sub(LEASE_EVERY.saturating_sub(first_in))
+                .unwrap_or(now)
+        });
+        written.elapsed()
     }
 
     fn lease_written(&self, cluster: &str) {
@@ -129,6 +141,13 @@ pub fn step(l: Liveness, grace: Duration, lease_every: Duration) -> Step {
     }
 }
 
+/// A number in `[0, 1)` that differs between clusters and hub runs.
+fn spread(cluster: &str) -> f64 {
+    use std::hash::BuildHasher;
+    let h = std::collections::hash_map::RandomState::new().hash_one(cluster);
+    (h >> 11) as f64 / (1u64 << 53) as f64
+}
+
 /// The Lease of `cluster`, renewed at `renew_time` (a MicroTime).
 pub fn lease(cluster: &str, grace: Duration, renew_time: &str) -> Value {
     let seconds = i32::try_from(grace.as_secs()).unwrap_or(i32::MAX);
@@ -163,7 +182,7 @@ fn liveness(shared: &Shared, cluster: &str) -> Liveness {
     Liveness {
         silent_for: heard.unwrap_or(shared.started).elapsed(),
         ever_heard: heard.is_some(),
-        lease_age: shared.health.lease_age(cluster),
+        lease_age: heard.map(|_| shared.health.lease_age(cluster)),
     }
 }
 
