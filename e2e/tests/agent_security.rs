@@ -254,6 +254,26 @@ async fn agent_credentials_are_confined_to_their_cluster() -> Result<()> {
     let id_b3 = connect::enroll(&addr, &ca, "sec-b", field(&rb2, "token")).await?;
     let (_tx_b3, mut st_b3) = open(&addr, &ca, &id_b3, "sec-b").await?;
     snapshot(&mut st_b3).await?;
+    // Registering B again revokes that credential too, its open stream included.
+    hub.register("sec-b").await?;
+    let ended = tokio::time::timeout(Duration::from_secs(5), end_of(&mut st_b3))
+        .await
+        .context("B's stream stayed open for 5 s after registering B again")?;
+    ensure!(
+        matches!(
+            ended,
+            None | Some(Code::PermissionDenied | Code::Unauthenticated)
+        ),
+        "stream end: {ended:?}"
+    );
+    match open(&addr, &ca, &id_b3, "sec-b").await {
+        Err(s) if s.code() == Code::Unauthenticated => {}
+        Err(s) => bail!("B's credential after registering again: {s:?}"),
+        Ok((_, mut st)) => match snapshot(&mut st).await {
+            Err(s) if s.code() == Code::Unauthenticated => {}
+            other => bail!("B's old credential opened a stream after registering again: {other:?}"),
+        },
+    }
 
     // Unregistering A closes its stream and revokes its credential.
     hub.ctl(&["unregister", "cluster", "sec-a"]).await?;
