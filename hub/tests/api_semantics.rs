@@ -57,6 +57,61 @@ async fn kubernetes_api_semantics() {
     let c = client(&hub).await;
     let cms: Api<ConfigMap> = Api::namespaced(c.clone(), "default");
 
+    // Without credentials only the version and health are readable, as with kube-apiserver.
+    let anonymous = {
+        let kc = Kubeconfig::read_from(&hub.kubeconfig).unwrap();
+        let mut cfg = Config::from_custom_kubeconfig(kc, &KubeConfigOptions::default())
+            .await
+            .unwrap();
+        cfg.auth_info = Default::default();
+        Client::try_from(cfg).unwrap()
+    };
+    let (code, body) = raw(
+        &anonymous,
+        "GET",
+        "/version",
+        "application/json",
+        "application/json",
+        vec![],
+    )
+    .await;
+    assert_eq!(code, 200, "{body}");
+    assert!(body["gitVersion"].as_str().is_some(), "{body}");
+    let (code, _) = raw(
+        &anonymous,
+        "GET",
+        "/api/v1/namespaces",
+        "application/json",
+        "application/json",
+        vec![],
+    )
+    .await;
+    assert_eq!(code, 401);
+
+    // Namespaces carry kubernetes.io/metadata.name, which an update cannot take away.
+    let nss: Api<k8s_openapi::api::core::v1::Namespace> = Api::all(c.clone());
+    let created = nss
+        .create(
+            &Default::default(),
+            &serde_json::from_value(json!({"metadata": {"name": "labelled"}})).unwrap(),
+        )
+        .await
+        .unwrap();
+    let label = |n: &k8s_openapi::api::core::v1::Namespace| {
+        n.metadata
+            .labels
+            .as_ref()
+            .and_then(|l| l.get("kubernetes.io/metadata.name").cloned())
+    };
+    assert_eq!(label(&created).as_deref(), Some("labelled"));
+    let mut stripped = created.clone();
+    stripped.metadata.labels = None;
+    let replaced = nss
+        .replace("labelled", &Default::default(), &stripped)
+        .await
+        .unwrap();
+    assert_eq!(label(&replaced).as_deref(), Some("labelled"));
+
     // Bodies over 3 MiB get 413.
     let big = json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "big"}, "data": {"x": "a".repeat(3 * 1024 * 1024 + 10)}});
     let (code, body) = raw(

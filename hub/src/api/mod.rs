@@ -90,6 +90,13 @@ fn authenticated(state: &ApiState, headers: &HeaderMap) -> bool {
     constant_time_eq(token.trim().as_bytes(), state.admin_token.as_bytes())
 }
 
+/// What a request without credentials may read, as kube-apiserver's
+/// `system:public-info-viewer` allows: the version and the health endpoints. Wrong
+/// credentials are refused everywhere.
+fn public(method: &http::Method, path: &str) -> bool {
+    method == http::Method::GET && matches!(path, "/version" | "/healthz" | "/livez" | "/readyz")
+}
+
 /// Compares secrets without leaking where they differ.
 pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     if a.len() != b.len() {
@@ -126,7 +133,9 @@ async fn dispatch(State(state): State<ApiState>, req: Request) -> Response {
     let span = tracing::debug_span!("request", %method, %path);
     let started = std::time::Instant::now();
     let resp = async {
-        if !authenticated(&state, req.headers()) {
+        let anonymous = !req.headers().contains_key(header::AUTHORIZATION);
+        let allowed = authenticated(&state, req.headers()) || (anonymous && public(&method, &path));
+        if !allowed {
             return ApiError::unauthorized().into_response();
         }
         match handle(&state, req).await {

@@ -398,8 +398,9 @@ impl Objects {
             .then(|| obj.pointer("/metadata/managedFields").cloned())
             .flatten();
         self.prepare(res, ns, &mut obj, None)?;
+        let mut generate: Option<String> = None;
         let m = meta::metadata_mut(&mut obj);
-        let name = match m
+        let mut name = match m
             .get("name")
             .and_then(Value::as_str)
             .filter(|s| !s.is_empty())
@@ -411,6 +412,7 @@ impl Objects {
                 .filter(|s| !s.is_empty())
             {
                 Some(prefix) => {
+                    generate = Some(prefix.to_owned());
                     let n = format!("{prefix}{}", meta::random_suffix());
                     m.insert("name".into(), json!(n));
                     n
@@ -475,6 +477,7 @@ impl Objects {
         } else {
             m.remove("generation");
         }
+        label_namespace_name(res, &mut obj, &name);
         if res.kind == "Namespace" && res.group.is_empty() {
             obj["status"] = json!({"phase": "Active"});
             if obj.pointer("/spec/finalizers").is_none() {
@@ -495,17 +498,24 @@ impl Objects {
                 warnings: v.warnings,
             });
         }
-        let key = res.key(ns, &name);
-        let kv = self
-            .store
-            .create(&key, render(obj.clone()))
-            .await
-            .map_err(|e| match e {
-                StoreError::AlreadyExists(_) => {
-                    ApiError::already_exists(&res.group, &res.plural, &name)
-                }
-                other => other.into(),
-            })?;
+        // A generated name that is taken is generated again, as kube-apiserver does.
+        let mut attempts = 0;
+        let kv = loop {
+            let key = res.key(ns, &name);
+            match self.store.create(&key, render(obj.clone())).await {
+                Ok(kv) => break kv,
+                Err(StoreError::AlreadyExists(_)) => match &generate {
+                    Some(prefix) if attempts < GENERATE_NAME_ATTEMPTS => {
+                        attempts += 1;
+                        name = format!("{prefix}{}", meta::random_suffix());
+                        meta::metadata_mut(&mut obj).insert("name".into(), json!(name));
+                        label_namespace_name(res, &mut obj, &name);
+                    }
+                    _ => return Err(ApiError::already_exists(&res.group, &res.plural, &name)),
+                },
+                Err(other) => return Err(other.into()),
+            }
+        };
         Ok(Written {
             object: with_rv(obj, kv.mod_revision),
             created: true,
@@ -587,6 +597,7 @@ impl Objects {
         } else {
             let v = validation::validate(res, &incoming, opts.field_validation)?;
             let mut n = v.object;
+            label_namespace_name(res, &mut n, name);
             if res.status {
                 match current.get("status") {
                     Some(s) => n["status"] = s.clone(),
@@ -1102,6 +1113,23 @@ pub fn schema_for(res: &Resource) -> Option<&'static dyn patch::PatchSchema> {
     } else {
         None
     }
+}
+
+/// How many more names a create with `generateName` tries when a generated one is taken.
+const GENERATE_NAME_ATTEMPTS: usize = 8;
+
+/// The label kube-apiserver keeps on every Namespace: `kubernetes.io/metadata.name` = its
+/// name (set on create and on every update, so it cannot be removed or changed).
+fn label_namespace_name(res: &Resource, obj: &mut Value, name: &str) {
+    if res.kind != "Namespace" || !res.group.is_empty() {
+        return;
+    }
+    let m = meta::metadata_mut(obj);
+    let labels = m.entry("labels").or_insert_with(|| json!({}));
+    if !labels.is_object() {
+        *labels = json!({});
+    }
+    labels["kubernetes.io/metadata.name"] = json!(name);
 }
 
 fn set_managed_fields(obj: &mut Value, managed: Value) {
