@@ -167,9 +167,9 @@ impl CredentialStore {
                     path: dir.clone(),
                     source,
                 })?;
-                write(&dir.join("ca.crt"), &c.ca_pem, 0o644)?;
+                write(&dir.join("ca.crt"), &c.ca_pem, 0o600)?;
                 write(&dir.join("tls.key"), &c.identity.key_pem, 0o600)?;
-                write(&dir.join("tls.crt"), &c.identity.cert_pem, 0o644)?;
+                write(&dir.join("tls.crt"), &c.identity.cert_pem, 0o600)?;
                 Ok(())
             }
             Self::Secret { api, name } => {
@@ -245,10 +245,13 @@ mod tests {
             .collect();
         assert!(leftovers.is_empty(), "temporary files left: {leftovers:?}");
         use std::os::unix::fs::PermissionsExt;
-        let mode = std::fs::metadata(dir.path().join("m1/tls.key"))?
-            .permissions()
-            .mode();
-        assert_eq!(mode & 0o777, 0o600);
+        // Every file of the credential is readable by the agent's user alone.
+        for f in ["ca.crt", "tls.crt", "tls.key"] {
+            let mode = std::fs::metadata(dir.path().join("m1").join(f))?
+                .permissions()
+                .mode();
+            assert_eq!(mode & 0o777, 0o600, "{f}");
+        }
         store.clear().await?;
         assert!(store.load().await?.is_none());
         Ok(())

@@ -62,6 +62,44 @@ async fn snapshot(stream: &mut tonic::Streaming<HubMessage>) -> Result<Vec<Strin
     }
 }
 
+/// Opens a stream with `id` claiming `cluster` and expects the hub to refuse it at once with
+/// `code`; returns the refusal's message. `what` names the case.
+async fn refused(
+    addr: &str,
+    ca: &str,
+    id: &ClientIdentity,
+    cluster: &str,
+    code: Code,
+    what: &str,
+) -> Result<String> {
+    match open(addr, ca, id, cluster).await {
+        Err(s) if s.code() == code => Ok(s.message().to_owned()),
+        Err(s) => bail!("{what}: expected {code:?}, got {s:?}"),
+        Ok(_) => bail!("{what}: the hub opened the stream"),
+    }
+}
+
+/// A client of the hub's agent service over TLS verified against `ca`, with `id` as client
+/// certificate if given, for requests the agent library would never send.
+async fn raw_client(
+    addr: &str,
+    ca: &str,
+    id: Option<&ClientIdentity>,
+) -> Result<flotilla_proto::v1::agent_hub_client::AgentHubClient<tonic::transport::Channel>> {
+    use tonic::transport::{Certificate, ClientTlsConfig, Endpoint, Identity};
+    let mut tls = ClientTlsConfig::new()
+        .ca_certificate(Certificate::from_pem(ca))
+        .domain_name("127.0.0.1");
+    if let Some(id) = id {
+        tls = tls.identity(Identity::from_pem(&id.cert_pem, &id.key_pem));
+    }
+    let ch = Endpoint::from_shared(format!("https://{addr}"))?
+        .tls_config(tls)?
+        .connect()
+        .await?;
+    Ok(connect::client(ch))
+}
+
 /// Reads a stream until it ends: `None` for a clean end, else the error code.
 async fn end_of(st: &mut tonic::Streaming<HubMessage>) -> Option<Code> {
     loop {
@@ -147,14 +185,15 @@ async fn agent_credentials_are_confined_to_their_cluster() -> Result<()> {
     .await?;
 
     // B's credential claiming to be A is refused.
-    match open(&addr, &ca, &id_b, "sec-a").await {
-        Err(s) if s.code() == Code::PermissionDenied => {}
-        Err(s) => bail!("expected PermissionDenied, got {s:?}"),
-        Ok((_, mut st)) => match snapshot(&mut st).await {
-            Err(s) if s.code() == Code::PermissionDenied => {}
-            other => bail!("B received A's stream: {other:?}"),
-        },
-    }
+    refused(
+        &addr,
+        &ca,
+        &id_b,
+        "sec-a",
+        Code::PermissionDenied,
+        "B claiming A",
+    )
+    .await?;
     // B's own stream carries none of A's Work.
     let (tx_b, mut st_b) = open(&addr, &ca, &id_b, "sec-b").await?;
     ensure!(
@@ -236,22 +275,49 @@ async fn agent_credentials_are_confined_to_their_cluster() -> Result<()> {
         revoked_at.elapsed()
     );
     for (what, id) in [("renewed", &renewed), ("first", &id_b)] {
-        match open(&addr, &ca, id, "sec-b").await {
-            Err(s) if s.code() == Code::Unauthenticated && s.message().contains("revoked") => {}
-            Err(s) => bail!("B's {what} certificate after revoke: {s:?}"),
-            Ok((_, mut st)) => match snapshot(&mut st).await {
-                Err(s) if s.code() == Code::Unauthenticated => {}
-                other => bail!("B's {what} certificate opened a stream after revoke: {other:?}"),
-            },
-        }
+        let message = refused(&addr, &ca, id, "sec-b", Code::Unauthenticated, what).await?;
+        ensure!(
+            message.contains("revoked"),
+            "B's {what} certificate: {message}"
+        );
     }
     match connect::renew(&addr, &ca, "sec-b", &renewed).await {
         Err(connect::ConnectError::Rpc(s)) if s.code() == Code::Unauthenticated => {}
         other => bail!("a revoked certificate was renewed: {:?}", other.map(|_| ())),
     }
-    // A new token enrolls B again, in the new generation.
+    // A new token enrolls B again, in the new generation. Before that, requests without a
+    // signing request or with a broken one are refused and do not spend the token.
     let rb2 = hub.register("sec-b").await?;
+    for (csr, code) in [
+        (String::new(), Code::FailedPrecondition),
+        ("-----BEGIN CERTIFICATE REQUEST-----\nbm90IGEgcmVxdWVzdA==\n-----END CERTIFICATE REQUEST-----\n".to_owned(), Code::InvalidArgument),
+        ("x".repeat(17 * 1024), Code::InvalidArgument),
+    ] {
+        let r = raw_client(&addr, &ca, None)
+            .await?
+            .enroll(flotilla_proto::v1::EnrollRequest {
+                cluster_name: "sec-b".into(),
+                token: field(&rb2, "token").into(),
+                csr_pem: csr.clone(),
+            })
+            .await;
+        match r {
+            Err(s) if s.code() == code => {}
+            other => bail!("enrolling with CSR {:?}...: expected {code:?}, got {other:?}", &csr[..csr.len().min(20)]),
+        }
+    }
     let id_b3 = connect::enroll(&addr, &ca, "sec-b", field(&rb2, "token")).await?;
+    // A renewal with a broken signing request is refused.
+    match raw_client(&addr, &ca, Some(&id_b3))
+        .await?
+        .renew(flotilla_proto::v1::RenewRequest {
+            csr_pem: "not a request".into(),
+        })
+        .await
+    {
+        Err(s) if s.code() == Code::InvalidArgument => {}
+        other => bail!("a renewal with a broken request: {other:?}"),
+    }
     let (_tx_b3, mut st_b3) = open(&addr, &ca, &id_b3, "sec-b").await?;
     snapshot(&mut st_b3).await?;
     // Registering B again revokes that credential too, its open stream included.
@@ -266,14 +332,15 @@ async fn agent_credentials_are_confined_to_their_cluster() -> Result<()> {
         ),
         "stream end: {ended:?}"
     );
-    match open(&addr, &ca, &id_b3, "sec-b").await {
-        Err(s) if s.code() == Code::Unauthenticated => {}
-        Err(s) => bail!("B's credential after registering again: {s:?}"),
-        Ok((_, mut st)) => match snapshot(&mut st).await {
-            Err(s) if s.code() == Code::Unauthenticated => {}
-            other => bail!("B's old credential opened a stream after registering again: {other:?}"),
-        },
-    }
+    refused(
+        &addr,
+        &ca,
+        &id_b3,
+        "sec-b",
+        Code::Unauthenticated,
+        "B registered again",
+    )
+    .await?;
 
     // Unregistering A closes its stream and revokes its credential.
     hub.ctl(&["unregister", "cluster", "sec-a"]).await?;
@@ -287,20 +354,26 @@ async fn agent_credentials_are_confined_to_their_cluster() -> Result<()> {
         ),
         "stream end: {ended:?}"
     );
-    match open(&addr, &ca, &id_a, "sec-a").await {
-        Err(s) if s.code() == Code::Unauthenticated => {}
-        Err(s) => bail!("expected Unauthenticated after unregister, got {s:?}"),
-        Ok(_) => bail!("a revoked credential opened a stream"),
-    }
+    refused(
+        &addr,
+        &ca,
+        &id_a,
+        "sec-a",
+        Code::Unauthenticated,
+        "A unregistered",
+    )
+    .await?;
     // Registering A again does not revive the old credential (new uid).
     hub.register("sec-a").await?;
-    match open(&addr, &ca, &id_a, "sec-a").await {
-        Err(s) if s.code() == Code::Unauthenticated => {}
-        other => bail!(
-            "an old credential must stay revoked after re-registering: {:?}",
-            other.err()
-        ),
-    }
+    refused(
+        &addr,
+        &ca,
+        &id_a,
+        "sec-a",
+        Code::Unauthenticated,
+        "A registered anew",
+    )
+    .await?;
     Ok(())
 }
 

@@ -40,11 +40,12 @@ pub struct HubArgs {
     #[arg(long, env = "FLOTILLA_CLUSTER_GRACE_SECONDS", default_value_t = 40)]
     pub cluster_grace_seconds: u64,
     /// Lifetime of the client certificates signed for agents, in seconds; agents renew them
-    /// at 70 to 80% of it.
+    /// at 70 to 80% of it. From 60 to 31,622,400 (a year).
     #[arg(
         long,
         env = "FLOTILLA_AGENT_CERT_TTL_SECONDS",
-        default_value_t = 86_400
+        default_value_t = 86_400,
+        value_parser = clap::value_parser!(u64).range(60..=31_622_400)
     )]
     pub agent_cert_ttl_seconds: u64,
 }

@@ -152,7 +152,9 @@ pub async fn record(objects: &Objects, r: &Record<'_>) -> Result<(), ApiError> {
             Err(e) => return Err(e),
         }
     }
-    Ok(())
+    Err(ApiError::internal(format!(
+        "event {ns}/{name} kept changing while it was recorded"
+    )))
 }
 
 /// Whether an Event last happened before `cutoff`.
