@@ -188,10 +188,10 @@ pub const STATUSES: Rate = Rate {
     per_second: 50.0,
     burst: 2000.0,
 };
-/// Bytes of heartbeats and statuses: 256 KiB per second on average, bursts of 16 MiB (a
+/// Bytes of heartbeats and statuses: 128 KiB per second on average, bursts of 16 MiB (a
 /// resync of a large member). Counted on top of the message rates.
 pub const BYTES: Rate = Rate {
-    per_second: 256.0 * 1024.0,
+    per_second: 128.0 * 1024.0,
     burst: 16.0 * 1024.0 * 1024.0,
 };
 /// Certificate renewals: one a minute on average, bursts of 3.
