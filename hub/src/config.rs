@@ -48,6 +48,10 @@ pub struct HubArgs {
         value_parser = clap::value_parser!(u64).range(60..=31_622_400)
     )]
     pub agent_cert_ttl_seconds: u64,
+    /// Static bearer tokens, in kube-apiserver's format: one CSV line per token,
+    /// `token,user,uid[,"group1,group2"]`.
+    #[arg(long, env = "FLOTILLA_TOKEN_AUTH_FILE")]
+    pub token_auth_file: Option<PathBuf>,
 }
 
 impl HubArgs {

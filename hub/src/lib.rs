@@ -2,6 +2,7 @@
 
 pub mod agents;
 pub mod api;
+pub mod auth;
 pub mod bootstrap;
 pub mod config;
 pub mod controllers;
@@ -117,6 +118,17 @@ impl Hub {
             }
         }
         let pki = pki::Pki::load_or_create(&dir, &sans)?;
+        let token_file = match &args.token_auth_file {
+            None => auth::token_file::TokenFile::default(),
+            Some(p) => {
+                let text = std::fs::read_to_string(p)
+                    .map_err(io(format!("reading --token-auth-file {}", p.display())))?;
+                auth::token_file::TokenFile::parse(&text).map_err(|e| HubError::Io {
+                    context: format!("--token-auth-file {}", p.display()),
+                    source: std::io::Error::other(e.to_string()),
+                })?
+            }
+        };
         let store: Arc<dyn flotilla_store::Store> = Arc::new(
             flotilla_store::SledStore::open(
                 dir.join("store"),
@@ -144,14 +156,27 @@ impl Hub {
         let metrics = metrics::Metrics::new();
         let state = api::ApiState {
             objects,
-            admin_token: Arc::new(pki.admin_token.clone()),
+            auth: Arc::new(auth::Authenticator::new(
+                pki.admin_token.clone(),
+                token_file,
+                Arc::new(
+                    auth::jwt::TokenKeys::load_or_create(&dir).map_err(|e| HubError::Io {
+                        context: "loading the ServiceAccount token key".into(),
+                        source: std::io::Error::other(e.to_string()),
+                    })?,
+                ),
+            )),
             server_address: Arc::new(api_addr.to_string()),
             metrics,
             openapi: Arc::new(api::openapi::OpenApiCache::default()),
         };
         let shutdown = CancellationToken::new();
         let mut tasks = tokio::task::JoinSet::new();
-        let cfg = tls::server_config(&pki.serving_cert_pem, &pki.serving_key_pem)?;
+        let cfg = tls::server_config(
+            &pki.serving_cert_pem,
+            &pki.serving_key_pem,
+            Some(&pki.client_ca_cert_pem),
+        )?;
         let agent_objects = state.objects.clone();
         let health_metrics = state.metrics.controllers();
         tasks.spawn(controllers::run(

@@ -1,8 +1,10 @@
 //! The hub's certificate authority, serving certificate and admin credential.
 //!
 //! Everything lives in the data directory and is created on first start:
-//! `ca.crt`/`ca.key` (the hub CA), `serving.crt`/`serving.key` (re-issued when the wanted
-//! SANs change) and `admin.token`. Key files are mode 0600.
+//! `ca.crt`/`ca.key` (the hub CA: serving certificate and agents), `client-ca.crt`/
+//! `client-ca.key` (the CA of users' client certificates; a separate CA so that an agent's
+//! certificate never authenticates on the API), `serving.crt`/`serving.key` (re-issued when
+//! the wanted SANs change) and `admin.token`. Key files are mode 0600.
 
 use std::fs;
 use std::io::Write;
@@ -40,6 +42,9 @@ pub struct Pki {
     /// The CA certificate, PEM.
     pub ca_cert_pem: String,
     ca_key: KeyPair,
+    /// The CA certificate of users' client certificates, PEM.
+    pub client_ca_cert_pem: String,
+    client_ca_key: KeyPair,
     /// The serving certificate, PEM.
     pub serving_cert_pem: String,
     /// The serving key, PEM.
@@ -86,10 +91,10 @@ pub fn write_file(path: &Path, contents: &[u8], mode: u32) -> Result<(), PkiErro
     fs::rename(&tmp, path).map_err(io)
 }
 
-fn ca_params() -> Result<CertificateParams, PkiError> {
+fn ca_params(common_name: &str) -> Result<CertificateParams, PkiError> {
     let mut params = CertificateParams::new(Vec::<String>::new())?;
     let mut dn = DistinguishedName::new();
-    dn.push(DnType::CommonName, "flotilla-hub-ca");
+    dn.push(DnType::CommonName, common_name);
     dn.push(DnType::OrganizationName, "flotilla");
     params.distinguished_name = dn;
     params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
@@ -115,18 +120,9 @@ impl Pki {
     /// Loads the PKI from `dir`, creating what is missing; the serving certificate is
     /// re-issued when it does not cover `sans`.
     pub fn load_or_create(dir: &Path, sans: &[String]) -> Result<Self, PkiError> {
-        let ca_crt = dir.join("ca.crt");
-        let ca_key_path = dir.join("ca.key");
-        let (ca_cert_pem, ca_key) = match (read(&ca_crt)?, read(&ca_key_path)?) {
-            (Some(cert), Some(key)) => (cert, KeyPair::from_pem(&key)?),
-            _ => {
-                let key = KeyPair::generate()?;
-                let cert = ca_params()?.self_signed(&key)?;
-                write_file(&ca_key_path, key.serialize_pem().as_bytes(), 0o600)?;
-                write_file(&ca_crt, cert.pem().as_bytes(), 0o644)?;
-                (cert.pem(), key)
-            }
-        };
+        let (ca_cert_pem, ca_key) = load_or_create_ca(dir, "ca", "flotilla-hub-ca")?;
+        let (client_ca_cert_pem, client_ca_key) =
+            load_or_create_ca(dir, "client-ca", "flotilla-client-ca")?;
         let sans_path = dir.join("serving.sans");
         let wanted = sans.join(",");
         let serving_crt = dir.join("serving.crt");
@@ -170,6 +166,8 @@ impl Pki {
         Ok(Self {
             ca_cert_pem,
             ca_key,
+            client_ca_cert_pem,
+            client_ca_key,
             serving_cert_pem,
             serving_key_pem,
             admin_token,
@@ -196,32 +194,84 @@ impl Pki {
         generation: u64,
         ttl: std::time::Duration,
     ) -> Result<String, PkiError> {
-        let csr = rcgen::CertificateSigningRequestParams::from_pem(csr_pem)
-            .map_err(|e| PkiError::Invalid(format!("the certificate signing request: {e}")))?;
-        let issuer = Issuer::from_ca_cert_pem(&self.ca_cert_pem, &self.ca_key)?;
-        let mut params = CertificateParams::new(Vec::<String>::new())?;
-        params
-            .distinguished_name
-            .push(DnType::CommonName, common_name);
-        params
-            .distinguished_name
-            .push(DnType::OrganizationName, org);
-        params
-            .distinguished_name
-            .push(DnType::OrganizationalUnitName, generation.to_string());
-        params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
-        params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
-        let now = jiff::Timestamp::now();
-        let at = |secs: i64| {
-            time::OffsetDateTime::from_unix_timestamp(secs)
-                .map_err(|e| PkiError::Invalid(format!("certificate time: {e}")))
-        };
-        let ttl = i64::try_from(ttl.as_secs()).unwrap_or(i64::MAX);
-        let skew = (ttl / 10).min(300);
-        params.not_before = at(now.as_second().saturating_sub(skew))?;
-        params.not_after = at(now.as_second().saturating_add(ttl.max(60)))?;
-        let cert = params.signed_by(&csr.public_key, &issuer)?;
-        Ok(cert.pem())
+        let mut dn = DistinguishedName::new();
+        dn.push(DnType::CommonName, common_name);
+        dn.push(DnType::OrganizationName, org);
+        dn.push(DnType::OrganizationalUnitName, generation.to_string());
+        sign_client(csr_pem, dn, ttl, &self.ca_cert_pem, &self.ca_key)
+    }
+
+    /// Signs a user's client certificate with the client CA for the key of a PKCS#10
+    /// request: subject common name `user`, organization `group` (kube-apiserver reads the
+    /// user from the common name and the groups from the organizations), valid for `ttl`.
+    pub fn sign_user_csr(
+        &self,
+        csr_pem: &str,
+        user: &str,
+        group: Option<&str>,
+        ttl: std::time::Duration,
+    ) -> Result<String, PkiError> {
+        let mut dn = DistinguishedName::new();
+        dn.push(DnType::CommonName, user);
+        if let Some(g) = group {
+            dn.push(DnType::OrganizationName, g);
+        }
+        sign_client(
+            csr_pem,
+            dn,
+            ttl,
+            &self.client_ca_cert_pem,
+            &self.client_ca_key,
+        )
+    }
+}
+
+/// Signs a client certificate for the key of `csr_pem` with subject `dn`.
+fn sign_client(
+    csr_pem: &str,
+    dn: DistinguishedName,
+    ttl: std::time::Duration,
+    ca_cert_pem: &str,
+    ca_key: &KeyPair,
+) -> Result<String, PkiError> {
+    let csr = rcgen::CertificateSigningRequestParams::from_pem(csr_pem)
+        .map_err(|e| PkiError::Invalid(format!("the certificate signing request: {e}")))?;
+    let issuer = Issuer::from_ca_cert_pem(ca_cert_pem, ca_key)?;
+    let mut params = CertificateParams::new(Vec::<String>::new())?;
+    params.distinguished_name = dn;
+    params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
+    params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+    let now = jiff::Timestamp::now();
+    let at = |secs: i64| {
+        time::OffsetDateTime::from_unix_timestamp(secs)
+            .map_err(|e| PkiError::Invalid(format!("certificate time: {e}")))
+    };
+    let ttl = i64::try_from(ttl.as_secs()).unwrap_or(i64::MAX);
+    let skew = (ttl / 10).min(300);
+    params.not_before = at(now.as_second().saturating_sub(skew))?;
+    params.not_after = at(now.as_second().saturating_add(ttl.max(60)))?;
+    let cert = params.signed_by(&csr.public_key, &issuer)?;
+    Ok(cert.pem())
+}
+
+/// Loads `dir/{stem}.crt` and `dir/{stem}.key`, creating a CA named `common_name` when
+/// either is missing.
+fn load_or_create_ca(
+    dir: &Path,
+    stem: &str,
+    common_name: &str,
+) -> Result<(String, KeyPair), PkiError> {
+    let crt = dir.join(format!("{stem}.crt"));
+    let key_path = dir.join(format!("{stem}.key"));
+    match (read(&crt)?, read(&key_path)?) {
+        (Some(cert), Some(key)) => Ok((cert, KeyPair::from_pem(&key)?)),
+        _ => {
+            let key = KeyPair::generate()?;
+            let cert = ca_params(common_name)?.self_signed(&key)?;
+            write_file(&key_path, key.serialize_pem().as_bytes(), 0o600)?;
+            write_file(&crt, cert.pem().as_bytes(), 0o644)?;
+            Ok((cert.pem(), key))
+        }
     }
 }
 

@@ -17,7 +17,7 @@ use std::time::Duration;
 use axum::Router;
 use axum::body::Body;
 use axum::extract::{Request, State};
-use axum::http::{HeaderMap, Method, StatusCode, header};
+use axum::http::{Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use flotilla_apimachinery::selector::{FieldSelector, LabelSelector};
@@ -38,8 +38,8 @@ pub const MAX_BODY: usize = 3 * 1024 * 1024;
 pub struct ApiState {
     /// The object engine.
     pub objects: Objects,
-    /// The admin bearer token.
-    pub admin_token: Arc<String>,
+    /// Checks credentials.
+    pub auth: Arc<crate::auth::Authenticator>,
     /// The advertised server address (`host:port`).
     pub server_address: Arc<String>,
     /// Metrics.
@@ -75,19 +75,6 @@ fn json_response(code: StatusCode, v: &Value) -> Response {
         serde_json::to_vec(v).unwrap_or_default(),
     )
         .into_response()
-}
-
-fn authenticated(state: &ApiState, headers: &HeaderMap) -> bool {
-    let Some(auth) = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|h| h.to_str().ok())
-    else {
-        return false;
-    };
-    let Some(token) = auth.strip_prefix("Bearer ") else {
-        return false;
-    };
-    constant_time_eq(token.trim().as_bytes(), state.admin_token.as_bytes())
 }
 
 /// What a request without credentials may read, as kube-apiserver's
@@ -130,14 +117,37 @@ impl Query {
 async fn dispatch(State(state): State<ApiState>, req: Request) -> Response {
     let method = req.method().clone();
     let path = req.uri().path().to_owned();
-    let span = tracing::debug_span!("request", %method, %path);
+    let span = tracing::debug_span!("request", %method, %path, user = tracing::field::Empty);
     let started = std::time::Instant::now();
     let resp = async {
-        let anonymous = !req.headers().contains_key(header::AUTHORIZATION);
-        let allowed = authenticated(&state, req.headers()) || (anonymous && public(&method, &path));
+        let peer = req
+            .extensions()
+            .get::<crate::auth::PeerIdentity>()
+            .and_then(|p| p.0.as_ref());
+        let user = match state
+            .auth
+            .authenticate(req.headers(), peer, &state.objects)
+            .await
+        {
+            Ok(u) => u,
+            Err(e) => return e.into_response(),
+        };
+        tracing::Span::current().record("user", user.name.as_str());
+        let allowed =
+            user.in_group(crate::auth::MASTERS) || (user.is_anonymous() && public(&method, &path));
         if !allowed {
-            return ApiError::unauthorized().into_response();
+            if user.is_anonymous() {
+                return ApiError::unauthorized().into_response();
+            }
+            return ApiError::forbidden(format!(
+                "User {:?} cannot {} {path}",
+                user.name,
+                method.as_str().to_ascii_lowercase()
+            ))
+            .into_response();
         }
+        let mut req = req;
+        req.extensions_mut().insert(user);
         match handle(&state, req).await {
             Ok(r) => r,
             Err(e) => {
@@ -404,6 +414,16 @@ async fn handle(state: &ApiState, req: Request) -> Result<Response, ApiError> {
             after_write(state, &res, &w.object, false);
             Ok(written(StatusCode::CREATED, &w.object, &w.warnings))
         }
+        (Method::POST, Some(name), Some("token")) => {
+            let sa = objects.get(&res, ns, name).await?;
+            let request = parse_body(&content_type, &body)?;
+            let now = jiff::Timestamp::now().as_second();
+            let r = crate::auth::token_request::issue(state.auth.keys(), &sa, &request, now)?;
+            Ok(json_response(StatusCode::CREATED, &r))
+        }
+        (m, _, Some("token")) => Err(ApiError::method_not_allowed(format!(
+            "method {m} is not supported on serviceaccounts/token: POST a TokenRequest"
+        ))),
         (Method::PUT, Some(name), sub) => {
             let obj = parse_body(&content_type, &body)?;
             let w = objects.update(&res, ns, name, obj, sub, &opts).await?;

@@ -56,7 +56,8 @@ pub fn parse(
     if let Some(sub) = sub {
         let served = (sub == "status" && resource.status)
             || (sub == "scale" && resource.scale)
-            || (sub == "finalize" && resource.kind == "Namespace");
+            || (sub == "finalize" && resource.kind == "Namespace")
+            || (sub == "token" && resource.kind == "ServiceAccount" && resource.group.is_empty());
         if !served {
             return Err(ApiError::no_route(full_path));
         }

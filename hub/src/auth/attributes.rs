@@ -1,0 +1,273 @@
+//! What a request asks to do, read from its method and path alone (kube-apiserver's
+//! `RequestInfoFactory`): the verb, API group, resource, subresource, namespace and name of
+//! a resource request, or the verb and path of any other request.
+
+/// What is asked (kube-apiserver's authorizer attributes).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Request {
+    /// A request for objects.
+    Resource {
+        /// `get`, `list`, `watch`, `create`, `update`, `patch`, `delete`, `deletecollection`,
+        /// or a special verb (`impersonate`, `bind`, `escalate`, `approve`, `sign`).
+        verb: String,
+        /// The API group (empty for the core group).
+        api_group: String,
+        /// The resource (plural).
+        resource: String,
+        /// The subresource.
+        subresource: Option<String>,
+        /// The namespace.
+        namespace: Option<String>,
+        /// The object's name.
+        name: Option<String>,
+    },
+    /// Any other request: discovery, OpenAPI, health, metrics.
+    NonResource {
+        /// The lower-case method (`get`, `post`, ...).
+        verb: String,
+        /// The path.
+        path: String,
+    },
+}
+
+/// The request attributes of `method` on `path` with the query's `watch` flag.
+pub fn of(method: &str, path: &str, watch_param: bool) -> Request {
+    let non_resource = || Request::NonResource {
+        verb: match method {
+            "HEAD" => "get".to_owned(),
+            m => m.to_ascii_lowercase(),
+        },
+        path: path.to_owned(),
+    };
+    let segs: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
+    let (api_group, rest) = match segs.as_slice() {
+        ["api", _version, rest @ ..] if !rest.is_empty() => ("", rest),
+        ["apis", group, _version, rest @ ..] if !rest.is_empty() => (*group, rest),
+        _ => return non_resource(),
+    };
+    let (mut watch, rest) = match rest {
+        ["watch", rest @ ..] => (true, rest),
+        r => (false, r),
+    };
+    watch |= watch_param;
+    // `namespaces/{ns}/{resource}...`; `namespaces/{ns}` alone is the Namespace itself.
+    let (namespace, parts): (Option<&str>, &[&str]) = match rest {
+        ["namespaces", ns, resource, tail @ ..]
+            if !(tail.is_empty() && matches!(*resource, "status" | "finalize")) =>
+        {
+            (Some(*ns), &rest[2..])
+        }
+        _ => (None, rest),
+    };
+    let (resource, name, subresource) = match parts {
+        [resource] => (*resource, None, None),
+        [resource, name] => (*resource, Some(*name), None),
+        [resource, name, sub, ..] => (*resource, Some(*name), Some(*sub)),
+        _ => return non_resource(),
+    };
+    // A Namespace's own requests are in that namespace.
+    let namespace = match (namespace, resource, name) {
+        (None, "namespaces", Some(n)) if api_group.is_empty() => Some(n),
+        (ns, _, _) => ns,
+    };
+    let verb = match (method, name.is_some()) {
+        ("GET" | "HEAD", _) if watch => "watch",
+        ("GET" | "HEAD", true) => "get",
+        ("GET" | "HEAD", false) => "list",
+        ("POST", _) => "create",
+        ("PUT", _) => "update",
+        ("PATCH", _) => "patch",
+        ("DELETE", true) => "delete",
+        ("DELETE", false) => "deletecollection",
+        (m, _) => {
+            return Request::Resource {
+                verb: m.to_ascii_lowercase(),
+                api_group: api_group.to_owned(),
+                resource: resource.to_owned(),
+                subresource: subresource.map(str::to_owned),
+                namespace: namespace.map(str::to_owned),
+                name: name.map(str::to_owned),
+            };
+        }
+    };
+    Request::Resource {
+        verb: verb.to_owned(),
+        api_group: api_group.to_owned(),
+        resource: resource.to_owned(),
+        subresource: subresource.map(str::to_owned),
+        namespace: namespace.map(str::to_owned),
+        name: name.map(str::to_owned),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn res(
+        verb: &str,
+        g: &str,
+        r: &str,
+        sub: Option<&str>,
+        ns: Option<&str>,
+        n: Option<&str>,
+    ) -> Request {
+        Request::Resource {
+            verb: verb.into(),
+            api_group: g.into(),
+            resource: r.into(),
+            subresource: sub.map(Into::into),
+            namespace: ns.map(Into::into),
+            name: n.map(Into::into),
+        }
+    }
+
+    #[test]
+    fn reads_requests_as_kube_apiserver_does() {
+        let cases = [
+            (
+                "GET",
+                "/api/v1/namespaces/a/pods",
+                false,
+                res("list", "", "pods", None, Some("a"), None),
+            ),
+            (
+                "GET",
+                "/api/v1/namespaces/a/pods",
+                true,
+                res("watch", "", "pods", None, Some("a"), None),
+            ),
+            (
+                "GET",
+                "/api/v1/watch/namespaces/a/pods",
+                false,
+                res("watch", "", "pods", None, Some("a"), None),
+            ),
+            (
+                "GET",
+                "/api/v1/pods",
+                false,
+                res("list", "", "pods", None, None, None),
+            ),
+            (
+                "GET",
+                "/apis/apps/v1/namespaces/a/deployments/web",
+                false,
+                res("get", "apps", "deployments", None, Some("a"), Some("web")),
+            ),
+            (
+                "PUT",
+                "/apis/apps/v1/namespaces/a/deployments/web/scale",
+                false,
+                res(
+                    "update",
+                    "apps",
+                    "deployments",
+                    Some("scale"),
+                    Some("a"),
+                    Some("web"),
+                ),
+            ),
+            (
+                "POST",
+                "/apis/apps/v1/namespaces/a/deployments",
+                false,
+                res("create", "apps", "deployments", None, Some("a"), None),
+            ),
+            (
+                "PATCH",
+                "/apis/policy.karmada.io/v1alpha1/namespaces/a/propagationpolicies/p",
+                false,
+                res(
+                    "patch",
+                    "policy.karmada.io",
+                    "propagationpolicies",
+                    None,
+                    Some("a"),
+                    Some("p"),
+                ),
+            ),
+            (
+                "DELETE",
+                "/api/v1/namespaces/a/configmaps",
+                false,
+                res("deletecollection", "", "configmaps", None, Some("a"), None),
+            ),
+            (
+                "DELETE",
+                "/api/v1/namespaces/a/configmaps/c",
+                false,
+                res("delete", "", "configmaps", None, Some("a"), Some("c")),
+            ),
+            (
+                "GET",
+                "/api/v1/namespaces/a",
+                false,
+                res("get", "", "namespaces", None, Some("a"), Some("a")),
+            ),
+            (
+                "PUT",
+                "/api/v1/namespaces/a/finalize",
+                false,
+                res(
+                    "update",
+                    "",
+                    "namespaces",
+                    Some("finalize"),
+                    Some("a"),
+                    Some("a"),
+                ),
+            ),
+            (
+                "GET",
+                "/api/v1/namespaces",
+                false,
+                res("list", "", "namespaces", None, None, None),
+            ),
+            (
+                "POST",
+                "/api/v1/namespaces/a/serviceaccounts/ci/token",
+                false,
+                res(
+                    "create",
+                    "",
+                    "serviceaccounts",
+                    Some("token"),
+                    Some("a"),
+                    Some("ci"),
+                ),
+            ),
+            (
+                "GET",
+                "/apis/cluster.karmada.io/v1alpha1/clusters/m1",
+                false,
+                res(
+                    "get",
+                    "cluster.karmada.io",
+                    "clusters",
+                    None,
+                    None,
+                    Some("m1"),
+                ),
+            ),
+        ];
+        for (method, path, watch, want) in cases {
+            assert_eq!(of(method, path, watch), want, "{method} {path}");
+        }
+        for (method, path, verb) in [
+            ("GET", "/api", "get"),
+            ("GET", "/apis/apps/v1", "get"),
+            ("GET", "/version", "get"),
+            ("HEAD", "/healthz", "get"),
+            ("POST", "/openapi/v3", "post"),
+        ] {
+            assert_eq!(
+                of(method, path, false),
+                Request::NonResource {
+                    verb: verb.into(),
+                    path: path.into()
+                }
+            );
+        }
+    }
+}
