@@ -82,6 +82,10 @@ impl Source<'_> {
     }
 }
 
+/// Called with each rule that applies (and its source) or each resolution error; returning
+/// false stops the visit.
+type Visitor<'v> = dyn FnMut(Option<&Source<'_>>, Option<&PolicyRule>, Option<String>) -> bool + 'v;
+
 /// kube's utilerrors aggregate message: one error as is, several deduplicated in `[a, b]`.
 fn aggregate_errors(errors: &[String]) -> String {
     match errors {
@@ -241,12 +245,7 @@ impl Policy {
 
     /// kube's `VisitRulesFor`: calls `visitor` with each rule that applies to `user` in
     /// `namespace` (or with each resolution error) until it returns false.
-    fn visit(
-        &self,
-        user: &UserInfo,
-        namespace: &str,
-        visitor: &mut dyn FnMut(Option<&Source<'_>>, Option<&PolicyRule>, Option<String>) -> bool,
-    ) {
+    fn visit(&self, user: &UserInfo, namespace: &str, visitor: &mut Visitor<'_>) {
         for (name, binding) in &self.cluster_role_bindings {
             let Some(subject) = binding.subjects.iter().find(|s| applies_to(user, s, "")) else {
                 continue;
@@ -343,7 +342,7 @@ impl Policy {
 fn applies_to(user: &UserInfo, subject: &Subject, namespace: &str) -> bool {
     match subject.kind.as_str() {
         "User" => user.name == subject.name,
-        "Group" => user.groups.iter().any(|g| *g == subject.name),
+        "Group" => user.groups.contains(&subject.name),
         "ServiceAccount" => {
             let ns = if subject.namespace.is_empty() {
                 namespace
