@@ -1,8 +1,8 @@
 //! `work put` and `work remove`: a manual way to change a cluster's Work set.
 //!
-//! Works are read-only for ordinary clients; the hub lets clients write them with a server-side
-//! apply whose field manager starts with `flotilla-`. Removal empties the Work's manifest list,
-//! and the hub then deletes the Work.
+//! Works are read-only for ordinary clients; members of `system:masters` (the admin kubeconfig)
+//! may write them with a server-side apply. Removal empties the Work's manifest list, and the
+//! hub then deletes the Work.
 
 use anyhow::{Context, Result, bail};
 use serde_json::{Value, json};

@@ -117,7 +117,7 @@ impl Hub {
                 sans.push(h);
             }
         }
-        let pki = pki::Pki::load_or_create(&dir, &sans)?;
+        let pki = Arc::new(pki::Pki::load_or_create(&dir, &sans)?);
         let token_file = match &args.token_auth_file {
             None => auth::token_file::TokenFile::default(),
             Some(p) => {
@@ -166,6 +166,7 @@ impl Hub {
                     })?,
                 ),
             )),
+            pki: pki.clone(),
             server_address: Arc::new(api_addr.to_string()),
             metrics,
             openapi: Arc::new(api::openapi::OpenApiCache::default()),
@@ -193,7 +194,7 @@ impl Hub {
         ));
         let agents_cfg = agents::AgentsConfig::new(
             agent_objects,
-            Arc::new(pki),
+            pki.clone(),
             agent_addr,
             &args.tls_san,
             args.cluster_grace_seconds,

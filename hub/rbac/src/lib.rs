@@ -70,6 +70,13 @@ pub enum Request {
     },
 }
 
+impl UserInfo {
+    /// Whether the user is in `group`.
+    pub fn in_group(&self, group: &str) -> bool {
+        self.groups.iter().any(|g| g == group)
+    }
+}
+
 impl Request {
     /// The verb of the request.
     pub fn verb(&self) -> &str {

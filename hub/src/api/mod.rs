@@ -40,6 +40,8 @@ pub struct ApiState {
     pub objects: Objects,
     /// Checks credentials.
     pub auth: Arc<crate::auth::Authenticator>,
+    /// The hub's CAs (signs approved client certificate requests).
+    pub pki: Arc<crate::pki::Pki>,
     /// The advertised server address (`host:port`).
     pub server_address: Arc<String>,
     /// Metrics.
@@ -134,9 +136,9 @@ async fn dispatch(State(state): State<ApiState>, req: Request) -> Response {
         };
         tracing::Span::current().record("user", user.name.as_str());
         let allowed =
-            user.in_group(crate::auth::MASTERS) || (user.is_anonymous() && public(&method, &path));
+            user.in_group(crate::auth::MASTERS) || (crate::auth::is_anonymous(&user) && public(&method, &path));
         if !allowed {
-            if user.is_anonymous() {
+            if crate::auth::is_anonymous(&user) {
                 return ApiError::unauthorized().into_response();
             }
             return ApiError::forbidden(format!(
@@ -170,6 +172,11 @@ async fn dispatch(State(state): State<ApiState>, req: Request) -> Response {
 
 async fn handle(state: &ApiState, req: Request) -> Result<Response, ApiError> {
     let (parts, body) = req.into_parts();
+    let user = parts
+        .extensions
+        .get::<crate::auth::UserInfo>()
+        .cloned()
+        .unwrap_or_else(crate::auth::anonymous);
     let path = parts.uri.path().trim_end_matches('/').to_owned();
     let query = Query::parse(parts.uri.query())?;
     let accept = parts
@@ -274,6 +281,7 @@ async fn handle(state: &ApiState, req: Request) -> Result<Response, ApiError> {
         field_validation: FieldValidation::parse(query.get("fieldValidation"))?,
         force: query.flag("force"),
         from_apply: false,
+        privileged: user.in_group(crate::auth::MASTERS),
     };
     if let Some(dr) = query.get("dryRun")
         && dr != "All"
@@ -409,7 +417,10 @@ async fn handle(state: &ApiState, req: Request) -> Result<Response, ApiError> {
                     res.plural
                 )));
             }
-            let obj = parse_body(&content_type, &body)?;
+            let mut obj = parse_body(&content_type, &body)?;
+            if res.kind == "CertificateSigningRequest" {
+                crate::auth::csr::record_requester(&mut obj, &user);
+            }
             let w = objects.create(&res, ns, obj, &opts).await?;
             after_write(state, &res, &w.object, false);
             Ok(written(StatusCode::CREATED, &w.object, &w.warnings))
@@ -521,8 +532,17 @@ async fn handle(state: &ApiState, req: Request) -> Result<Response, ApiError> {
     }
 }
 
-/// Keeps the registry in step with CRD writes.
+/// Keeps the registry in step with CRD writes, and signs approved certificate requests.
 fn after_write(state: &ApiState, res: &Resource, obj: &Value, deleted: bool) {
+    if res.kind == "CertificateSigningRequest" && !deleted {
+        let (objects, pki, obj) = (state.objects.clone(), state.pki.clone(), obj.clone());
+        tokio::spawn(async move {
+            if let Err(e) = crate::auth::csr::sign_if_approved(&objects, &pki, &obj).await {
+                tracing::warn!(error = %e, "signing a certificate request failed");
+            }
+        });
+        return;
+    }
     if res.group != "apiextensions.k8s.io" || res.kind != "CustomResourceDefinition" {
         return;
     }

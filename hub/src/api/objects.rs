@@ -30,6 +30,10 @@ pub struct WriteOptions {
     /// A create made by server-side apply: the object's `managedFields` (an `Apply` entry
     /// of the field manager) are recorded as they are, not replaced by an `Update` entry.
     pub from_apply: bool,
+    /// The writer may change read-only resources (Works, bindings): the hub itself
+    /// (controllers, the agent server) or a member of `system:masters` over the API; never
+    /// decided by a client-chosen field manager.
+    pub privileged: bool,
 }
 
 impl Default for WriteOptions {
@@ -37,6 +41,7 @@ impl Default for WriteOptions {
         Self {
             dry_run: false,
             field_manager: "flotilla-hub".into(),
+            privileged: true,
             field_validation: FieldValidation::Strict,
             force: false,
             from_apply: false,
@@ -578,13 +583,15 @@ impl Objects {
         subresource: Option<&str>,
         opts: &WriteOptions,
     ) -> Result<Written, ApiError> {
-        if res.read_only && !opts.field_manager.starts_with("flotilla-") {
+        if res.read_only && !opts.privileged {
             return Err(ApiError::method_not_allowed(format!(
                 "{} is read-only: the hub maintains it",
                 res.plural
             )));
         }
-        let mut new = if subresource == Some("status") {
+        let mut new = if subresource == Some("approval") {
+            crate::auth::csr::with_approval(&current, &incoming)
+        } else if subresource == Some("status") {
             // Only the status changes.
             let mut n = current.clone();
             n["status"] = incoming.get("status").cloned().unwrap_or(Value::Null);
@@ -969,7 +976,7 @@ impl Objects {
                 + 1;
             meta::metadata_mut(&mut new).insert("generation".into(), json!(g));
         }
-        if res.read_only && !opts.field_manager.starts_with("flotilla-") {
+        if res.read_only && !opts.privileged {
             return Err(ApiError::method_not_allowed(format!(
                 "{} is read-only: the hub maintains it",
                 res.plural

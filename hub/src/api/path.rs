@@ -57,7 +57,8 @@ pub fn parse(
         let served = (sub == "status" && resource.status)
             || (sub == "scale" && resource.scale)
             || (sub == "finalize" && resource.kind == "Namespace")
-            || (sub == "token" && resource.kind == "ServiceAccount" && resource.group.is_empty());
+            || (sub == "token" && resource.kind == "ServiceAccount" && resource.group.is_empty())
+            || (sub == "approval" && resource.kind == "CertificateSigningRequest");
         if !served {
             return Err(ApiError::no_route(full_path));
         }

@@ -2,33 +2,7 @@
 //! `RequestInfoFactory`): the verb, API group, resource, subresource, namespace and name of
 //! a resource request, or the verb and path of any other request.
 
-/// What is asked (kube-apiserver's authorizer attributes).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Request {
-    /// A request for objects.
-    Resource {
-        /// `get`, `list`, `watch`, `create`, `update`, `patch`, `delete`, `deletecollection`,
-        /// or a special verb (`impersonate`, `bind`, `escalate`, `approve`, `sign`).
-        verb: String,
-        /// The API group (empty for the core group).
-        api_group: String,
-        /// The resource (plural).
-        resource: String,
-        /// The subresource.
-        subresource: Option<String>,
-        /// The namespace.
-        namespace: Option<String>,
-        /// The object's name.
-        name: Option<String>,
-    },
-    /// Any other request: discovery, OpenAPI, health, metrics.
-    NonResource {
-        /// The lower-case method (`get`, `post`, ...).
-        verb: String,
-        /// The path.
-        path: String,
-    },
-}
+pub use flotilla_rbac::Request;
 
 /// The request attributes of `method` on `path` with the query's `watch` flag.
 pub fn of(method: &str, path: &str, watch_param: bool) -> Request {

@@ -9,6 +9,7 @@
 
 pub mod attributes;
 pub mod certs;
+pub mod csr;
 pub mod jwt;
 pub mod token_file;
 pub mod token_request;
@@ -34,38 +35,20 @@ pub const ADMIN_USER: &str = "flotilla-admin";
 /// The prefix of ServiceAccount user names.
 pub const SERVICE_ACCOUNT_PREFIX: &str = "system:serviceaccount:";
 
-/// Who is asking (kube-apiserver's `user.Info`).
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct UserInfo {
-    /// User name.
-    pub name: String,
-    /// Unique id, when the source knows one.
-    pub uid: String,
-    /// Groups.
-    pub groups: Vec<String>,
-    /// Extra attributes.
-    pub extra: BTreeMap<String, Vec<String>>,
+pub use flotilla_rbac::{Request, UserInfo};
+
+/// The anonymous user.
+pub fn anonymous() -> UserInfo {
+    UserInfo {
+        name: ANONYMOUS.into(),
+        groups: vec![UNAUTHENTICATED.into()],
+        ..Default::default()
+    }
 }
 
-impl UserInfo {
-    /// The anonymous user.
-    pub fn anonymous() -> Self {
-        Self {
-            name: ANONYMOUS.into(),
-            groups: vec![UNAUTHENTICATED.into()],
-            ..Default::default()
-        }
-    }
-
-    /// Whether this is the anonymous user.
-    pub fn is_anonymous(&self) -> bool {
-        self.name == ANONYMOUS
-    }
-
-    /// Whether the user is in `group`.
-    pub fn in_group(&self, group: &str) -> bool {
-        self.groups.iter().any(|g| g == group)
-    }
+/// Whether `user` is the anonymous user.
+pub fn is_anonymous(user: &UserInfo) -> bool {
+    user.name == ANONYMOUS
 }
 
 /// The identity proven by the TLS client certificate of a connection, attached to each of
@@ -139,7 +122,7 @@ impl Authenticator {
         objects: &Objects,
     ) -> Result<UserInfo, ApiError> {
         let Some(auth) = headers.get(header::AUTHORIZATION) else {
-            return Ok(peer.cloned().unwrap_or_else(UserInfo::anonymous));
+            return Ok(peer.cloned().unwrap_or_else(anonymous));
         };
         let token = auth
             .to_str()
