@@ -142,6 +142,19 @@ impl Hub {
             context: "bootstrapping the store".into(),
             source: std::io::Error::other(e.to_string()),
         })?;
+        auth::authorizer::bootstrap(&objects)
+            .await
+            .map_err(|e| HubError::Io {
+                context: "creating the default RBAC roles".into(),
+                source: std::io::Error::other(e.to_string()),
+            })?;
+        let authz = Arc::new(auth::authorizer::Authorizer::default());
+        let (rbac_revision, cluster_roles) = auth::authorizer::load(&objects, &authz)
+            .await
+            .map_err(|e| HubError::Io {
+                context: "loading RBAC objects".into(),
+                source: std::io::Error::other(e.to_string()),
+            })?;
         let host = if api_addr.ip().is_unspecified() {
             "127.0.0.1".to_owned()
         } else {
@@ -166,6 +179,7 @@ impl Hub {
                     })?,
                 ),
             )),
+            authz: authz.clone(),
             pki: pki.clone(),
             server_address: Arc::new(api_addr.to_string()),
             metrics,
@@ -186,6 +200,13 @@ impl Hub {
             shutdown.clone(),
         ));
         tasks.spawn(events::run_reaper(state.objects.clone(), shutdown.clone()));
+        tasks.spawn(auth::authorizer::run(
+            state.objects.clone(),
+            authz,
+            rbac_revision,
+            cluster_roles,
+            shutdown.clone(),
+        ));
         tasks.spawn(tls::serve(
             listener,
             cfg,

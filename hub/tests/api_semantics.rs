@@ -77,7 +77,8 @@ async fn kubernetes_api_semantics() {
     .await;
     assert_eq!(code, 200, "{body}");
     assert!(body["gitVersion"].as_str().is_some(), "{body}");
-    let (code, _) = raw(
+    // Anything else is refused to anonymous requests, as kube-apiserver refuses it.
+    let (code, body) = raw(
         &anonymous,
         "GET",
         "/api/v1/namespaces",
@@ -86,7 +87,11 @@ async fn kubernetes_api_semantics() {
         vec![],
     )
     .await;
-    assert_eq!(code, 401);
+    assert_eq!(code, 403, "{body}");
+    assert_eq!(
+        body["message"],
+        "namespaces is forbidden: User \"system:anonymous\" cannot list resource \"namespaces\" in API group \"\" at the cluster scope"
+    );
 
     // Namespaces carry kubernetes.io/metadata.name, which an update cannot take away.
     let nss: Api<k8s_openapi::api::core::v1::Namespace> = Api::all(c.clone());

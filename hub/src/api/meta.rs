@@ -48,7 +48,24 @@ pub fn metadata_mut(v: &mut Value) -> &mut serde_json::Map<String, Value> {
     }
 }
 
-/// Checks a DNS-1123 subdomain (most object names).
+/// Why `s` is not a valid path segment name (Kubernetes' `IsValidPathSegmentName`, the rule
+/// for RBAC object names), if it is not.
+pub fn path_segment_problem(s: &str) -> Option<String> {
+    if s.is_empty() {
+        return Some("name must not be empty".into());
+    }
+    if s == "." || s == ".." {
+        return Some(format!("may not be '{s}'"));
+    }
+    for bad in ["/", "%"] {
+        if s.contains(bad) {
+            return Some(format!("may not contain '{bad}'"));
+        }
+    }
+    None
+}
+
+/// Whether `s` is an RFC 1123 subdomain (a lowercase DNS name of at most 253 characters).
 pub fn is_dns1123_subdomain(s: &str) -> bool {
     !s.is_empty()
         && s.len() <= 253

@@ -40,6 +40,8 @@ pub struct ApiState {
     pub objects: Objects,
     /// Checks credentials.
     pub auth: Arc<crate::auth::Authenticator>,
+    /// Decides what each user may do.
+    pub authz: Arc<crate::auth::authorizer::Authorizer>,
     /// The hub's CAs (signs approved client certificate requests).
     pub pki: Arc<crate::pki::Pki>,
     /// The advertised server address (`host:port`).
@@ -77,13 +79,6 @@ fn json_response(code: StatusCode, v: &Value) -> Response {
         serde_json::to_vec(v).unwrap_or_default(),
     )
         .into_response()
-}
-
-/// What a request without credentials may read, as kube-apiserver's
-/// `system:public-info-viewer` allows: the version and the health endpoints. Wrong
-/// credentials are refused everywhere.
-fn public(method: &http::Method, path: &str) -> bool {
-    method == http::Method::GET && matches!(path, "/version" | "/healthz" | "/livez" | "/readyz")
 }
 
 /// Compares secrets without leaking where they differ.
@@ -135,18 +130,19 @@ async fn dispatch(State(state): State<ApiState>, req: Request) -> Response {
             Err(e) => return e.into_response(),
         };
         tracing::Span::current().record("user", user.name.as_str());
-        let allowed =
-            user.in_group(crate::auth::MASTERS) || (crate::auth::is_anonymous(&user) && public(&method, &path));
-        if !allowed {
-            if crate::auth::is_anonymous(&user) {
-                return ApiError::unauthorized().into_response();
-            }
-            return ApiError::forbidden(format!(
-                "User {:?} cannot {} {path}",
-                user.name,
-                method.as_str().to_ascii_lowercase()
-            ))
-            .into_response();
+        let watch = req
+            .uri()
+            .query()
+            .and_then(|q| serde_urlencoded::from_str::<Vec<(String, String)>>(q).ok())
+            .is_some_and(|q| {
+                q.iter()
+                    .any(|(k, v)| k == "watch" && (v == "true" || v == "1"))
+            });
+        let attrs = crate::auth::attributes::of(method.as_str(), &path, watch);
+        if let flotilla_rbac::Decision::Deny { reason } = state.authz.authorize(&user, &attrs) {
+            tracing::debug!(%reason, "request forbidden");
+            return ApiError::forbidden(flotilla_rbac::forbidden_message(&user, &attrs))
+                .into_response();
         }
         let mut req = req;
         req.extensions_mut().insert(user);

@@ -364,6 +364,21 @@ impl Objects {
     }
 
     fn check_name(res: &Resource, name: &str) -> Result<(), ApiError> {
+        if res.group == "rbac.authorization.k8s.io" {
+            // RBAC names are path segments (`system:aggregate-to-admin`), as in Kubernetes.
+            return match meta::path_segment_problem(name) {
+                None => Ok(()),
+                Some(why) => Err(ApiError::invalid(
+                    &res.kind,
+                    name,
+                    vec![Cause {
+                        reason: "FieldValueInvalid".into(),
+                        message: format!("Invalid value: {name:?}: {why}"),
+                        field: "metadata.name".into(),
+                    }],
+                )),
+            };
+        }
         let ok = if res.kind == "Namespace" {
             meta::is_dns1123_label(name)
         } else {

@@ -876,7 +876,7 @@ mod tests {
                 "{url}"
             );
         }
-        assert_eq!(paths.len(), 13, "{:?}", paths.keys().collect::<Vec<_>>());
+        assert_eq!(paths.len(), 14, "{:?}", paths.keys().collect::<Vec<_>>());
     }
 
     #[test]

@@ -87,9 +87,9 @@ fn decode_builtin(group: &str, kind: &str, obj: &Value) -> Result<Value, (String
             roundtrip::<autoscaling::HorizontalPodAutoscaler>(obj)
         }
         ("policy", "PodDisruptionBudget") => roundtrip::<policy::PodDisruptionBudget>(obj),
-        ("certificates.k8s.io", "CertificateSigningRequest") => roundtrip::<
-            k8s_openapi::api::certificates::v1::CertificateSigningRequest,
-        >(obj),
+        ("certificates.k8s.io", "CertificateSigningRequest") => {
+            roundtrip::<k8s_openapi::api::certificates::v1::CertificateSigningRequest>(obj)
+        }
         ("apiextensions.k8s.io", "CustomResourceDefinition") => {
             roundtrip::<apiext::CustomResourceDefinition>(obj)
         }

@@ -130,11 +130,9 @@ fn subject(request_pem: &str) -> Result<(String, Option<String>), String> {
     let (_, req) = x509_parser::certification_request::X509CertificationRequest::from_der(&der)
         .map_err(|e| format!("the request cannot be read: {e}"))?;
     let subject = &req.certification_request_info.subject;
-    let first = |mut it: Box<dyn Iterator<Item = &x509_parser::x509::AttributeTypeAndValue> + '_>| {
-        it.next()
-            .and_then(|a| a.as_str().ok())
-            .map(str::to_owned)
-    };
+    let first = |mut it: Box<
+        dyn Iterator<Item = &x509_parser::x509::AttributeTypeAndValue> + '_,
+    >| { it.next().and_then(|a| a.as_str().ok()).map(str::to_owned) };
     let cn = first(Box::new(subject.iter_common_name()))
         .filter(|c| !c.is_empty())
         .ok_or("the request has no common name (the user name)")?;
@@ -153,9 +151,10 @@ pub async fn sign_if_approved(objects: &Objects, pki: &Pki, obj: &Value) -> Resu
                 .map_err(|e| e.to_string())
         }),
     };
-    let Some(res) = objects
-        .registry()
-        .get("certificates.k8s.io", "v1", "certificatesigningrequests")
+    let Some(res) =
+        objects
+            .registry()
+            .get("certificates.k8s.io", "v1", "certificatesigningrequests")
     else {
         return Ok(());
     };
@@ -240,7 +239,9 @@ mod tests {
         assert!(matches!(decide(&server), Decision::Fail(_)));
         let mut short = csr(json!({}));
         short["spec"]["expirationSeconds"] = json!(1);
-        assert!(matches!(decide(&short), Decision::Sign { ttl, .. } if ttl == Duration::from_secs(MIN_DURATION)));
+        assert!(
+            matches!(decide(&short), Decision::Sign { ttl, .. } if ttl == Duration::from_secs(MIN_DURATION))
+        );
     }
 
     #[test]

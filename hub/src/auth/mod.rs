@@ -8,6 +8,7 @@
 //! presented, so a mistyped token never silently runs as someone else.
 
 pub mod attributes;
+pub mod authorizer;
 pub mod certs;
 pub mod csr;
 pub mod jwt;
