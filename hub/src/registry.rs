@@ -61,6 +61,9 @@ pub struct Resource {
     pub scale: bool,
     /// Whether only the hub writes it (read-only through the API).
     pub read_only: bool,
+    /// Whether it is a review that is only created and answered, never stored
+    /// (`SelfSubjectAccessReview`, `TokenReview`, ...).
+    pub create_only: bool,
     /// How it is validated.
     pub schema: Schema,
     /// Printer columns for custom resources.
@@ -133,13 +136,68 @@ fn builtin(
         status,
         scale,
         read_only: false,
+        create_only: false,
         schema: Schema::Builtin,
         printer_columns: vec![],
     }
 }
 
+/// A review kind: created and answered, never stored.
+fn review(group: &str, kind: &str, plural: &str, namespaced: bool) -> Resource {
+    Resource {
+        create_only: true,
+        ..builtin(
+            group,
+            "v1",
+            kind,
+            plural,
+            namespaced,
+            &[],
+            false,
+            false,
+            false,
+        )
+    }
+}
+
 fn builtins() -> Vec<Resource> {
     vec![
+        review(
+            "authorization.k8s.io",
+            "SelfSubjectAccessReview",
+            "selfsubjectaccessreviews",
+            false,
+        ),
+        review(
+            "authorization.k8s.io",
+            "SelfSubjectRulesReview",
+            "selfsubjectrulesreviews",
+            false,
+        ),
+        review(
+            "authorization.k8s.io",
+            "SubjectAccessReview",
+            "subjectaccessreviews",
+            false,
+        ),
+        review(
+            "authorization.k8s.io",
+            "LocalSubjectAccessReview",
+            "localsubjectaccessreviews",
+            true,
+        ),
+        review(
+            "authentication.k8s.io",
+            "SelfSubjectReview",
+            "selfsubjectreviews",
+            false,
+        ),
+        review(
+            "authentication.k8s.io",
+            "TokenReview",
+            "tokenreviews",
+            false,
+        ),
         builtin(
             "",
             "v1",
@@ -712,6 +770,7 @@ pub fn resources_from_crd(crd: &Value) -> Result<Vec<Resource>, RegistryError> {
             status: v.pointer("/subresources/status").is_some(),
             scale: v.pointer("/subresources/scale").is_some(),
             read_only: false,
+            create_only: false,
             schema: Schema::Custom(v.pointer("/schema/openAPIV3Schema").cloned().map(Arc::new)),
             printer_columns,
         });

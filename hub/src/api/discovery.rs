@@ -22,7 +22,9 @@ pub fn wants_aggregated(accept: &str) -> bool {
 }
 
 fn verbs(r: &Resource) -> Vec<&'static str> {
-    if r.read_only {
+    if r.create_only {
+        vec!["create"]
+    } else if r.read_only {
         vec!["get", "list", "watch"]
     } else {
         vec![

@@ -286,6 +286,9 @@ async fn handle(state: &ApiState, req: Request) -> Result<Response, ApiError> {
             "dryRun: Unsupported value: {dr:?}: supported values: \"All\""
         )));
     }
+    if target.resource.create_only {
+        return review(state, &parts.method, &target, &content_type, &body, &user).await;
+    }
     let table = accept.contains("as=Table");
     let include_object = query.get("includeObject") == Some("Object");
     let res = target.resource.clone();
@@ -526,6 +529,44 @@ async fn handle(state: &ApiState, req: Request) -> Result<Response, ApiError> {
             "method {m} is not supported here"
         ))),
     }
+}
+
+/// Answers a review (`SelfSubjectAccessReview`, `TokenReview`, ...): created, never stored.
+async fn review(
+    state: &ApiState,
+    method: &Method,
+    target: &path::Target,
+    content_type: &str,
+    body: &[u8],
+    user: &crate::auth::UserInfo,
+) -> Result<Response, ApiError> {
+    let res = &target.resource;
+    if method != Method::POST || target.name.is_some() {
+        return Err(ApiError::method_not_allowed(format!(
+            "{} can only be created",
+            res.plural
+        )));
+    }
+    let body = parse_body(content_type, body)?;
+    let token_user = match body.pointer("/spec/token").and_then(Value::as_str) {
+        Some(t) if res.kind == "TokenReview" => Some(
+            state
+                .auth
+                .authenticate_token(t, &state.objects)
+                .await
+                .map_err(|_| ()),
+        ),
+        _ => None,
+    };
+    let answer = crate::auth::reviews::answer(
+        &res.kind,
+        target.namespace.as_deref(),
+        &body,
+        user,
+        &state.authz,
+        token_user,
+    )?;
+    Ok(json_response(StatusCode::CREATED, &answer))
 }
 
 /// Keeps the registry in step with CRD writes, and signs approved certificate requests.

@@ -211,6 +211,9 @@ fn resource_paths(r: &Resource) -> Vec<(PathKind, String)> {
         format!("{base}/{plural}")
     };
     let item = format!("{collection}/{{name}}");
+    if r.create_only {
+        return vec![(PathKind::Collection, collection)];
+    }
     let mut out = Vec::new();
     if r.namespaced {
         out.push((PathKind::AllNamespaces, format!("{base}/{plural}")));
@@ -876,7 +879,7 @@ mod tests {
                 "{url}"
             );
         }
-        assert_eq!(paths.len(), 14, "{:?}", paths.keys().collect::<Vec<_>>());
+        assert_eq!(paths.len(), 16, "{:?}", paths.keys().collect::<Vec<_>>());
     }
 
     #[test]

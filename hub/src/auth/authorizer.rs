@@ -53,6 +53,12 @@ impl Authorizer {
             .rules_for(user, namespace)
     }
 
+    /// Adds or replaces one RBAC object (for tests that build an authorizer by hand).
+    #[cfg(test)]
+    pub fn upsert_for_tests(&self, obj: &Value) {
+        self.apply(obj, false);
+    }
+
     fn replace(&self, p: Policy) {
         *self.policy.write().unwrap_or_else(|e| e.into_inner()) = p;
     }

@@ -12,6 +12,7 @@ pub mod authorizer;
 pub mod certs;
 pub mod csr;
 pub mod jwt;
+pub mod reviews;
 pub mod token_file;
 pub mod token_request;
 
@@ -132,6 +133,15 @@ impl Authenticator {
             .map(str::trim)
             .filter(|t| !t.is_empty())
             .ok_or_else(ApiError::unauthorized)?;
+        self.authenticate_token(token, objects).await
+    }
+
+    /// Who a bearer token stands for.
+    pub async fn authenticate_token(
+        &self,
+        token: &str,
+        objects: &Objects,
+    ) -> Result<UserInfo, ApiError> {
         if crate::api::constant_time_eq(token.as_bytes(), self.admin_token.as_bytes()) {
             return Ok(admin());
         }

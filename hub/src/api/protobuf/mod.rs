@@ -70,6 +70,9 @@ const GROUPS: &[(&str, &str)] = &[
     ("autoscaling", "k8s.io.api.autoscaling"),
     ("policy", "k8s.io.api.policy"),
     ("coordination.k8s.io", "k8s.io.api.coordination"),
+    ("certificates.k8s.io", "k8s.io.api.certificates"),
+    ("authentication.k8s.io", "k8s.io.api.authentication"),
+    ("authorization.k8s.io", "k8s.io.api.authorization"),
     (
         "apiextensions.k8s.io",
         "k8s.io.apiextensions_apiserver.pkg.apis.apiextensions",
