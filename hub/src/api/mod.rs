@@ -129,6 +129,21 @@ async fn dispatch(State(state): State<ApiState>, req: Request) -> Response {
             Ok(u) => u,
             Err(e) => return e.into_response(),
         };
+        let user = match crate::auth::impersonate::requested(req.headers()) {
+            Ok(None) => user,
+            Ok(Some(imp)) => {
+                for check in crate::auth::impersonate::checks(&imp) {
+                    if !state.authz.allows(&user, &check) {
+                        return ApiError::forbidden(flotilla_rbac::forbidden_message(
+                            &user, &check,
+                        ))
+                        .into_response();
+                    }
+                }
+                crate::auth::impersonate::user(&imp)
+            }
+            Err(e) => return e.into_response(),
+        };
         tracing::Span::current().record("user", user.name.as_str());
         let watch = req
             .uri()
