@@ -27,7 +27,7 @@ pub enum Output {
     name = "flotillactl",
     version,
     about = "Flotilla command-line tool: enroll member clusters and manage their Work",
-    after_help = "Examples:\n  flotillactl --kubeconfig hub.kubeconfig register cluster m1 --region eu-west --zone eu-west-1a\n  flotillactl get clusters\n  flotillactl describe binding default/nginx-deployment\n  flotillactl work put --cluster m1 -f deployment.yaml\n  flotillactl revoke cluster m1\n  flotillactl unregister cluster m1"
+    after_help = "Examples:\n  flotillactl --kubeconfig hub.kubeconfig register cluster m1 --region eu-west --zone eu-west-1a\n  flotillactl get clusters\n  flotillactl describe binding default/nginx-deployment\n  flotillactl work put --cluster m1 -f deployment.yaml\n  flotillactl revoke cluster m1\n  flotillactl unregister cluster m1\n  flotillactl create user alice --group team-a --out alice.kubeconfig"
 )]
 pub struct Cli {
     /// Kubeconfig of the hub (default: $KUBECONFIG or ~/.kube/config).
@@ -56,6 +56,12 @@ pub enum Command {
         /// What to revoke.
         #[command(subcommand)]
         what: RevokeWhat,
+    },
+    /// Create something on the hub.
+    Create {
+        /// What to create.
+        #[command(subcommand)]
+        what: CreateWhat,
     },
     /// Remove something from the hub.
     Unregister {
@@ -105,6 +111,27 @@ pub enum RegisterWhat {
         /// Token lifetime (`30m`, `24h`, `7d`).
         #[arg(long, default_value = "24h")]
         ttl: String,
+    },
+}
+
+/// `create ...`.
+#[derive(Debug, Subcommand)]
+pub enum CreateWhat {
+    /// A user with a client certificate signed by the hub, and a kubeconfig for it. The user
+    /// has no rights until bound to a role, e.g.
+    /// `kubectl create rolebinding alice-edit --clusterrole=edit --user=alice -n team-a`.
+    User {
+        /// User name (the certificate's common name).
+        name: String,
+        /// Group (the certificate's organization).
+        #[arg(long)]
+        group: Option<String>,
+        /// Certificate lifetime (`30m`, `24h`, `30d`; at most 365d).
+        #[arg(long, default_value = "30d")]
+        ttl: String,
+        /// Where to write the kubeconfig (mode 0600; default NAME.kubeconfig).
+        #[arg(long)]
+        out: Option<PathBuf>,
     },
 }
 
@@ -167,6 +194,20 @@ pub enum WorkWhat {
         #[arg(short = 'f', long = "filename")]
         file: PathBuf,
     },
+}
+
+/// Writes a file only its owner can read.
+fn write_private(p: &std::path::Path, text: &str) -> Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(p)
+        .with_context(|| format!("creating {} (it must not exist yet)", p.display()))?;
+    f.write_all(text.as_bytes())
+        .with_context(|| format!("writing {}", p.display()))
 }
 
 fn read_file(p: &PathBuf) -> Result<String> {
@@ -258,6 +299,36 @@ pub async fn run(cli: Cli) -> Result<()> {
             ),
             None => anyhow::bail!("cluster {name} is not registered"),
         },
+        Command::Create {
+            what:
+                CreateWhat::User {
+                    name,
+                    group,
+                    ttl,
+                    out,
+                },
+        } => {
+            let ttl = register::parse_ttl(&ttl)?;
+            anyhow::ensure!(
+                ttl.as_secs() >= 600 && ttl.as_secs() <= 365 * 86_400,
+                "--ttl must be from 10m to 365d"
+            );
+            let u = crate::user::create(&hub, &name, group.as_deref(), ttl).await?;
+            let out = out.unwrap_or_else(|| PathBuf::from(format!("{name}.kubeconfig")));
+            write_private(&out, &u.kubeconfig)?;
+            if json {
+                println!(
+                    "{}",
+                    serde_json::json!({"user": name, "group": group, "kubeconfig": out, "expires": u.expires})
+                );
+            } else {
+                println!(
+                    "user {name}: kubeconfig written to {} (certificate valid until {}); it has no rights until bound, e.g.\n  kubectl create rolebinding {name}-edit --clusterrole=edit --user={name} -n NAMESPACE",
+                    out.display(),
+                    u.expires
+                );
+            }
+        }
         Command::Unregister {
             what: UnregisterWhat::Cluster { name },
         } => {

@@ -11,6 +11,8 @@ use serde_json::Value;
 #[derive(Clone)]
 pub struct Hub {
     client: Client,
+    server: String,
+    ca_der: Vec<Vec<u8>>,
 }
 
 impl std::fmt::Debug for Hub {
@@ -53,9 +55,41 @@ impl Hub {
                 .await
                 .context("finding a kubeconfig for the hub (use --kubeconfig)")?,
         };
+        let server = config
+            .cluster_url
+            .to_string()
+            .trim_end_matches('/')
+            .to_owned();
+        let ca_der = config.root_cert.clone().unwrap_or_default();
         Ok(Self {
             client: Client::try_from(config).context("building the hub client")?,
+            server,
+            ca_der,
         })
+    }
+
+    /// The hub's address (`https://host:port`).
+    pub fn server(&self) -> &str {
+        &self.server
+    }
+
+    /// The CA certificates the connection trusts (DER).
+    pub fn ca_der(&self) -> &[Vec<u8>] {
+        &self.ca_der
+    }
+
+    /// PUT a JSON object.
+    pub async fn put(&self, path: &str, body: &Value) -> Result<Value> {
+        let r = req(
+            http::Method::PUT,
+            path,
+            "application/json",
+            serde_json::to_vec(body)?,
+        )?;
+        self.client
+            .request::<Value>(r)
+            .await
+            .with_context(|| format!("PUT {path}"))
     }
 
     /// GET; `None` on 404.

@@ -5,4 +5,5 @@ pub mod cli;
 pub mod describe;
 pub mod hub;
 pub mod register;
+pub mod user;
 pub mod work;

@@ -435,6 +435,7 @@ async fn handle(state: &ApiState, req: Request) -> Result<Response, ApiError> {
             if res.kind == "CertificateSigningRequest" {
                 crate::auth::csr::record_requester(&mut obj, &user);
             }
+            crate::auth::escalation::check(objects, &state.authz, &user, &res, ns, &obj).await?;
             let w = objects.create(&res, ns, obj, &opts).await?;
             after_write(state, &res, &w.object, false);
             Ok(written(StatusCode::CREATED, &w.object, &w.warnings))
@@ -451,6 +452,7 @@ async fn handle(state: &ApiState, req: Request) -> Result<Response, ApiError> {
         ))),
         (Method::PUT, Some(name), sub) => {
             let obj = parse_body(&content_type, &body)?;
+            crate::auth::escalation::check(objects, &state.authz, &user, &res, ns, &obj).await?;
             let w = objects.update(&res, ns, name, obj, sub, &opts).await?;
             after_write(state, &res, &w.object, false);
             Ok(written(StatusCode::OK, &w.object, &w.warnings))
@@ -461,6 +463,18 @@ async fn handle(state: &ApiState, req: Request) -> Result<Response, ApiError> {
                 return Err(ApiError::bad_request(
                     "PatchOptions.meta.k8s.io \"\" is invalid: fieldManager: Required value: is required for apply patch",
                 ));
+            }
+            if res.group == flotilla_rbac::RBAC_GROUP {
+                // The patched object is checked first (a dry run), then written.
+                let dry = WriteOptions {
+                    dry_run: true,
+                    ..opts.clone()
+                };
+                let w = objects
+                    .patch(&res, ns, name, kind, &body, sub, &dry)
+                    .await?;
+                crate::auth::escalation::check(objects, &state.authz, &user, &res, ns, &w.object)
+                    .await?;
             }
             let w = objects
                 .patch(&res, ns, name, kind, &body, sub, &opts)

@@ -92,7 +92,13 @@ fn percent_decode(s: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
-fn impersonate(group: &str, resource: &str, sub: Option<&str>, ns: Option<&str>, name: &str) -> Request {
+fn impersonate(
+    group: &str,
+    resource: &str,
+    sub: Option<&str>,
+    ns: Option<&str>,
+    name: &str,
+) -> Request {
     Request::Resource {
         verb: "impersonate".into(),
         api_group: group.into(),
@@ -118,11 +124,23 @@ pub fn checks(imp: &Impersonation) -> Vec<Request> {
         out.push(impersonate("", "groups", None, None, g));
     }
     if let Some(uid) = &imp.uid {
-        out.push(impersonate("authentication.k8s.io", "uids", None, None, uid));
+        out.push(impersonate(
+            "authentication.k8s.io",
+            "uids",
+            None,
+            None,
+            uid,
+        ));
     }
     for (k, vals) in &imp.extra {
         for v in vals {
-            out.push(impersonate("authentication.k8s.io", "userextras", Some(k), None, v));
+            out.push(impersonate(
+                "authentication.k8s.io",
+                "userextras",
+                Some(k),
+                None,
+                v,
+            ));
         }
     }
     out
@@ -136,7 +154,10 @@ pub fn user(imp: &Impersonation) -> UserInfo {
         .strip_prefix(SERVICE_ACCOUNT_PREFIX)
         .and_then(|r| r.split_once(':'))
     {
-        for g in ["system:serviceaccounts".to_owned(), format!("system:serviceaccounts:{ns}")] {
+        for g in [
+            "system:serviceaccounts".to_owned(),
+            format!("system:serviceaccounts:{ns}"),
+        ] {
             if !groups.contains(&g) {
                 groups.push(g);
             }
@@ -190,7 +211,10 @@ mod tests {
         let checks = checks(&imp);
         assert_eq!(checks.len(), 5);
         assert_eq!(checks[0], impersonate("", "users", None, None, "alice"));
-        assert_eq!(checks[3], impersonate("authentication.k8s.io", "uids", None, None, "u1"));
+        assert_eq!(
+            checks[3],
+            impersonate("authentication.k8s.io", "uids", None, None, "u1")
+        );
         assert_eq!(
             user(&imp).groups,
             vec!["team-a", "devs", "system:authenticated"]
@@ -202,12 +226,28 @@ mod tests {
 
     #[test]
     fn service_accounts_are_checked_in_their_namespace() -> Result<(), ApiError> {
-        let imp = requested(&headers(&[("Impersonate-User", "system:serviceaccount:team-a:ci")]))?
-            .expect("impersonation");
-        assert_eq!(checks(&imp), vec![impersonate("", "serviceaccounts", None, Some("team-a"), "ci")]);
+        let imp = requested(&headers(&[(
+            "Impersonate-User",
+            "system:serviceaccount:team-a:ci",
+        )]))?
+        .expect("impersonation");
+        assert_eq!(
+            checks(&imp),
+            vec![impersonate(
+                "",
+                "serviceaccounts",
+                None,
+                Some("team-a"),
+                "ci"
+            )]
+        );
         assert_eq!(
             user(&imp).groups,
-            vec!["system:serviceaccounts", "system:serviceaccounts:team-a", "system:authenticated"]
+            vec![
+                "system:serviceaccounts",
+                "system:serviceaccounts:team-a",
+                "system:authenticated"
+            ]
         );
         Ok(())
     }

@@ -11,6 +11,7 @@ pub mod attributes;
 pub mod authorizer;
 pub mod certs;
 pub mod csr;
+pub mod escalation;
 pub mod impersonate;
 pub mod jwt;
 pub mod reviews;
