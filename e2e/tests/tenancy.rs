@@ -31,10 +31,8 @@ async fn kubectl_as(
         .stderr(std::process::Stdio::piped())
         .spawn()
         .context("running kubectl")?;
-    if let Some(mut i) = child.stdin.take() {
-        if let Some(s) = stdin {
-            i.write_all(s.as_bytes()).await?;
-        }
+    if let (Some(mut i), Some(s)) = (child.stdin.take(), stdin) {
+        i.write_all(s.as_bytes()).await?;
     }
     let out = child.wait_with_output().await?;
     Ok((
