@@ -52,6 +52,19 @@ pub struct HubArgs {
     /// `token,user,uid[,"group1,group2"]`.
     #[arg(long, env = "FLOTILLA_TOKEN_AUTH_FILE")]
     pub token_auth_file: Option<PathBuf>,
+    /// Write an audit log (JSON lines, `audit.k8s.io/v1` Events) to this file.
+    #[arg(long, env = "FLOTILLA_AUDIT_LOG_PATH")]
+    pub audit_log_path: Option<PathBuf>,
+    /// Audit policy (kube-apiserver's `audit.k8s.io/v1` Policy); without one every request
+    /// is logged at Metadata. Secrets and tokens never go beyond Metadata.
+    #[arg(long, env = "FLOTILLA_AUDIT_POLICY_FILE")]
+    pub audit_policy_file: Option<PathBuf>,
+    /// Rotate the audit log when it reaches this many megabytes.
+    #[arg(long, env = "FLOTILLA_AUDIT_LOG_MAXSIZE", default_value_t = 100)]
+    pub audit_log_maxsize: u64,
+    /// Old audit log files to keep.
+    #[arg(long, env = "FLOTILLA_AUDIT_LOG_MAXBACKUP", default_value_t = 10)]
+    pub audit_log_maxbackup: usize,
 }
 
 impl HubArgs {

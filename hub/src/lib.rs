@@ -2,6 +2,7 @@
 
 pub mod agents;
 pub mod api;
+pub mod audit;
 pub mod auth;
 pub mod bootstrap;
 pub mod config;
@@ -166,6 +167,31 @@ impl Hub {
         );
         let kubeconfig = dir.join("admin.kubeconfig");
         pki::write_kubeconfig(&kubeconfig, &server, &pki)?;
+        let audit = match &args.audit_log_path {
+            None => None,
+            Some(path) => {
+                let policy = match &args.audit_policy_file {
+                    None => audit::Policy::default(),
+                    Some(p) => {
+                        let text = std::fs::read_to_string(p)
+                            .map_err(io(format!("reading --audit-policy-file {}", p.display())))?;
+                        audit::Policy::parse(&text).map_err(|e| HubError::Io {
+                            context: format!("--audit-policy-file {}", p.display()),
+                            source: std::io::Error::other(e),
+                        })?
+                    }
+                };
+                Some(Arc::new(
+                    audit::AuditLog::new(
+                        path.clone(),
+                        policy,
+                        args.audit_log_maxsize,
+                        args.audit_log_maxbackup,
+                    )
+                    .map_err(io(format!("opening --audit-log-path {}", path.display())))?,
+                ))
+            }
+        };
         let metrics = metrics::Metrics::new();
         let state = api::ApiState {
             objects,
@@ -180,6 +206,7 @@ impl Hub {
                 ),
             )),
             authz: authz.clone(),
+            audit,
             pki: pki.clone(),
             server_address: Arc::new(api_addr.to_string()),
             metrics,

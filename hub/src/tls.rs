@@ -99,13 +99,15 @@ pub async fn serve(
             };
             // The user a verified client certificate proves, for every request of the
             // connection.
-            let identity = crate::auth::PeerIdentity(
-                tls.get_ref()
+            let identity = crate::auth::PeerIdentity {
+                user: tls
+                    .get_ref()
                     .1
                     .peer_certificates()
                     .and_then(|c| c.first())
                     .and_then(|c| crate::auth::certs::user_from_cert(c)),
-            );
+                addr: Some(peer),
+            };
             let svc =
                 hyper::service::service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
                     let mut app = app.clone();

@@ -33,6 +33,9 @@ use crate::registry::Resource;
 /// Request bodies above this size get 413, as in Kubernetes.
 pub const MAX_BODY: usize = 3 * 1024 * 1024;
 
+/// Responses above this size are not kept for the audit log's RequestResponse level.
+pub const MAX_AUDITED_RESPONSE: usize = 64 * 1024 * 1024;
+
 /// Shared state of the API.
 #[derive(Clone)]
 pub struct ApiState {
@@ -42,6 +45,8 @@ pub struct ApiState {
     pub auth: Arc<crate::auth::Authenticator>,
     /// Decides what each user may do.
     pub authz: Arc<crate::auth::authorizer::Authorizer>,
+    /// The audit log, when one is kept.
+    pub audit: Option<Arc<crate::audit::AuditLog>>,
     /// The hub's CAs (signs approved client certificate requests).
     pub pki: Arc<crate::pki::Pki>,
     /// The advertised server address (`host:port`).
@@ -111,67 +116,173 @@ impl Query {
     }
 }
 
+/// Who is asking and what they ask: the authenticated user, the user the request acts as
+/// (differs when impersonating), and the request's attributes; or the refusal.
+struct Admitted {
+    authenticated: crate::auth::UserInfo,
+    acting: crate::auth::UserInfo,
+    attrs: flotilla_rbac::Request,
+}
+
+async fn admit(
+    state: &ApiState,
+    method: &Method,
+    uri: &http::Uri,
+    headers: &http::HeaderMap,
+    peer: Option<&crate::auth::UserInfo>,
+) -> Result<Admitted, Response> {
+    let authenticated = state
+        .auth
+        .authenticate(headers, peer, &state.objects)
+        .await
+        .map_err(IntoResponse::into_response)?;
+    let acting = match crate::auth::impersonate::requested(headers) {
+        Ok(None) => authenticated.clone(),
+        Ok(Some(imp)) => {
+            for check in crate::auth::impersonate::checks(&imp) {
+                if !state.authz.allows(&authenticated, &check) {
+                    return Err(ApiError::forbidden(flotilla_rbac::forbidden_message(
+                        &authenticated,
+                        &check,
+                    ))
+                    .into_response());
+                }
+            }
+            crate::auth::impersonate::user(&imp)
+        }
+        Err(e) => return Err(e.into_response()),
+    };
+    let watch = uri
+        .query()
+        .and_then(|q| serde_urlencoded::from_str::<Vec<(String, String)>>(q).ok())
+        .is_some_and(|q| {
+            q.iter()
+                .any(|(k, v)| k == "watch" && (v == "true" || v == "1"))
+        });
+    let attrs = crate::auth::attributes::of(method.as_str(), uri.path(), watch);
+    Ok(Admitted {
+        authenticated,
+        acting,
+        attrs,
+    })
+}
+
 async fn dispatch(State(state): State<ApiState>, req: Request) -> Response {
     let method = req.method().clone();
     let path = req.uri().path().to_owned();
     let span = tracing::debug_span!("request", %method, %path, user = tracing::field::Empty);
     let started = std::time::Instant::now();
+    let received = jiff::Timestamp::now();
     let resp = async {
         let peer = req
             .extensions()
             .get::<crate::auth::PeerIdentity>()
-            .and_then(|p| p.0.as_ref());
-        let user = match state
-            .auth
-            .authenticate(req.headers(), peer, &state.objects)
-            .await
-        {
-            Ok(u) => u,
-            Err(e) => return e.into_response(),
+            .cloned()
+            .unwrap_or_default();
+        let admitted = admit(
+            &state,
+            &method,
+            req.uri(),
+            req.headers(),
+            peer.user.as_ref(),
+        )
+        .await;
+        let a = match admitted {
+            Ok(a) => a,
+            Err(r) => return r,
         };
-        let user = match crate::auth::impersonate::requested(req.headers()) {
-            Ok(None) => user,
-            Ok(Some(imp)) => {
-                for check in crate::auth::impersonate::checks(&imp) {
-                    if !state.authz.allows(&user, &check) {
-                        return ApiError::forbidden(flotilla_rbac::forbidden_message(
-                            &user, &check,
-                        ))
-                        .into_response();
+        tracing::Span::current().record("user", a.acting.name.as_str());
+        let level = state.audit.as_ref().map_or(crate::audit::Level::None, |l| {
+            l.level(&a.authenticated, &a.attrs)
+        });
+        // The request body is kept for the audit log when its level asks for it.
+        let (req, body) = if level >= crate::audit::Level::Request {
+            let (parts, body) = req.into_parts();
+            match axum::body::to_bytes(body, MAX_BODY).await {
+                Ok(b) => (Request::from_parts(parts, Body::from(b.clone())), Some(b)),
+                Err(_) => return ApiError::too_large().into_response(),
+            }
+        } else {
+            (req, None)
+        };
+        let content_type = req
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|h| h.to_str().ok())
+            .unwrap_or("application/json")
+            .to_owned();
+        let uri = req
+            .uri()
+            .path_and_query()
+            .map(|p| p.as_str().to_owned())
+            .unwrap_or_else(|| path.clone());
+        let user_agent = req
+            .headers()
+            .get(header::USER_AGENT)
+            .and_then(|h| h.to_str().ok())
+            .unwrap_or_default()
+            .to_owned();
+        let source_ip = peer.addr.map(|a| a.ip().to_string()).unwrap_or_default();
+        let resp = match state.authz.authorize(&a.acting, &a.attrs) {
+            flotilla_rbac::Decision::Deny { reason } => {
+                tracing::debug!(%reason, "request forbidden");
+                ApiError::forbidden(flotilla_rbac::forbidden_message(&a.acting, &a.attrs))
+                    .into_response()
+            }
+            flotilla_rbac::Decision::Allow { .. } => {
+                let mut req = req;
+                req.extensions_mut().insert(a.acting.clone());
+                match handle(&state, req).await {
+                    Ok(r) => r,
+                    Err(e) => {
+                        if e.code.is_server_error() {
+                            tracing::error!(error = %e, "request failed");
+                        } else {
+                            tracing::debug!(error = %e, "request rejected");
+                        }
+                        e.into_response()
                     }
                 }
-                crate::auth::impersonate::user(&imp)
             }
-            Err(e) => return e.into_response(),
         };
-        tracing::Span::current().record("user", user.name.as_str());
-        let watch = req
-            .uri()
-            .query()
-            .and_then(|q| serde_urlencoded::from_str::<Vec<(String, String)>>(q).ok())
-            .is_some_and(|q| {
-                q.iter()
-                    .any(|(k, v)| k == "watch" && (v == "true" || v == "1"))
-            });
-        let attrs = crate::auth::attributes::of(method.as_str(), &path, watch);
-        if let flotilla_rbac::Decision::Deny { reason } = state.authz.authorize(&user, &attrs) {
-            tracing::debug!(%reason, "request forbidden");
-            return ApiError::forbidden(flotilla_rbac::forbidden_message(&user, &attrs))
-                .into_response();
-        }
-        let mut req = req;
-        req.extensions_mut().insert(user);
-        match handle(&state, req).await {
-            Ok(r) => r,
-            Err(e) => {
-                if e.code.is_server_error() {
-                    tracing::error!(error = %e, "request failed");
-                } else {
-                    tracing::debug!(error = %e, "request rejected");
-                }
-                e.into_response()
+        // The response body is kept for RequestResponse, except for watches (streams).
+        let (resp, response_body) = if level == crate::audit::Level::RequestResponse
+            && !matches!(&a.attrs, flotilla_rbac::Request::Resource { verb, .. } if verb == "watch")
+        {
+            let (parts, body) = resp.into_parts();
+            match axum::body::to_bytes(body, MAX_AUDITED_RESPONSE).await {
+                Ok(b) => (Response::from_parts(parts, Body::from(b.clone())), Some(b)),
+                Err(_) => (
+                    ApiError::internal("the response was too large to audit").into_response(),
+                    None,
+                ),
             }
+        } else {
+            (resp, None)
+        };
+        if let Some(log) = &state.audit {
+            log.write(
+                level,
+                &crate::audit::Entry {
+                    user: &a.authenticated,
+                    impersonated: (a.acting != a.authenticated).then_some(&a.acting),
+                    request: &a.attrs,
+                    method: method.as_str(),
+                    uri: &uri,
+                    source_ip,
+                    user_agent: &user_agent,
+                    code: resp.status().as_u16(),
+                    received,
+                    request_object: body.as_deref().and_then(|b| {
+                        (!b.is_empty())
+                            .then(|| parse_body(&content_type, b).ok())
+                            .flatten()
+                    }),
+                    response_body: response_body.as_deref(),
+                },
+            );
         }
+        resp
     }
     .instrument(span)
     .await;

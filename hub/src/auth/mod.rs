@@ -55,10 +55,15 @@ pub fn is_anonymous(user: &UserInfo) -> bool {
     user.name == ANONYMOUS
 }
 
-/// The identity proven by the TLS client certificate of a connection, attached to each of
-/// its requests by the server.
+/// What the server knows of a connection, attached to each of its requests: the user its
+/// TLS client certificate proves, and the client's address.
 #[derive(Clone, Debug, Default)]
-pub struct PeerIdentity(pub Option<UserInfo>);
+pub struct PeerIdentity {
+    /// The user of a verified client certificate.
+    pub user: Option<UserInfo>,
+    /// The client's address.
+    pub addr: Option<std::net::SocketAddr>,
+}
 
 /// Checks credentials.
 pub struct Authenticator {
