@@ -65,6 +65,11 @@ pub struct HubArgs {
     /// Old audit log files to keep.
     #[arg(long, env = "FLOTILLA_AUDIT_LOG_MAXBACKUP", default_value_t = 10)]
     pub audit_log_maxbackup: usize,
+    /// Encrypt Secrets at rest with AES-256-GCM: a file with one `name:base64 of 32 bytes`
+    /// key per line; the first encrypts, all decrypt (add a key first to rotate, rewrite the
+    /// Secrets, then remove the old key).
+    #[arg(long, env = "FLOTILLA_ENCRYPTION_KEY_FILE")]
+    pub encryption_key_file: Option<PathBuf>,
 }
 
 impl HubArgs {

@@ -13,6 +13,9 @@ pub mod pki;
 pub mod registry;
 pub mod tls;
 
+/// Where Secrets are stored (encrypted with `--encryption-key-file`).
+pub const SECRETS_PREFIX: &str = "/core/secrets/";
+
 use std::sync::Arc;
 
 use serde_json::{Value, json};
@@ -130,15 +133,41 @@ impl Hub {
                 })?
             }
         };
-        let store: Arc<dyn flotilla_store::Store> = Arc::new(
+        let mut stale_secrets = Vec::new();
+        let mut store: Arc<dyn flotilla_store::Store> = Arc::new(
             flotilla_store::SledStore::open(
                 dir.join("store"),
                 flotilla_store::SledOptions::default(),
             )
             .await?,
         );
+        if let Some(p) = &args.encryption_key_file {
+            let text = std::fs::read_to_string(p)
+                .map_err(io(format!("reading --encryption-key-file {}", p.display())))?;
+            let keys = flotilla_store::EncryptionKeys::parse(&text).map_err(|e| HubError::Io {
+                context: format!("--encryption-key-file {}", p.display()),
+                source: std::io::Error::other(e),
+            })?;
+            tracing::info!(key = keys.primary(), "Secrets are encrypted at rest");
+            let encrypted =
+                flotilla_store::EncryptedStore::new(store, keys, vec![SECRETS_PREFIX.to_owned()]);
+            stale_secrets = encrypted.stale_keys().await?;
+            store = Arc::new(encrypted);
+        }
         let registry = registry::Registry::new();
         let objects = api::objects::Objects::new(store.clone(), registry);
+        if !stale_secrets.is_empty() {
+            tracing::info!(
+                count = stale_secrets.len(),
+                "encrypting Secrets with the first key of --encryption-key-file"
+            );
+            for key in &stale_secrets {
+                objects.rewrite(key).await.map_err(|e| HubError::Io {
+                    context: format!("re-encrypting {key}"),
+                    source: std::io::Error::other(e.to_string()),
+                })?;
+            }
+        }
         bootstrap::run(&objects).await.map_err(|e| HubError::Io {
             context: "bootstrapping the store".into(),
             source: std::io::Error::other(e.to_string()),

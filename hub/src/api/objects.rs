@@ -177,6 +177,25 @@ impl Objects {
         Ok(self.get_kv(res, ns, name).await?.1)
     }
 
+    /// Writes a stored object again as it is (with a new resourceVersion), so the store
+    /// re-encodes it: re-encrypting Secrets after a key rotation.
+    pub async fn rewrite(&self, key: &str) -> Result<(), ApiError> {
+        let Some(kv) = self.store.get(key).await? else {
+            return Ok(());
+        };
+        let obj: Value = serde_json::from_slice(&kv.value)
+            .map_err(|e| ApiError::internal(format!("{key}: {e}")))?;
+        match self
+            .store
+            .update(key, Some(kv.mod_revision), render(obj))
+            .await
+        {
+            // Written meanwhile: the writer encoded it afresh.
+            Ok(_) | Err(StoreError::Conflict { .. } | StoreError::NotFound(_)) => Ok(()),
+            Err(e) => Err(e.into()),
+        }
+    }
+
     /// Reads one object's stored JSON bytes, for responses that need no changes.
     pub async fn get_raw(
         &self,

@@ -18,11 +18,13 @@
 
 mod codec;
 pub mod conformance;
+pub mod encrypted;
 mod fanout;
 mod sled_store;
 mod watch;
 mod writer;
 
+pub use encrypted::{EncryptedStore, EncryptionKeys};
 pub use sled_store::{SledOptions, SledStore, StoreStats};
 
 use std::future::Future;

@@ -98,6 +98,15 @@ impl HubProcess {
             None,
         )
     }
+
+    pub fn kubectl_stdin(&self, args: &[&str], stdin: &str) -> Output {
+        kubectl_with(
+            &pinned_kubectl(PINNED_KUBECTLS[0]),
+            &self.kubeconfig,
+            args,
+            Some(stdin),
+        )
+    }
 }
 
 impl Drop for HubProcess {
