@@ -285,6 +285,8 @@ async fn a_team_user_propagates_in_its_namespace_and_nowhere_else() -> Result<()
         "team-b/web on t1: {err}"
     );
 
+    rbac_agrees_with_kube_apiserver(&hub, &member, tmp.path()).await?;
+
     // ServiceAccount tokens: issued by TokenRequest, void once the ServiceAccount is gone.
     hub.kubectl(&["create", "serviceaccount", "ci", "-n", "team-a"])
         .await?;
@@ -315,6 +317,103 @@ async fn a_team_user_propagates_in_its_namespace_and_nowhere_else() -> Result<()
     ensure!(
         !ok && err.contains("Unauthorized"),
         "a deleted ServiceAccount's token: {err}"
+    );
+    Ok(())
+}
+
+/// The same RBAC objects on the hub and on the member's real kube-apiserver give the same
+/// answers for a set of subjects and requests (asked with `kubectl auth can-i --as`).
+async fn rbac_agrees_with_kube_apiserver(
+    hub: &HubProcess,
+    member: &MemberCluster,
+    dir: &Path,
+) -> Result<()> {
+    let objects = "apiVersion: v1\nkind: Namespace\nmetadata: {name: diff-a}\n---\napiVersion: v1\nkind: Namespace\nmetadata: {name: diff-b}\n---\napiVersion: rbac.authorization.k8s.io/v1\nkind: ClusterRole\nmetadata: {name: 'diff:reader'}\nrules:\n- {apiGroups: [''], resources: [pods, configmaps], verbs: [get, list]}\n- {nonResourceURLs: ['/metrics', '/debug/*'], verbs: [get]}\n---\napiVersion: rbac.authorization.k8s.io/v1\nkind: Role\nmetadata: {name: cm-editor, namespace: diff-a}\nrules:\n- {apiGroups: [''], resources: [configmaps], verbs: [create, update]}\n- {apiGroups: [''], resources: [secrets], resourceNames: [token-x], verbs: [get]}\n- {apiGroups: [apps], resources: ['deployments/scale'], verbs: [update]}\n---\napiVersion: rbac.authorization.k8s.io/v1\nkind: RoleBinding\nmetadata: {name: dana-reader, namespace: diff-a}\nroleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: 'diff:reader'}\nsubjects: [{kind: User, name: dana, apiGroup: rbac.authorization.k8s.io}]\n---\napiVersion: rbac.authorization.k8s.io/v1\nkind: RoleBinding\nmetadata: {name: qa-editor, namespace: diff-a}\nroleRef: {apiGroup: rbac.authorization.k8s.io, kind: Role, name: cm-editor}\nsubjects: [{kind: Group, name: qa, apiGroup: rbac.authorization.k8s.io}]\n---\napiVersion: rbac.authorization.k8s.io/v1\nkind: ClusterRoleBinding\nmetadata: {name: 'diff:ops'}\nroleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: 'diff:reader'}\nsubjects: [{kind: Group, name: ops, apiGroup: rbac.authorization.k8s.io}]\n---\napiVersion: rbac.authorization.k8s.io/v1\nkind: RoleBinding\nmetadata: {name: bot-edit, namespace: diff-b}\nroleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: edit}\nsubjects: [{kind: ServiceAccount, name: bot}]\n";
+    let file = dir.join("rbac-diff.yaml");
+    std::fs::write(&file, objects)?;
+    let file = file.to_str().context("path")?;
+    hub.kubectl(&["apply", "-f", file]).await?;
+    let out = member
+        .kubectl()
+        .args(["apply", "-f", file])
+        .output()
+        .await?;
+    ensure!(
+        out.status.success(),
+        "applying on the member: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let subjects: &[&[&str]] = &[
+        &["--as", "dana"],
+        &["--as", "erin", "--as-group", "qa"],
+        &["--as", "frank", "--as-group", "ops"],
+        &["--as", "system:serviceaccount:diff-b:bot"],
+        &["--as", "nobody"],
+    ];
+    let requests: &[&[&str]] = &[
+        &["get", "pods", "-n", "diff-a"],
+        &["list", "pods", "-n", "diff-b"],
+        &["list", "pods", "--all-namespaces"],
+        &["create", "configmaps", "-n", "diff-a"],
+        &["update", "configmaps/settings", "-n", "diff-a"],
+        &["delete", "configmaps/settings", "-n", "diff-a"],
+        &["get", "secrets/token-x", "-n", "diff-a"],
+        &["get", "secrets/other", "-n", "diff-a"],
+        &["list", "secrets", "-n", "diff-a"],
+        &[
+            "update",
+            "deployments.apps/web",
+            "--subresource=scale",
+            "-n",
+            "diff-a",
+        ],
+        &["update", "deployments.apps/web", "-n", "diff-a"],
+        &["get", "/metrics"],
+        &["get", "/debug/pprof"],
+        &["get", "/healthz"],
+        &["create", "deployments.apps", "-n", "diff-b"],
+        &["get", "secrets", "-n", "diff-b"],
+        &["create", "roles.rbac.authorization.k8s.io", "-n", "diff-b"],
+        &["create", "selfsubjectaccessreviews.authorization.k8s.io"],
+        &["create", "namespaces"],
+    ];
+    let mut differences = Vec::new();
+    let mut allowed = 0;
+    for subject in subjects {
+        for request in requests {
+            let mut args: Vec<&str> = request.to_vec();
+            args.extend_from_slice(subject);
+            let ours = can_i(&hub.kubeconfig, &args).await?;
+            let mut all = vec!["auth", "can-i"];
+            all.extend(&args);
+            let out = member.kubectl().args(&all).output().await?;
+            let theirs = match String::from_utf8_lossy(&out.stdout).trim() {
+                "yes" => true,
+                "no" => false,
+                other => bail!(
+                    "kube-apiserver: can-i {}: {other:?} {}",
+                    args.join(" "),
+                    String::from_utf8_lossy(&out.stderr)
+                ),
+            };
+            allowed += usize::from(theirs);
+            if ours != theirs {
+                differences.push(format!(
+                    "{}: hub {ours}, kube-apiserver {theirs}",
+                    args.join(" ")
+                ));
+            }
+        }
+    }
+    // The table asks both ways: some requests are allowed, most are not.
+    ensure!(
+        allowed >= 15 && allowed <= subjects.len() * requests.len() - 30,
+        "{allowed} allowed"
+    );
+    ensure!(
+        differences.is_empty(),
+        "the hub's RBAC differs from kube-apiserver's:\n{}",
+        differences.join("\n")
     );
     Ok(())
 }
