@@ -23,6 +23,24 @@ pub(crate) fn exceeds_depth(v: &Value, max: usize) -> bool {
     false
 }
 
+/// The length of the compact JSON text of `v`, counted without building the text.
+pub fn serialized_len(v: &Value) -> usize {
+    struct Count(usize);
+    impl std::io::Write for Count {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0 = self.0.saturating_add(buf.len());
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut count = Count(0);
+    // Writing to a counter cannot fail, and a Value always serializes.
+    let _ = serde_json::to_writer(&mut count, v);
+    count.0
+}
+
 /// A short name of the JSON type of `v`, for error messages.
 pub(crate) fn type_name(v: &Value) -> &'static str {
     match v {

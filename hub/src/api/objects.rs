@@ -853,6 +853,7 @@ impl Objects {
                     .map_err(|e| apply_error(res, name, e))?
                 }
             };
+            check_patched_size(&patched)?;
             let precondition = patch_doc
                 .pointer("/metadata/resourceVersion")
                 .and_then(Value::as_str)
@@ -1154,9 +1155,20 @@ fn strip_time(v: &Value) -> Value {
     v
 }
 
+/// Refuses a patched object whose JSON is larger than a request body may be
+/// ([`super::MAX_BODY`]), for every patch type: a small patch must not make an object
+/// no client could have sent.
+pub fn check_patched_size(patched: &Value) -> Result<(), ApiError> {
+    if flotilla_apimachinery::serialized_len(patched) > super::MAX_BODY {
+        return Err(ApiError::too_large());
+    }
+    Ok(())
+}
+
 fn patch_error(e: patch::PatchError) -> ApiError {
     match e.http_status() {
         400 => ApiError::bad_request(e.message()),
+        413 => ApiError::too_large_because(e.message()),
         409 => ApiError::conflict(e.message()),
         _ => ApiError::unprocessable(e.message()),
     }
@@ -1225,4 +1237,18 @@ pub fn scale_of(obj: &Value) -> Value {
             "selector": selector,
         }
     })
+}
+
+#[cfg(test)]
+mod limit_tests {
+    use super::*;
+
+    #[test]
+    fn patched_objects_are_bounded_by_the_body_limit() {
+        let small = json!({"metadata": {"name": "a"}});
+        assert!(check_patched_size(&small).is_ok());
+        let big = json!({"data": {"x": "y".repeat(super::super::MAX_BODY)}});
+        let e = check_patched_size(&big).map(|_| ()).unwrap_err();
+        assert_eq!(e.code, axum::http::StatusCode::PAYLOAD_TOO_LARGE);
+    }
 }
