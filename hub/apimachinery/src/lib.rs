@@ -7,4 +7,4 @@ pub mod patch;
 pub mod selector;
 mod value;
 
-pub use value::serialized_len;
+pub use value::{exceeds_depth, serialized_len};

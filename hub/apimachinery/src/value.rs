@@ -8,7 +8,7 @@ use serde_json::Value;
 pub(crate) const MAX_DEPTH: usize = 200;
 
 /// Whether `v` nests deeper than `max` levels, computed without recursion.
-pub(crate) fn exceeds_depth(v: &Value, max: usize) -> bool {
+pub fn exceeds_depth(v: &Value, max: usize) -> bool {
     let mut stack = vec![(v, 1usize)];
     while let Some((v, depth)) = stack.pop() {
         if depth > max {

@@ -399,13 +399,13 @@ async fn handle(state: &ApiState, req: Request) -> Result<Response, ApiError> {
                     res.plural
                 )));
             }
-            let obj = parse_body(&content_type, &body)?;
+            let obj = parse_body(&content_type, &body, Some(&res))?;
             let w = objects.create(&res, ns, obj, &opts).await?;
             after_write(state, &res, &w.object, false);
             Ok(written(StatusCode::CREATED, &w.object, &w.warnings))
         }
         (Method::PUT, Some(name), sub) => {
-            let obj = parse_body(&content_type, &body)?;
+            let obj = parse_body(&content_type, &body, (sub != Some("scale")).then_some(&res))?;
             let w = objects.update(&res, ns, name, obj, sub, &opts).await?;
             after_write(state, &res, &w.object, false);
             Ok(written(StatusCode::OK, &w.object, &w.warnings))
@@ -441,7 +441,7 @@ async fn handle(state: &ApiState, req: Request) -> Result<Response, ApiError> {
             let opts_body: Value = if body.is_empty() {
                 json!({})
             } else {
-                parse_body(&content_type, &body)?
+                parse_body(&content_type, &body, None)?
             };
             let pre_rv = opts_body
                 .pointer("/preconditions/resourceVersion")
@@ -530,8 +530,17 @@ fn written(code: StatusCode, obj: &Value, warnings: &[String]) -> Response {
     resp
 }
 
-fn parse_body(content_type: &str, body: &[u8]) -> Result<Value, ApiError> {
+/// Decodes a request body; a protobuf body for `expect` must name its kind in the envelope.
+fn parse_body(
+    content_type: &str,
+    body: &[u8],
+    expect: Option<&Resource>,
+) -> Result<Value, ApiError> {
     if content_type.contains("protobuf") {
+        if let Some(res) = expect {
+            let (api_version, kind) = protobuf::envelope_type(body)?;
+            objects::check_type_meta(res, &api_version, &kind)?;
+        }
         return Ok(protobuf::decode_request(body)?);
     }
     if content_type.contains("yaml") {

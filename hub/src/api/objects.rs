@@ -301,25 +301,16 @@ impl Objects {
                 "the request body must be a JSON object",
             ));
         }
-        let api_version = res.api_version();
-        match meta::str_at(obj, "/apiVersion") {
-            None | Some("") => obj["apiVersion"] = json!(api_version),
-            Some(v) if v == api_version => {}
-            Some(v) => {
-                return Err(ApiError::bad_request(format!(
-                    "the API version in the data ({v}) does not match the expected API version ({api_version})"
-                )));
-            }
+        check_type_meta(
+            res,
+            meta::str_at(obj, "/apiVersion").unwrap_or_default(),
+            meta::str_at(obj, "/kind").unwrap_or_default(),
+        )?;
+        if meta::str_at(obj, "/apiVersion").is_none_or(str::is_empty) {
+            obj["apiVersion"] = json!(res.api_version());
         }
-        match meta::str_at(obj, "/kind") {
-            None | Some("") => obj["kind"] = json!(res.kind),
-            Some(k) if k == res.kind => {}
-            Some(k) => {
-                return Err(ApiError::bad_request(format!(
-                    "the kind in the data ({k}) does not match the expected kind ({})",
-                    res.kind
-                )));
-            }
+        if meta::str_at(obj, "/kind").is_none_or(str::is_empty) {
+            obj["kind"] = json!(res.kind);
         }
         let body_ns = meta::str_at(obj, "/metadata/namespace").map(str::to_owned);
         let m = meta::metadata_mut(obj);
@@ -1155,6 +1146,25 @@ fn strip_time(v: &Value) -> Value {
     v
 }
 
+/// The rule for the `apiVersion` and `kind` a body declares, from a JSON object or a
+/// protobuf envelope: empty means the resource's own; anything else must be it (400, as
+/// kube-apiserver).
+pub fn check_type_meta(res: &Resource, api_version: &str, kind: &str) -> Result<(), ApiError> {
+    let expected = res.api_version();
+    if !api_version.is_empty() && api_version != expected {
+        return Err(ApiError::bad_request(format!(
+            "the API version in the data ({api_version}) does not match the expected API version ({expected})"
+        )));
+    }
+    if !kind.is_empty() && kind != res.kind {
+        return Err(ApiError::bad_request(format!(
+            "the kind in the data ({kind}) does not match the expected kind ({})",
+            res.kind
+        )));
+    }
+    Ok(())
+}
+
 /// Refuses a patched object whose JSON is larger than a request body may be
 /// ([`super::MAX_BODY`]), for every patch type: a small patch must not make an object
 /// no client could have sent.
@@ -1250,5 +1260,19 @@ mod limit_tests {
         let big = json!({"data": {"x": "y".repeat(super::super::MAX_BODY)}});
         let e = check_patched_size(&big).map(|_| ()).unwrap_err();
         assert_eq!(e.code, axum::http::StatusCode::PAYLOAD_TOO_LARGE);
+    }
+
+    #[test]
+    fn type_meta_must_be_the_resource() {
+        let reg = Registry::new();
+        let Some(cm) = reg.get("", "v1", "configmaps") else {
+            panic!("configmaps are built in");
+        };
+        assert!(check_type_meta(&cm, "", "").is_ok());
+        assert!(check_type_meta(&cm, "v1", "ConfigMap").is_ok());
+        for (v, k) in [("v1", "Secret"), ("apps/v1", "ConfigMap")] {
+            let e = check_type_meta(&cm, v, k).map(|_| ()).unwrap_err();
+            assert_eq!(e.code, axum::http::StatusCode::BAD_REQUEST, "{v} {k}");
+        }
     }
 }
