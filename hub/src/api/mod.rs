@@ -10,6 +10,7 @@ pub mod protobuf;
 pub mod table;
 pub mod validation;
 pub mod watch;
+pub mod yaml;
 
 use std::sync::Arc;
 use std::time::Duration;

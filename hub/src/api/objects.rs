@@ -1217,7 +1217,7 @@ pub fn parse_yaml_or_json(body: &[u8]) -> Result<Value, ApiError> {
     }
     let text =
         std::str::from_utf8(body).map_err(|_| ApiError::bad_request("the body is not UTF-8"))?;
-    serde_saphyr::from_str::<Value>(text)
+    super::yaml::from_str(text)
         .map_err(|e| ApiError::bad_request(format!("error decoding YAML: {e}")))
 }
 
