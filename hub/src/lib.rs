@@ -4,6 +4,7 @@ pub mod agents;
 pub mod api;
 pub mod bootstrap;
 pub mod config;
+pub mod connections;
 pub mod controllers;
 pub mod events;
 pub mod metrics;
@@ -148,6 +149,7 @@ impl Hub {
             server_address: Arc::new(api_addr.to_string()),
             metrics,
             openapi: Arc::new(api::openapi::OpenApiCache::default()),
+            in_flight: api::inflight::InFlight::new(args.in_flight_limits()),
         };
         let shutdown = CancellationToken::new();
         let mut tasks = tokio::task::JoinSet::new();
@@ -160,10 +162,21 @@ impl Hub {
             shutdown.clone(),
         ));
         tasks.spawn(events::run_reaper(state.objects.clone(), shutdown.clone()));
+        let api_gate = connections::Gate::new(
+            "api",
+            args.api_connection_limits(),
+            state.metrics.connections(),
+        );
+        let agent_gate = connections::Gate::new(
+            "agent",
+            args.agent_connection_limits(),
+            state.metrics.connections(),
+        );
         tasks.spawn(tls::serve(
             listener,
             cfg,
             api::router(state),
+            api_gate,
             shutdown.clone(),
         ));
         let agents_cfg = agents::AgentsConfig::new(
@@ -175,12 +188,18 @@ impl Hub {
             health_metrics,
         )
         .with_cert_ttl(std::time::Duration::from_secs(args.agent_cert_ttl_seconds));
-        agents::start(agent_listener, agents_cfg, shutdown.clone(), &mut tasks)
-            .await
-            .map_err(|e| HubError::Io {
-                context: "starting the agent server".into(),
-                source: std::io::Error::other(e.to_string()),
-            })?;
+        agents::start(
+            agent_listener,
+            agent_gate,
+            agents_cfg,
+            shutdown.clone(),
+            &mut tasks,
+        )
+        .await
+        .map_err(|e| HubError::Io {
+            context: "starting the agent server".into(),
+            source: std::io::Error::other(e.to_string()),
+        })?;
         Ok(Self {
             api_addr,
             agent_addr,

@@ -204,6 +204,7 @@ pub(crate) fn clusters(objects: &Objects) -> Result<Arc<Resource>, ApiError> {
 /// background tasks; everything stops when `shutdown` fires.
 pub async fn start(
     listener: TcpListener,
+    gate: Arc<crate::connections::Gate>,
     cfg: AgentsConfig,
     shutdown: CancellationToken,
     tasks: &mut tokio::task::JoinSet<()>,
@@ -222,10 +223,10 @@ pub async fn start(
         limits: limits::Limiter::default(),
         cert_ttl: cfg.cert_ttl,
     });
-    let router = service::server(shared.clone(), &cfg.pki)?;
+    let router = service::server(shared.clone(), &cfg.pki, gate.limits.handshake_timeout)?;
     let sd = shutdown.clone();
     tasks.spawn(async move {
-        let incoming = tokio_stream::wrappers::TcpListenerStream::new(listener);
+        let incoming = crate::connections::admitted(listener, gate);
         if let Err(e) = router
             .serve_with_incoming_shutdown(incoming, sd.cancelled_owned())
             .await

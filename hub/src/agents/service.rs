@@ -28,9 +28,14 @@ const HELLO_TIMEOUT: Duration = Duration::from_secs(30);
 const SNAPSHOT_PAGE: usize = 500;
 
 /// The configured gRPC server for `shared`.
+/// gRPC calls one agent connection may have open at once (an agent uses a few).
+const MAX_CALLS_PER_CONNECTION: usize = 64;
+
+/// The agent gRPC server; TLS handshakes may take `handshake_timeout`.
 pub fn server(
     shared: Arc<Shared>,
     pki: &Pki,
+    handshake_timeout: Duration,
 ) -> Result<tonic::transport::server::Router, tonic::transport::Error> {
     use tonic::transport::{Certificate, Identity, Server, ServerTlsConfig};
     let tls = ServerTlsConfig::new()
@@ -40,7 +45,8 @@ pub fn server(
         ))
         .client_ca_root(Certificate::from_pem(&pki.ca_cert_pem))
         // Discovery and enrollment come before the agent has a certificate.
-        .client_auth_optional(true);
+        .client_auth_optional(true)
+        .timeout(handshake_timeout);
     let svc = AgentHubServer::new(Service { shared })
         .max_decoding_message_size(flotilla_proto::MAX_MESSAGE_BYTES)
         .max_encoding_message_size(flotilla_proto::MAX_MESSAGE_BYTES);
@@ -49,6 +55,7 @@ pub fn server(
         .http2_keepalive_interval(Some(Duration::from_secs(30)))
         .http2_keepalive_timeout(Some(Duration::from_secs(20)))
         .tcp_keepalive(Some(Duration::from_secs(60)))
+        .concurrency_limit_per_connection(MAX_CALLS_PER_CONNECTION)
         .add_service(svc))
 }
 

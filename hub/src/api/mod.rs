@@ -2,6 +2,7 @@
 
 pub mod discovery;
 pub mod error;
+pub mod inflight;
 pub mod meta;
 pub mod objects;
 pub mod openapi;
@@ -47,6 +48,8 @@ pub struct ApiState {
     pub metrics: Metrics,
     /// Cached OpenAPI documents.
     pub openapi: Arc<openapi::OpenApiCache>,
+    /// The max-in-flight limit.
+    pub in_flight: inflight::InFlight,
 }
 
 impl std::fmt::Debug for ApiState {
@@ -129,6 +132,10 @@ impl Query {
 }
 
 async fn dispatch(State(state): State<ApiState>, req: Request) -> Response {
+    let _in_flight = match state.in_flight.admit(&req) {
+        Ok(permit) => permit,
+        Err(too_many) => return too_many.into_response(),
+    };
     let method = req.method().clone();
     let path = req.uri().path().to_owned();
     let span = tracing::debug_span!("request", %method, %path);

@@ -1250,6 +1250,7 @@ pub fn scale_of(obj: &Value) -> Value {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod limit_tests {
     use super::*;
 

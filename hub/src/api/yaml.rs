@@ -189,6 +189,7 @@ impl<'de> Visitor<'de> for BudgetedVisitor {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 
