@@ -315,7 +315,7 @@ fn heartbeat_digest(hb: &flotilla_proto::v1::Heartbeat) -> u64 {
 
 /// The credential is valid only while the Cluster it was issued for exists.
 async fn check_registered(shared: &Shared, id: &PeerIdentity) -> Result<(), Status> {
-    let res = super::clusters(&shared.objects).map_err(|e| Status::internal(e.message))?;
+    let res = super::clusters().map_err(|e| Status::internal(e.message))?;
     match shared.objects.get(&res, None, &id.cluster).await {
         Ok(c)
             if meta::str_at(&c, "/metadata/uid") == Some(id.uid.as_str())
@@ -373,7 +373,7 @@ async fn handle(shared: &Shared, id: &PeerIdentity, m: AgentMessage) -> Result<(
             if shared.heartbeat_unchanged(&id.cluster, digest) {
                 return Ok(());
             }
-            let res = super::clusters(&shared.objects).map_err(|e| Status::internal(e.message))?;
+            let res = super::clusters().map_err(|e| Status::internal(e.message))?;
             // Read, fold, write over the version read; a concurrent status write means read
             // again.
             let mut attempt = 0;
@@ -416,7 +416,7 @@ async fn handle(shared: &Shared, id: &PeerIdentity, m: AgentMessage) -> Result<(
                 .map_err(|e| Status::invalid_argument(format!("work status refused: {e}")))?;
             // Status is written only into the certificate's own execution namespace.
             let ns = flotilla_proto::execution_namespace(&id.cluster);
-            let res = work::works(&shared.objects).map_err(|e| Status::internal(e.message))?;
+            let res = work::works().map_err(|e| Status::internal(e.message))?;
             let current = match shared.objects.get(&res, Some(&ns), &ws.work_name).await {
                 Ok(w) => w,
                 Err(e) if e.code.as_u16() == 404 => return Ok(()),
@@ -544,7 +544,7 @@ async fn send_works(
     resume: u64,
     tx: &mpsc::Sender<Result<HubMessage, Status>>,
 ) -> Result<(), Status> {
-    let res = work::works(&shared.objects).map_err(|e| Status::internal(e.message))?;
+    let res = work::works().map_err(|e| Status::internal(e.message))?;
     let prefix = res.list_prefix(Some(&flotilla_proto::execution_namespace(cluster)));
     let store = shared.objects.store().clone();
     // A revision the hub has not reached is not a resume point: send a snapshot.

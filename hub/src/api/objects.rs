@@ -424,19 +424,7 @@ impl Objects {
         Self::check_name(res, &name)?;
         let v = validation::validate(res, &obj, opts.field_validation)?;
         let mut obj = v.object;
-        if res.kind == "CustomResourceDefinition" {
-            crate::registry::resources_from_crd(&obj).map_err(|e| match e {
-                crate::registry::RegistryError::InvalidCrd { field, message } => ApiError::invalid(
-                    &res.kind,
-                    &name,
-                    vec![Cause {
-                        reason: "FieldValueInvalid".into(),
-                        message,
-                        field,
-                    }],
-                ),
-            })?;
-        }
+        validate_crd(res, &name, &obj)?;
         self.check_namespace(res, ns).await?;
         let now = meta::now();
         let uses_gen = uses_generation(res);
@@ -588,6 +576,7 @@ impl Objects {
         } else {
             let v = validation::validate(res, &incoming, opts.field_validation)?;
             let mut n = v.object;
+            validate_crd(res, name, &n)?;
             label_namespace_name(res, &mut n, name);
             if res.status {
                 match current.get("status") {
@@ -1074,7 +1063,9 @@ impl Objects {
     async fn delete_all_of_crd(&self, crd: &Value) -> Result<(), ApiError> {
         let group = meta::str_at(crd, "/spec/group").unwrap_or_default();
         let plural = meta::str_at(crd, "/spec/names/plural").unwrap_or_default();
-        if group.is_empty() || plural.is_empty() {
+        // A CRD stored for a group the hub serves itself (written before such CRDs were
+        // refused) never served anything: deleting it must not delete the hub's objects.
+        if group.is_empty() || plural.is_empty() || crate::registry::is_native_group(group) {
             return Ok(());
         }
         let page = self
@@ -1144,6 +1135,25 @@ fn strip_time(v: &Value) -> Value {
         }
     }
     v
+}
+
+/// A CRD must define servable resources, outside the groups the hub serves itself (422).
+fn validate_crd(res: &Resource, name: &str, obj: &Value) -> Result<(), ApiError> {
+    if res.kind != "CustomResourceDefinition" || res.group != "apiextensions.k8s.io" {
+        return Ok(());
+    }
+    crate::registry::resources_from_crd(obj).map_err(|e| match e {
+        crate::registry::RegistryError::InvalidCrd { field, message } => ApiError::invalid(
+            &res.kind,
+            name,
+            vec![Cause {
+                reason: "FieldValueInvalid".into(),
+                message,
+                field,
+            }],
+        ),
+    })?;
+    Ok(())
 }
 
 /// The rule for the `apiVersion` and `kind` a body declares, from a JSON object or a
