@@ -87,11 +87,39 @@ fn io(context: impl Into<String>) -> impl FnOnce(std::io::Error) -> HubError {
     move |source| HubError::Io { context, source }
 }
 
+/// Mode of the data directory and the store's directory: the owner's only.
+const DATA_DIR_MODE: u32 = 0o700;
+
+/// Creates `dir` with [`DATA_DIR_MODE`], or tightens an existing one that others can
+/// read or enter (with a warning): it holds the store, the CA key and the admin token.
+pub fn private_dir(dir: &std::path::Path) -> Result<(), HubError> {
+    use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(DATA_DIR_MODE)
+        .create(dir)
+        .map_err(io(format!("creating {}", dir.display())))?;
+    let mode = std::fs::metadata(dir)
+        .map_err(io(format!("reading {}", dir.display())))?
+        .permissions()
+        .mode();
+    if mode & 0o077 != 0 {
+        tracing::warn!(
+            dir = %dir.display(),
+            mode = format!("{:o}", mode & 0o777),
+            "the data directory was open to other users; setting it to 0700"
+        );
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(DATA_DIR_MODE))
+            .map_err(io(format!("setting the mode of {}", dir.display())))?;
+    }
+    Ok(())
+}
+
 impl Hub {
     /// Opens the store, prepares certificates, binds the listeners and starts serving.
     pub async fn start(args: &HubArgs) -> Result<Self, HubError> {
         let dir = args.data_dir();
-        std::fs::create_dir_all(&dir).map_err(io(format!("creating {}", dir.display())))?;
+        private_dir(&dir)?;
         let listener = TcpListener::bind(args.listen).await.map_err(io(format!(
             "listening on {} (is another hub running? choose another address with --listen)",
             args.listen
@@ -118,6 +146,7 @@ impl Hub {
             }
         }
         let pki = pki::Pki::load_or_create(&dir, &sans)?;
+        private_dir(&dir.join("store"))?;
         let store: Arc<dyn flotilla_store::Store> = Arc::new(
             flotilla_store::SledStore::open(
                 dir.join("store"),
@@ -217,5 +246,30 @@ impl Hub {
         if let Err(e) = self.store.close().await {
             tracing::error!(error = %e, "closing the store failed");
         }
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use std::os::unix::fs::PermissionsExt;
+
+    use super::*;
+
+    fn mode(p: &std::path::Path) -> u32 {
+        std::fs::metadata(p).unwrap().permissions().mode() & 0o777
+    }
+
+    #[test]
+    fn the_data_directory_is_private() {
+        let tmp = tempfile::tempdir().unwrap();
+        let fresh = tmp.path().join("a/b");
+        private_dir(&fresh).unwrap();
+        assert_eq!(mode(&fresh), 0o700);
+        let open = tmp.path().join("open");
+        std::fs::create_dir(&open).unwrap();
+        std::fs::set_permissions(&open, std::fs::Permissions::from_mode(0o755)).unwrap();
+        private_dir(&open).unwrap();
+        assert_eq!(mode(&open), 0o700, "an existing directory is tightened");
     }
 }
