@@ -554,6 +554,11 @@ fn parse_body(
     if content_type.contains("yaml") {
         return objects::parse_yaml_or_json(body);
     }
+    if !content_type.contains("json") {
+        return Err(ApiError::unsupported_media_type(format!(
+            "the body of the request was in an unknown format ({content_type}) - accepted media types include: application/json, application/yaml, application/vnd.kubernetes.protobuf"
+        )));
+    }
     serde_json::from_slice(body)
         .map_err(|e| ApiError::bad_request(format!("the request body is not valid JSON: {e}")))
 }

@@ -25,6 +25,24 @@ impl HubProcess {
     }
 
     pub fn start_in(dir: &Path, listen: &str) -> Self {
+        Self::start_in_with(dir, listen, &[])
+    }
+
+    /// A hub in a temporary directory with extra command-line arguments.
+    pub fn start_with(extra: &[&str]) -> Self {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().to_owned();
+        let mut hub = Self::start_in_with(&dir, "127.0.0.1:0", extra);
+        hub._tmp = Some(tmp);
+        hub
+    }
+
+    /// The hub's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().map(Child::id).unwrap_or_default()
+    }
+
+    pub fn start_in_with(dir: &Path, listen: &str, extra: &[&str]) -> Self {
         let mut child = Command::new(env!("CARGO_BIN_EXE_flotilla-hub"))
             .args([
                 "--data-dir",
@@ -34,6 +52,7 @@ impl HubProcess {
                 "--agent-listen",
                 "127.0.0.1:0",
             ])
+            .args(extra)
             .env("RUST_LOG", "warn")
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
