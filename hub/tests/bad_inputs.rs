@@ -155,6 +155,18 @@ impl Client {
     }
 }
 
+/// Whether a read ended because the peer closed (not because the read timed out).
+fn closed_by_peer(read: &std::io::Result<usize>) -> bool {
+    match read {
+        Ok(0) => true,
+        Ok(_) => false,
+        Err(e) => !matches!(
+            e.kind(),
+            std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+        ),
+    }
+}
+
 fn rss_kb(pid: u32) -> u64 {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
     status
@@ -359,11 +371,22 @@ fn silent_and_slow_clients_are_cut_off() {
     let mut buf = [0u8; 64];
     let read = silent.read(&mut buf);
     assert!(
-        matches!(read, Ok(0) | Err(_)) && started.elapsed() <= deadline,
+        closed_by_peer(&read) && started.elapsed() <= deadline,
         "a silent connection is closed within {deadline:?}: {read:?} after {:?}",
         started.elapsed()
     );
     client.assert_ready("after a silent client");
+
+    // The same on the agent port.
+    let started = Instant::now();
+    let mut silent = TcpStream::connect(&hub.agent).unwrap();
+    silent.set_read_timeout(Some(deadline * 2)).unwrap();
+    let read = silent.read(&mut buf);
+    assert!(
+        closed_by_peer(&read) && started.elapsed() <= deadline,
+        "a silent agent connection is closed within {deadline:?}: {read:?} after {:?}",
+        started.elapsed()
+    );
 
     // Headers sent one byte per second: closed after the header timeout.
     let started = Instant::now();
@@ -445,6 +468,18 @@ fn thousands_of_idle_connections_do_not_starve_the_hub() {
     // From another loopback address than the probes, like an attacker elsewhere.
     let attacker: SocketAddr = "127.0.0.2:0".parse().unwrap();
     let mut held = Vec::new();
+    // The agent port has its own caps.
+    let agent_port: SocketAddr = hub.agent.parse().unwrap();
+    for _ in 0..400 {
+        let s = rt
+            .block_on(async {
+                let sock = tokio::net::TcpSocket::new_v4()?;
+                sock.bind("127.0.0.3:0".parse().unwrap())?;
+                sock.connect(agent_port).await
+            })
+            .expect("connect to the agent port");
+        held.push(s.into_std().unwrap());
+    }
     for i in 0..2_000 {
         let s = rt
             .block_on(async {
@@ -484,6 +519,9 @@ fn thousands_of_idle_connections_do_not_starve_the_hub() {
     assert!(refused >= 1_000.0, "refused {refused}");
     let open = value("flotilla_api_connections_open{listener=\"api\"}");
     assert!(open <= 260.0, "open {open}");
+    let agent_refused =
+        value("flotilla_api_connections_refused_total{listener=\"agent\",reason=\"per_peer\"}");
+    assert!(agent_refused >= 100.0, "agent port refused {agent_refused}");
     client.assert_small("with 2,000 idle connections");
     drop(held);
 }

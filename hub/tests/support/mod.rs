@@ -12,6 +12,8 @@ pub struct HubProcess {
     pub dir: PathBuf,
     pub kubeconfig: PathBuf,
     pub api: String,
+    /// The agent (gRPC) address.
+    pub agent: String,
     _tmp: Option<tempfile::TempDir>,
 }
 
@@ -68,12 +70,14 @@ impl HubProcess {
             .unwrap()
             .trim_start_matches("https://")
             .to_owned();
+        let agent = line.split_whitespace().nth(5).unwrap().to_owned();
         let kubeconfig = PathBuf::from(line.split_whitespace().last().unwrap());
         Self {
             child: Some(child),
             dir: dir.to_owned(),
             kubeconfig,
             api,
+            agent,
             _tmp: None,
         }
     }
