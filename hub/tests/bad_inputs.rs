@@ -458,6 +458,47 @@ fn silent_and_slow_clients_are_cut_off() {
 }
 
 #[test]
+fn a_watch_outlives_the_idle_and_header_timeouts() {
+    let hub = start_hub();
+    let client = Client::new(&hub);
+    let mut watch = client.connect();
+    let head = format!(
+        "GET /api/v1/namespaces/default/configmaps?watch=true&timeoutSeconds=60 HTTP/1.1\r\nHost: hub\r\nAuthorization: Bearer {}\r\n\r\n",
+        client.token
+    );
+    watch.write_all(head.as_bytes()).unwrap();
+    watch.flush().unwrap();
+    // Past the idle timeout and the 5 s a closing connection is given to finish.
+    std::thread::sleep(Duration::from_secs(
+        IDLE_TIMEOUT_SECS.max(HEADER_TIMEOUT_SECS) + 6,
+    ));
+    let created = client.request(
+        "POST",
+        "/api/v1/namespaces/default/configmaps",
+        "application/json",
+        br#"{"metadata":{"name":"seen-by-the-watch"}}"#,
+    );
+    assert!(matches!(created, Outcome::Status(201, _)), "{created}");
+    watch
+        .sock
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
+    let mut got = Vec::new();
+    let mut buf = [0u8; 4096];
+    while !String::from_utf8_lossy(&got).contains("seen-by-the-watch") {
+        match watch.read(&mut buf) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => got.extend_from_slice(&buf[..n]),
+        }
+    }
+    assert!(
+        String::from_utf8_lossy(&got).contains("seen-by-the-watch"),
+        "the watch stays open past the timeouts and gets the event: {}",
+        String::from_utf8_lossy(&got)
+    );
+}
+
+#[test]
 fn thousands_of_idle_connections_do_not_starve_the_hub() {
     let hub = start_hub();
     let client = Client::new(&hub);
