@@ -579,3 +579,58 @@ impl std::fmt::Display for Outcome {
         }
     }
 }
+
+#[test]
+fn requests_over_the_in_flight_limit_get_429() {
+    let hub = HubProcess::start_with(&[
+        "--max-requests-inflight",
+        "1",
+        "--max-mutating-requests-inflight",
+        "1",
+    ]);
+    let client = Client::new(&hub);
+    // A create whose body is still on its way holds the only mutating place.
+    let mut slow = client.connect();
+    let head = format!(
+        "POST /api/v1/namespaces/default/configmaps HTTP/1.1\r\nHost: hub\r\nAuthorization: Bearer {}\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{{",
+        client.token
+    );
+    slow.write_all(head.as_bytes()).unwrap();
+    slow.flush().unwrap();
+    std::thread::sleep(Duration::from_millis(500));
+    let refused = client.request(
+        "POST",
+        "/api/v1/namespaces/default/configmaps",
+        "application/json",
+        br#"{"metadata":{"name":"second"}}"#,
+    );
+    let Outcome::Status(429, body) = &refused else {
+        panic!("429 expected: {refused}");
+    };
+    let status: Value = serde_json::from_str(body).unwrap();
+    assert_eq!(status["reason"], "TooManyRequests");
+    assert_eq!(
+        status["message"],
+        "Too many requests, please try again later."
+    );
+    // Reads and watches have their own places.
+    let read = client.request("GET", "/api/v1/namespaces/default/configmaps", "", b"");
+    assert!(matches!(read, Outcome::Status(200, _)), "{read}");
+    let watch = client.request(
+        "GET",
+        "/api/v1/namespaces/default/configmaps?watch=true&timeoutSeconds=1",
+        "",
+        b"",
+    );
+    assert!(matches!(watch, Outcome::Status(200, _)), "{watch}");
+    // Once the first create is done, the place is free again.
+    drop(slow);
+    std::thread::sleep(Duration::from_millis(500));
+    let created = client.request(
+        "POST",
+        "/api/v1/namespaces/default/configmaps",
+        "application/json",
+        br#"{"metadata":{"name":"second"}}"#,
+    );
+    assert!(matches!(created, Outcome::Status(201, _)), "{created}");
+}
