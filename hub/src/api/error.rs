@@ -171,6 +171,15 @@ impl ApiError {
         )
     }
 
+    /// 408 Timeout: the request body did not arrive in time.
+    pub fn request_timeout() -> Self {
+        Self::new(
+            StatusCode::REQUEST_TIMEOUT,
+            "Timeout",
+            "the request body was not received in time",
+        )
+    }
+
     /// 429 TooManyRequests, as kube-apiserver's max-in-flight filter answers.
     pub fn too_many_requests() -> Self {
         Self::new(

@@ -35,6 +35,11 @@ use crate::registry::Resource;
 /// Request bodies above this size get 413, as in Kubernetes.
 pub const MAX_BODY: usize = 3 * 1024 * 1024;
 
+/// How long a client may take to send a request body: a body trickled in slowly would
+/// otherwise hold an in-flight place and its connection for ever (kube-apiserver bounds
+/// every non-watch request by its 60 s request timeout).
+pub const BODY_READ_TIMEOUT: Duration = Duration::from_secs(60);
+
 /// Shared state of the API.
 #[derive(Clone)]
 pub struct ApiState {
@@ -255,8 +260,9 @@ async fn handle(state: &ApiState, req: Request) -> Result<Response, ApiError> {
         .and_then(|h| h.to_str().ok())
         .unwrap_or("application/json")
         .to_owned();
-    let body = axum::body::to_bytes(body, MAX_BODY)
+    let body = tokio::time::timeout(BODY_READ_TIMEOUT, axum::body::to_bytes(body, MAX_BODY))
         .await
+        .map_err(|_| ApiError::request_timeout())?
         .map_err(|_| ApiError::too_large())?;
     let user_agent = parts
         .headers
