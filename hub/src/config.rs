@@ -70,9 +70,96 @@ pub struct HubArgs {
     /// Secrets, then remove the old key).
     #[arg(long, env = "FLOTILLA_ENCRYPTION_KEY_FILE")]
     pub encryption_key_file: Option<PathBuf>,
+    /// Connections the API listener holds open at once; more are closed right after
+    /// accept. Default: 4096, or half the open-file limit if lower (the agent listener
+    /// gets a quarter).
+    #[arg(long, env = "FLOTILLA_MAX_CONNECTIONS", value_parser = clap::value_parser!(u64).range(1..))]
+    pub max_connections: Option<u64>,
+    /// Connections one IP address may hold open at once on each listener.
+    #[arg(
+        long,
+        env = "FLOTILLA_MAX_CONNECTIONS_PER_IP",
+        default_value_t = crate::connections::MAX_CONNECTIONS_PER_PEER as u64,
+        value_parser = clap::value_parser!(u64).range(1..)
+    )]
+    pub max_connections_per_ip: u64,
+    /// Seconds a client may take for the TLS handshake and for the headers of an HTTP/1
+    /// request.
+    #[arg(
+        long,
+        env = "FLOTILLA_REQUEST_HEADER_TIMEOUT_SECONDS",
+        default_value_t = crate::connections::HEADER_READ_TIMEOUT.as_secs(),
+        value_parser = clap::value_parser!(u64).range(1..=3600)
+    )]
+    pub request_header_timeout_seconds: u64,
+    /// Seconds an API connection may stay open with no request in flight and no watch.
+    #[arg(
+        long,
+        env = "FLOTILLA_IDLE_CONNECTION_TIMEOUT_SECONDS",
+        default_value_t = crate::connections::IDLE_TIMEOUT.as_secs(),
+        value_parser = clap::value_parser!(u64).range(1..=86_400)
+    )]
+    pub idle_connection_timeout_seconds: u64,
+    /// Non-mutating API requests served at once (watches excepted); more get 429, as
+    /// kube-apiserver's flag of the same name.
+    #[arg(
+        long,
+        env = "FLOTILLA_MAX_REQUESTS_INFLIGHT",
+        default_value_t = crate::api::inflight::MAX_READONLY_IN_FLIGHT as u64,
+        value_parser = clap::value_parser!(u64).range(1..)
+    )]
+    pub max_requests_inflight: u64,
+    /// Mutating API requests served at once; more get 429.
+    #[arg(
+        long,
+        env = "FLOTILLA_MAX_MUTATING_REQUESTS_INFLIGHT",
+        default_value_t = crate::api::inflight::MAX_MUTATING_IN_FLIGHT as u64,
+        value_parser = clap::value_parser!(u64).range(1..)
+    )]
+    pub max_mutating_requests_inflight: u64,
+}
+
+fn to_usize(n: u64) -> usize {
+    usize::try_from(n).unwrap_or(usize::MAX)
 }
 
 impl HubArgs {
+    /// The limits of the API listener.
+    pub fn api_connection_limits(&self) -> crate::connections::ConnectionLimits {
+        let defaults = crate::connections::ConnectionLimits::default();
+        let header = std::time::Duration::from_secs(self.request_header_timeout_seconds);
+        crate::connections::ConnectionLimits {
+            max_connections: self
+                .max_connections
+                .map_or(defaults.max_connections, to_usize),
+            max_per_peer: to_usize(self.max_connections_per_ip),
+            handshake_timeout: header,
+            header_read_timeout: header,
+            idle_timeout: std::time::Duration::from_secs(self.idle_connection_timeout_seconds),
+        }
+    }
+
+    /// The limits of the agent listener.
+    pub fn agent_connection_limits(&self) -> crate::connections::ConnectionLimits {
+        let defaults = crate::connections::ConnectionLimits::agents();
+        crate::connections::ConnectionLimits {
+            max_connections: self
+                .max_connections
+                .map_or(defaults.max_connections, |n| to_usize(n / 2).max(1)),
+            max_per_peer: to_usize(self.max_connections_per_ip),
+            handshake_timeout: std::time::Duration::from_secs(self.request_header_timeout_seconds),
+            ..defaults
+        }
+    }
+
+    /// The max-in-flight limits of the API.
+    pub fn in_flight_limits(&self) -> crate::api::inflight::InFlightLimits {
+        crate::api::inflight::InFlightLimits {
+            readonly: to_usize(self.max_requests_inflight),
+            mutating: to_usize(self.max_mutating_requests_inflight),
+        }
+    }
+
     /// The data directory, defaulting to `$XDG_DATA_HOME/flotilla` or `~/.local/share/flotilla`.
     pub fn data_dir(&self) -> PathBuf {
         if let Some(d) = &self.data_dir {

@@ -6,6 +6,7 @@ pub mod audit;
 pub mod auth;
 pub mod bootstrap;
 pub mod config;
+pub mod connections;
 pub mod controllers;
 pub mod events;
 pub mod metrics;
@@ -91,11 +92,39 @@ fn io(context: impl Into<String>) -> impl FnOnce(std::io::Error) -> HubError {
     move |source| HubError::Io { context, source }
 }
 
+/// Mode of the data directory and the store's directory: the owner's only.
+const DATA_DIR_MODE: u32 = 0o700;
+
+/// Creates `dir` with [`DATA_DIR_MODE`], or tightens an existing one that others can
+/// read or enter (with a warning): it holds the store, the CA key and the admin token.
+pub fn private_dir(dir: &std::path::Path) -> Result<(), HubError> {
+    use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(DATA_DIR_MODE)
+        .create(dir)
+        .map_err(io(format!("creating {}", dir.display())))?;
+    let mode = std::fs::metadata(dir)
+        .map_err(io(format!("reading {}", dir.display())))?
+        .permissions()
+        .mode();
+    if mode & 0o077 != 0 {
+        tracing::warn!(
+            dir = %dir.display(),
+            mode = format!("{:o}", mode & 0o777),
+            "the data directory was open to other users; setting it to 0700"
+        );
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(DATA_DIR_MODE))
+            .map_err(io(format!("setting the mode of {}", dir.display())))?;
+    }
+    Ok(())
+}
+
 impl Hub {
     /// Opens the store, prepares certificates, binds the listeners and starts serving.
     pub async fn start(args: &HubArgs) -> Result<Self, HubError> {
         let dir = args.data_dir();
-        std::fs::create_dir_all(&dir).map_err(io(format!("creating {}", dir.display())))?;
+        private_dir(&dir)?;
         let listener = TcpListener::bind(args.listen).await.map_err(io(format!(
             "listening on {} (is another hub running? choose another address with --listen)",
             args.listen
@@ -122,6 +151,7 @@ impl Hub {
             }
         }
         let pki = Arc::new(pki::Pki::load_or_create(&dir, &sans)?);
+        private_dir(&dir.join("store"))?;
         let token_file = match &args.token_auth_file {
             None => auth::token_file::TokenFile::default(),
             Some(p) => {
@@ -240,6 +270,7 @@ impl Hub {
             server_address: Arc::new(api_addr.to_string()),
             metrics,
             openapi: Arc::new(api::openapi::OpenApiCache::default()),
+            in_flight: api::inflight::InFlight::new(args.in_flight_limits()),
         };
         let shutdown = CancellationToken::new();
         let mut tasks = tokio::task::JoinSet::new();
@@ -263,10 +294,21 @@ impl Hub {
             cluster_roles,
             shutdown.clone(),
         ));
+        let api_gate = connections::Gate::new(
+            "api",
+            args.api_connection_limits(),
+            state.metrics.connections(),
+        );
+        let agent_gate = connections::Gate::new(
+            "agent",
+            args.agent_connection_limits(),
+            state.metrics.connections(),
+        );
         tasks.spawn(tls::serve(
             listener,
             cfg,
             api::router(state),
+            api_gate,
             shutdown.clone(),
         ));
         let agents_cfg = agents::AgentsConfig::new(
@@ -278,12 +320,18 @@ impl Hub {
             health_metrics,
         )
         .with_cert_ttl(std::time::Duration::from_secs(args.agent_cert_ttl_seconds));
-        agents::start(agent_listener, agents_cfg, shutdown.clone(), &mut tasks)
-            .await
-            .map_err(|e| HubError::Io {
-                context: "starting the agent server".into(),
-                source: std::io::Error::other(e.to_string()),
-            })?;
+        agents::start(
+            agent_listener,
+            agent_gate,
+            agents_cfg,
+            shutdown.clone(),
+            &mut tasks,
+        )
+        .await
+        .map_err(|e| HubError::Io {
+            context: "starting the agent server".into(),
+            source: std::io::Error::other(e.to_string()),
+        })?;
         Ok(Self {
             api_addr,
             agent_addr,
@@ -301,5 +349,30 @@ impl Hub {
         if let Err(e) = self.store.close().await {
             tracing::error!(error = %e, "closing the store failed");
         }
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use std::os::unix::fs::PermissionsExt;
+
+    use super::*;
+
+    fn mode(p: &std::path::Path) -> u32 {
+        std::fs::metadata(p).unwrap().permissions().mode() & 0o777
+    }
+
+    #[test]
+    fn the_data_directory_is_private() {
+        let tmp = tempfile::tempdir().unwrap();
+        let fresh = tmp.path().join("a/b");
+        private_dir(&fresh).unwrap();
+        assert_eq!(mode(&fresh), 0o700);
+        let open = tmp.path().join("open");
+        std::fs::create_dir(&open).unwrap();
+        std::fs::set_permissions(&open, std::fs::Permissions::from_mode(0o755)).unwrap();
+        private_dir(&open).unwrap();
+        assert_eq!(mode(&open), 0o700, "an existing directory is tightened");
     }
 }

@@ -139,6 +139,71 @@ impl ControllerMetrics {
     }
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ListenerLabel {
+    listener: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RefusedLabels {
+    listener: String,
+    reason: String,
+}
+
+/// Metrics of the listeners' connections (`flotilla_api_connections_*`). Cheap to clone.
+#[derive(Clone, Debug, Default)]
+pub struct ConnectionMetrics {
+    open: Family<ListenerLabel, Gauge>,
+    refused: Family<RefusedLabels, Counter>,
+}
+
+impl ConnectionMetrics {
+    fn register(registry: &mut Registry) -> Self {
+        let m = Self::default();
+        registry.register(
+            "connections_open",
+            "Connections open, by listener (api or agent)",
+            m.open.clone(),
+        );
+        registry.register(
+            "connections_refused",
+            "Connections closed right after accept because a cap was reached, by listener and reason (total or per_peer)",
+            m.refused.clone(),
+        );
+        m
+    }
+
+    fn listener(l: &str) -> ListenerLabel {
+        ListenerLabel {
+            listener: l.to_owned(),
+        }
+    }
+
+    /// A connection was admitted.
+    pub fn opened(&self, listener: &str) {
+        self.open.get_or_create(&Self::listener(listener)).inc();
+    }
+
+    /// An admitted connection closed.
+    pub fn closed(&self, listener: &str) {
+        self.open.get_or_create(&Self::listener(listener)).dec();
+    }
+
+    /// A connection was refused.
+    pub fn refused(&self, listener: &str, why: crate::connections::Refusal) {
+        let reason = match why {
+            crate::connections::Refusal::Total => "total",
+            crate::connections::Refusal::PerPeer => "per_peer",
+        };
+        self.refused
+            .get_or_create(&RefusedLabels {
+                listener: listener.to_owned(),
+                reason: reason.to_owned(),
+            })
+            .inc();
+    }
+}
+
 /// The hub's metrics. Cheap to clone.
 #[derive(Clone)]
 pub struct Metrics {
@@ -147,6 +212,7 @@ pub struct Metrics {
     latency: Histogram,
     watches: Counter,
     controllers: ControllerMetrics,
+    connections: ConnectionMetrics,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -167,6 +233,8 @@ impl Metrics {
         let mut root = Registry::default();
         let controllers =
             ControllerMetrics::register(root.sub_registry_with_prefix("flotilla_controller"));
+        let connections =
+            ConnectionMetrics::register(root.sub_registry_with_prefix("flotilla_api"));
         let registry = root.sub_registry_with_prefix("flotilla_hub");
         let requests = Family::<RequestLabels, Counter>::default();
         let latency = Histogram::new(exponential_buckets(0.0005, 2.0, 16));
@@ -188,6 +256,7 @@ impl Metrics {
             latency,
             watches,
             controllers,
+            connections,
         }
     }
 
@@ -205,6 +274,11 @@ impl Metrics {
     /// The controllers' metrics.
     pub fn controllers(&self) -> ControllerMetrics {
         self.controllers.clone()
+    }
+
+    /// The listeners' connection metrics.
+    pub fn connections(&self) -> ConnectionMetrics {
+        self.connections.clone()
     }
 
     /// Records a started watch.

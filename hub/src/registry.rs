@@ -591,12 +591,7 @@ impl Registry {
     pub fn new() -> Self {
         let reg = Self::default();
         if let Ok(mut inner) = reg.inner.write() {
-            for r in builtins().into_iter().chain(karmada_kinds()) {
-                inner.by_path.insert(
-                    (r.group.clone(), r.version.clone(), r.plural.clone()),
-                    Arc::new(r),
-                );
-            }
+            inner.by_path = BUILTIN.clone();
         }
         reg
     }
@@ -691,7 +686,48 @@ fn strings_at(v: &Value, ptr: &str) -> Vec<String> {
         .unwrap_or_default()
 }
 
-/// Builds the served resources of a CRD (one per served version).
+/// Domains whose every group belongs to the hub: no CRD may define one.
+const RESERVED_DOMAINS: &[&str] = &["karmada.io", "flotilla.io"];
+
+/// The fixed definitions of the kinds the hub serves itself, by (group, version, plural).
+static BUILTIN: std::sync::LazyLock<BTreeMap<Key, Arc<Resource>>> =
+    std::sync::LazyLock::new(|| {
+        builtins()
+            .into_iter()
+            .chain(karmada_kinds())
+            .map(|r| {
+                (
+                    (r.group.clone(), r.version.clone(), r.plural.clone()),
+                    Arc::new(r),
+                )
+            })
+            .collect()
+    });
+
+/// The built-in definition of a kind the hub serves itself, whatever CRDs are stored:
+/// for code (the agent server, controllers) that must not be redirected by a CRD.
+pub fn builtin_resource(group: &str, version: &str, plural: &str) -> Option<Arc<Resource>> {
+    BUILTIN
+        .get(&(group.to_owned(), version.to_owned(), plural.to_owned()))
+        .cloned()
+}
+
+/// The groups the hub serves itself, from the built-in and Karmada definitions.
+static NATIVE_GROUPS: std::sync::LazyLock<std::collections::BTreeSet<String>> =
+    std::sync::LazyLock::new(|| BUILTIN.keys().map(|(g, _, _)| g.clone()).collect());
+
+/// Whether `group` is served by the hub itself (a built-in Kubernetes group such as `""`,
+/// `apps` or `apiextensions.k8s.io`, or any group under karmada.io or flotilla.io), so a
+/// CRD may not define resources in it.
+pub fn is_native_group(group: &str) -> bool {
+    NATIVE_GROUPS.contains(group)
+        || RESERVED_DOMAINS
+            .iter()
+            .any(|d| group == *d || group.strip_suffix(d).is_some_and(|g| g.ends_with('.')))
+}
+
+/// Builds the served resources of a CRD (one per served version). A CRD in a group the
+/// hub serves natively is refused: it would replace how the hub serves its own kinds.
 pub fn resources_from_crd(crd: &Value) -> Result<Vec<Resource>, RegistryError> {
     let invalid = |field: &str, message: &str| RegistryError::InvalidCrd {
         field: field.to_owned(),
@@ -699,6 +735,14 @@ pub fn resources_from_crd(crd: &Value) -> Result<Vec<Resource>, RegistryError> {
     };
     let group =
         str_at(crd, "/spec/group").ok_or_else(|| invalid("spec.group", "Required value"))?;
+    if is_native_group(group) {
+        return Err(invalid(
+            "spec.group",
+            &format!(
+                "Forbidden: the group {group:?} is served by the hub itself; a CustomResourceDefinition may not define or replace its resources"
+            ),
+        ));
+    }
     let plural = str_at(crd, "/spec/names/plural")
         .ok_or_else(|| invalid("spec.names.plural", "Required value"))?;
     let kind = str_at(crd, "/spec/names/kind")
@@ -795,6 +839,45 @@ mod tests {
                     "schema": {"openAPIV3Schema": {"type": "object"}}},
                     {"name": "v0", "served": false, "storage": false}]}
         })
+    }
+
+    #[test]
+    fn crds_cannot_take_over_native_groups() {
+        let reg = Registry::new();
+        for (group, plural, kind) in [
+            ("work.karmada.io", "works", "Work"),
+            ("apps", "deployments", "Deployment"),
+            ("apiextensions.k8s.io", "customresourcedefinitions", "X"),
+            ("new.karmada.io", "things", "Thing"),
+            ("flotilla.io", "things", "Thing"),
+        ] {
+            let mut c = crd();
+            c["spec"]["group"] = json!(group);
+            c["spec"]["scope"] = json!("Cluster");
+            c["spec"]["names"] = json!({"plural": plural, "kind": kind});
+            c["metadata"]["name"] = json!(format!("{plural}.{group}"));
+            let err = reg.apply_crd(&c).expect_err(group);
+            assert!(
+                err.to_string().contains("served by the hub itself"),
+                "{err}"
+            );
+        }
+        let work = reg
+            .get("work.karmada.io", "v1alpha1", "works")
+            .expect("works");
+        assert!(
+            work.namespaced && !matches!(work.schema, Schema::Custom(_)),
+            "Work is served as before"
+        );
+        // Groups merely ending like a native one are free.
+        for group in ["apps.example.com", "notkarmada.io", "example.com"] {
+            let mut c = crd();
+            c["spec"]["group"] = json!(group);
+            c["metadata"]["name"] = json!(format!("widgets.{group}"));
+            let applied = reg.apply_crd(&c);
+            assert!(applied.is_ok(), "{group}: {applied:?}");
+        }
+        assert!(builtin_resource("work.karmada.io", "v1alpha1", "works").is_some());
     }
 
     #[test]

@@ -2,13 +2,19 @@
 
 use std::sync::Arc;
 
-use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tower::Service;
+
+/// How often an HTTP/2 connection is pinged to find peers that are gone.
+const HTTP2_PING_INTERVAL: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// How long an HTTP/2 ping may go unanswered before the connection is closed.
+const HTTP2_PING_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(20);
 
 /// TLS set-up errors.
 #[derive(Debug, thiserror::Error)]
@@ -57,16 +63,19 @@ pub fn server_config(
     Ok(cfg)
 }
 
-/// Accepts TLS connections on `listener` and serves `app` until `shutdown` fires, then
-/// waits for open connections to finish (watches end when the token is cancelled).
+/// Accepts TLS connections on `listener` within the limits of `gate` and serves `app`
+/// until `shutdown` fires, then waits for open connections to finish (watches end when the
+/// token is cancelled).
 pub async fn serve(
     listener: TcpListener,
     cfg: rustls::ServerConfig,
     app: axum::Router,
+    gate: Arc<crate::connections::Gate>,
     shutdown: CancellationToken,
 ) {
     let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(cfg));
     let tracker = tokio_util::task::TaskTracker::new();
+    let limits = gate.limits;
     loop {
         let (tcp, peer) = tokio::select! {
             _ = shutdown.cancelled() => break,
@@ -79,24 +88,25 @@ pub async fn serve(
                 }
             },
         };
+        // Over a cap the connection is closed at once (dropped).
+        let Some(permit) = gate.admit(peer.ip()) else {
+            continue;
+        };
         let _ = tcp.set_nodelay(true);
         let acceptor = acceptor.clone();
         let app = app.clone();
         let shutdown = shutdown.clone();
         tracker.spawn(async move {
-            let tls = match tokio::time::timeout(
-                std::time::Duration::from_secs(10),
-                acceptor.accept(tcp),
-            )
-            .await
-            {
-                Ok(Ok(s)) => s,
-                Ok(Err(e)) => {
-                    tracing::debug!(%peer, error = %e, "TLS handshake failed");
-                    return;
-                }
-                Err(_) => return,
-            };
+            let _permit = permit;
+            let tls =
+                match tokio::time::timeout(limits.handshake_timeout, acceptor.accept(tcp)).await {
+                    Ok(Ok(s)) => s,
+                    Ok(Err(e)) => {
+                        tracing::debug!(%peer, error = %e, "TLS handshake failed");
+                        return;
+                    }
+                    Err(_) => return,
+                };
             // The user a verified client certificate proves, for every request of the
             // connection.
             let identity = crate::auth::PeerIdentity {
@@ -108,14 +118,31 @@ pub async fn serve(
                     .and_then(|c| crate::auth::certs::user_from_cert(c)),
                 addr: Some(peer),
             };
+            let activity = crate::connections::Activity::new();
+            let requests = activity.clone();
             let svc =
                 hyper::service::service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
                     let mut app = app.clone();
+                    let in_flight = requests.begin();
                     let mut req = req.map(axum::body::Body::new);
                     req.extensions_mut().insert(identity.clone());
-                    async move { app.call(req).await }
+                    async move {
+                        let resp = app.call(req).await?;
+                        Ok::<_, std::convert::Infallible>(
+                            resp.map(|b| crate::connections::TrackedBody::new(b, in_flight)),
+                        )
+                    }
                 });
-            let builder = auto::Builder::new(TokioExecutor::new());
+            let mut builder = auto::Builder::new(TokioExecutor::new());
+            builder
+                .http1()
+                .timer(TokioTimer::new())
+                .header_read_timeout(limits.header_read_timeout);
+            builder
+                .http2()
+                .timer(TokioTimer::new())
+                .keep_alive_interval(Some(HTTP2_PING_INTERVAL))
+                .keep_alive_timeout(HTTP2_PING_TIMEOUT);
             let conn = builder.serve_connection_with_upgrades(TokioIo::new(tls), svc);
             tokio::pin!(conn);
             tokio::select! {
@@ -123,12 +150,15 @@ pub async fn serve(
                     if let Err(e) = r {
                         tracing::debug!(%peer, error = %e, "connection ended with an error");
                     }
+                    return;
                 }
-                _ = shutdown.cancelled() => {
-                    conn.as_mut().graceful_shutdown();
-                    let _ = tokio::time::timeout(std::time::Duration::from_secs(5), conn).await;
+                _ = shutdown.cancelled() => {}
+                _ = activity.idle(limits.idle_timeout) => {
+                    tracing::debug!(%peer, "closing an idle connection");
                 }
             }
+            conn.as_mut().graceful_shutdown();
+            let _ = tokio::time::timeout(std::time::Duration::from_secs(5), conn).await;
         });
     }
     tracker.close();

@@ -18,7 +18,7 @@ fn requests_are_audited_without_secrets() {
         "apiVersion: audit.k8s.io/v1\nkind: Policy\nrules:\n- level: None\n  nonResourceURLs: ['/api*', '/openapi*', '/version']\n- level: RequestResponse\n",
     )
     .unwrap();
-    let hub = HubProcess::start_with_args(&[
+    let hub = HubProcess::start_with(&[
         "--audit-log-path",
         log.to_str().unwrap(),
         "--audit-policy-file",

@@ -6,3 +6,5 @@ pub mod apply;
 pub mod patch;
 pub mod selector;
 mod value;
+
+pub use value::{exceeds_depth, serialized_len};

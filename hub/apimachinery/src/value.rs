@@ -8,7 +8,7 @@ use serde_json::Value;
 pub(crate) const MAX_DEPTH: usize = 200;
 
 /// Whether `v` nests deeper than `max` levels, computed without recursion.
-pub(crate) fn exceeds_depth(v: &Value, max: usize) -> bool {
+pub fn exceeds_depth(v: &Value, max: usize) -> bool {
     let mut stack = vec![(v, 1usize)];
     while let Some((v, depth)) = stack.pop() {
         if depth > max {
@@ -21,6 +21,24 @@ pub(crate) fn exceeds_depth(v: &Value, max: usize) -> bool {
         }
     }
     false
+}
+
+/// The length of the compact JSON text of `v`, counted without building the text.
+pub fn serialized_len(v: &Value) -> usize {
+    struct Count(usize);
+    impl std::io::Write for Count {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0 = self.0.saturating_add(buf.len());
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut count = Count(0);
+    // Writing to a counter cannot fail, and a Value always serializes.
+    let _ = serde_json::to_writer(&mut count, v);
+    count.0
 }
 
 /// A short name of the JSON type of `v`, for error messages.

@@ -97,9 +97,7 @@ pub async fn enroll(
     check_csr(csr_pem)?;
     let token = Token::parse(token).ok_or_else(|| Refusal::Malformed.status(cluster))?;
     let objects = &shared.objects;
-    let secrets = objects
-        .registry()
-        .get("", "v1", "secrets")
+    let secrets = crate::registry::builtin_resource("", "v1", "secrets")
         .ok_or_else(|| Status::internal("secrets are not served"))?;
     let secret = match objects
         .get(&secrets, Some(enrollment::NAMESPACE), &token.secret_name())
@@ -115,7 +113,7 @@ pub async fn enroll(
         return Err(Refusal::Unknown(token.id.clone()).status(cluster));
     }
     check(&secret, &token, cluster, jiff::Timestamp::now()).map_err(|r| r.status(cluster))?;
-    let clusters = super::clusters(objects).map_err(|e| Status::internal(e.message))?;
+    let clusters = super::clusters().map_err(|e| Status::internal(e.message))?;
     let (uid, generation) = match objects.get(&clusters, None, cluster).await {
         Ok(c) => (
             meta::str_at(&c, "/metadata/uid")

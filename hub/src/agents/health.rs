@@ -208,7 +208,7 @@ async fn process(shared: &Shared, cluster: &str) -> Result<Option<Duration>, Api
 }
 
 async fn renew(shared: &Shared, cluster: &str, silent_for: Duration) -> Result<(), ApiError> {
-    let res = leases(shared)?;
+    let res = leases()?;
     let body = lease(cluster, shared.health.grace, &micro_time(silent_for));
     let bytes = serde_json::to_vec(&body).map_err(|e| ApiError::internal(e.to_string()))?;
     shared
@@ -230,7 +230,7 @@ async fn renew(shared: &Shared, cluster: &str, silent_for: Duration) -> Result<(
 /// Deletes `cluster`'s Lease (the cluster was removed).
 pub(crate) async fn remove_lease(shared: &Shared, cluster: &str) {
     shared.health.forget(cluster);
-    let Ok(res) = leases(shared) else { return };
+    let Ok(res) = leases() else { return };
     match shared
         .objects
         .delete(&res, Some(LEASE_NAMESPACE), cluster, None, None, false)
@@ -244,7 +244,7 @@ pub(crate) async fn remove_lease(shared: &Shared, cluster: &str) {
 
 /// Marks a silent Pull cluster `Ready=Unknown` unless it already is.
 async fn mark_silent(shared: &Shared, name: &str, l: Liveness) -> Result<(), ApiError> {
-    let res = super::clusters(&shared.objects)?;
+    let res = super::clusters()?;
     let cluster = match shared.objects.get(&res, None, name).await {
         Ok(c) => c,
         Err(e) if e.code.as_u16() == 404 => {
@@ -281,11 +281,8 @@ async fn mark_silent(shared: &Shared, name: &str, l: Liveness) -> Result<(), Api
     written
 }
 
-fn leases(shared: &Shared) -> Result<Arc<crate::registry::Resource>, ApiError> {
-    shared
-        .objects
-        .registry()
-        .get("coordination.k8s.io", "v1", "leases")
+fn leases() -> Result<Arc<crate::registry::Resource>, ApiError> {
+    crate::registry::builtin_resource("coordination.k8s.io", "v1", "leases")
         .ok_or_else(|| ApiError::internal("leases are not served"))
 }
 

@@ -193,10 +193,8 @@ impl Shared {
     }
 }
 
-pub(crate) fn clusters(objects: &Objects) -> Result<Arc<Resource>, ApiError> {
-    objects
-        .registry()
-        .get("cluster.karmada.io", "v1alpha1", "clusters")
+pub(crate) fn clusters() -> Result<Arc<Resource>, ApiError> {
+    crate::registry::builtin_resource("cluster.karmada.io", "v1alpha1", "clusters")
         .ok_or_else(|| ApiError::internal("clusters are not served"))
 }
 
@@ -204,6 +202,7 @@ pub(crate) fn clusters(objects: &Objects) -> Result<Arc<Resource>, ApiError> {
 /// background tasks; everything stops when `shutdown` fires.
 pub async fn start(
     listener: TcpListener,
+    gate: Arc<crate::connections::Gate>,
     cfg: AgentsConfig,
     shutdown: CancellationToken,
     tasks: &mut tokio::task::JoinSet<()>,
@@ -222,10 +221,10 @@ pub async fn start(
         limits: limits::Limiter::default(),
         cert_ttl: cfg.cert_ttl,
     });
-    let router = service::server(shared.clone(), &cfg.pki)?;
+    let router = service::server(shared.clone(), &cfg.pki, gate.limits.handshake_timeout)?;
     let sd = shutdown.clone();
     tasks.spawn(async move {
-        let incoming = tokio_stream::wrappers::TcpListenerStream::new(listener);
+        let incoming = crate::connections::admitted(listener, gate);
         if let Err(e) = router
             .serve_with_incoming_shutdown(incoming, sd.cancelled_owned())
             .await
@@ -250,9 +249,7 @@ async fn publish_hub_info(
     advertise: &str,
 ) -> Result<(), AgentsError> {
     use flotilla_proto::enrollment::{HUB_INFO_CONFIGMAP, NAMESPACE};
-    let cms = objects
-        .registry()
-        .get("", "v1", "configmaps")
+    let cms = crate::registry::builtin_resource("", "v1", "configmaps")
         .ok_or_else(|| ApiError::internal("configmaps are not served"))?;
     let body = json!({
         "apiVersion": "v1",
@@ -277,7 +274,7 @@ async fn publish_hub_info(
 
 /// Keeps execution namespaces in step with Clusters and disconnects agents of deleted ones.
 async fn watch_clusters(shared: Arc<Shared>, shutdown: CancellationToken) {
-    let Ok(res) = clusters(&shared.objects) else {
+    let Ok(res) = clusters() else {
         return;
     };
     let store = shared.objects.store().clone();
@@ -354,7 +351,7 @@ async fn on_cluster(shared: &Shared, name: &str) {
 }
 
 async fn remove_execution_namespace(objects: &Objects, cluster: &str) {
-    let Some(ns) = objects.registry().get("", "v1", "namespaces") else {
+    let Some(ns) = crate::registry::builtin_resource("", "v1", "namespaces") else {
         return;
     };
     match objects

@@ -28,9 +28,14 @@ const HELLO_TIMEOUT: Duration = Duration::from_secs(30);
 const SNAPSHOT_PAGE: usize = 500;
 
 /// The configured gRPC server for `shared`.
+/// gRPC calls one agent connection may have open at once (an agent uses a few).
+const MAX_CALLS_PER_CONNECTION: usize = 64;
+
+/// The agent gRPC server; TLS handshakes may take `handshake_timeout`.
 pub fn server(
     shared: Arc<Shared>,
     pki: &Pki,
+    handshake_timeout: Duration,
 ) -> Result<tonic::transport::server::Router, tonic::transport::Error> {
     use tonic::transport::{Certificate, Identity, Server, ServerTlsConfig};
     let tls = ServerTlsConfig::new()
@@ -40,7 +45,8 @@ pub fn server(
         ))
         .client_ca_root(Certificate::from_pem(&pki.ca_cert_pem))
         // Discovery and enrollment come before the agent has a certificate.
-        .client_auth_optional(true);
+        .client_auth_optional(true)
+        .timeout(handshake_timeout);
     let svc = AgentHubServer::new(Service { shared })
         .max_decoding_message_size(flotilla_proto::MAX_MESSAGE_BYTES)
         .max_encoding_message_size(flotilla_proto::MAX_MESSAGE_BYTES);
@@ -49,6 +55,7 @@ pub fn server(
         .http2_keepalive_interval(Some(Duration::from_secs(30)))
         .http2_keepalive_timeout(Some(Duration::from_secs(20)))
         .tcp_keepalive(Some(Duration::from_secs(60)))
+        .concurrency_limit_per_connection(MAX_CALLS_PER_CONNECTION)
         .add_service(svc))
 }
 
@@ -308,7 +315,7 @@ fn heartbeat_digest(hb: &flotilla_proto::v1::Heartbeat) -> u64 {
 
 /// The credential is valid only while the Cluster it was issued for exists.
 async fn check_registered(shared: &Shared, id: &PeerIdentity) -> Result<(), Status> {
-    let res = super::clusters(&shared.objects).map_err(|e| Status::internal(e.message))?;
+    let res = super::clusters().map_err(|e| Status::internal(e.message))?;
     match shared.objects.get(&res, None, &id.cluster).await {
         Ok(c)
             if meta::str_at(&c, "/metadata/uid") == Some(id.uid.as_str())
@@ -366,7 +373,7 @@ async fn handle(shared: &Shared, id: &PeerIdentity, m: AgentMessage) -> Result<(
             if shared.heartbeat_unchanged(&id.cluster, digest) {
                 return Ok(());
             }
-            let res = super::clusters(&shared.objects).map_err(|e| Status::internal(e.message))?;
+            let res = super::clusters().map_err(|e| Status::internal(e.message))?;
             // Read, fold, write over the version read; a concurrent status write means read
             // again.
             let mut attempt = 0;
@@ -409,7 +416,7 @@ async fn handle(shared: &Shared, id: &PeerIdentity, m: AgentMessage) -> Result<(
                 .map_err(|e| Status::invalid_argument(format!("work status refused: {e}")))?;
             // Status is written only into the certificate's own execution namespace.
             let ns = flotilla_proto::execution_namespace(&id.cluster);
-            let res = work::works(&shared.objects).map_err(|e| Status::internal(e.message))?;
+            let res = work::works().map_err(|e| Status::internal(e.message))?;
             let current = match shared.objects.get(&res, Some(&ns), &ws.work_name).await {
                 Ok(w) => w,
                 Err(e) if e.code.as_u16() == 404 => return Ok(()),
@@ -537,7 +544,7 @@ async fn send_works(
     resume: u64,
     tx: &mpsc::Sender<Result<HubMessage, Status>>,
 ) -> Result<(), Status> {
-    let res = work::works(&shared.objects).map_err(|e| Status::internal(e.message))?;
+    let res = work::works().map_err(|e| Status::internal(e.message))?;
     let prefix = res.list_prefix(Some(&flotilla_proto::execution_namespace(cluster)));
     let store = shared.objects.store().clone();
     // A revision the hub has not reached is not a resume point: send a snapshot.

@@ -29,18 +29,14 @@ pub(crate) fn opts() -> WriteOptions {
     }
 }
 
-pub(crate) fn works(objects: &Objects) -> Result<Arc<Resource>, ApiError> {
-    objects
-        .registry()
-        .get("work.karmada.io", "v1alpha1", "works")
+pub(crate) fn works() -> Result<Arc<Resource>, ApiError> {
+    crate::registry::builtin_resource("work.karmada.io", "v1alpha1", "works")
         .ok_or_else(|| ApiError::internal("works are not served"))
 }
 
 /// Creates namespace `name` if it is missing.
 pub async fn ensure_namespace(objects: &Objects, name: &str) -> Result<(), ApiError> {
-    let ns = objects
-        .registry()
-        .get("", "v1", "namespaces")
+    let ns = crate::registry::builtin_resource("", "v1", "namespaces")
         .ok_or_else(|| ApiError::internal("namespaces are not served"))?;
     let obj = json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}});
     match objects.create(&ns, None, obj, &opts()).await {
@@ -80,7 +76,7 @@ pub async fn put_work(
 ) -> Result<Value, ApiError> {
     let ns = flotilla_proto::execution_namespace(cluster);
     ensure_namespace(objects, &ns).await?;
-    let works = works(objects)?;
+    let works = works()?;
     let body = json!({
         "apiVersion": "work.karmada.io/v1alpha1",
         "kind": "Work",
@@ -108,7 +104,7 @@ pub async fn remove_work(
     cluster: &str,
     work_name: &str,
 ) -> Result<bool, ApiError> {
-    let works = works(objects)?;
+    let works = works()?;
     let key = works.key(
         Some(&flotilla_proto::execution_namespace(cluster)),
         work_name,
@@ -144,7 +140,7 @@ pub fn is_empty_work(work: &Value) -> bool {
 
 /// Deletes Works whose manifest list is empty, now and whenever one appears.
 pub async fn run_reaper(objects: Objects, shutdown: CancellationToken) {
-    let Ok(works) = works(&objects) else { return };
+    let Ok(works) = works() else { return };
     let prefix = works.key_prefix();
     let store = objects.store().clone();
     loop {

@@ -158,7 +158,34 @@ impl ApiError {
         Self::new(
             StatusCode::PAYLOAD_TOO_LARGE,
             "RequestEntityTooLarge",
-            "Request entity too large: limit is 3145728",
+            format!("Request entity too large: limit is {}", super::MAX_BODY),
+        )
+    }
+
+    /// 413 RequestEntityTooLarge with a message saying which limit.
+    pub fn too_large_because(msg: impl Into<String>) -> Self {
+        Self::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "RequestEntityTooLarge",
+            format!("Request entity too large: {}", msg.into()),
+        )
+    }
+
+    /// 408 Timeout: the request body did not arrive in time.
+    pub fn request_timeout() -> Self {
+        Self::new(
+            StatusCode::REQUEST_TIMEOUT,
+            "Timeout",
+            "the request body was not received in time",
+        )
+    }
+
+    /// 429 TooManyRequests, as kube-apiserver's max-in-flight filter answers.
+    pub fn too_many_requests() -> Self {
+        Self::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "TooManyRequests",
+            "Too many requests, please try again later.",
         )
     }
 

@@ -2,6 +2,7 @@
 
 pub mod discovery;
 pub mod error;
+pub mod inflight;
 pub mod meta;
 pub mod objects;
 pub mod openapi;
@@ -10,6 +11,7 @@ pub mod protobuf;
 pub mod table;
 pub mod validation;
 pub mod watch;
+pub mod yaml;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -36,6 +38,11 @@ pub const MAX_BODY: usize = 3 * 1024 * 1024;
 /// Responses above this size are not kept for the audit log's RequestResponse level.
 pub const MAX_AUDITED_RESPONSE: usize = 64 * 1024 * 1024;
 
+/// How long a client may take to send a request body: a body trickled in slowly would
+/// otherwise hold an in-flight place and its connection for ever (kube-apiserver bounds
+/// every non-watch request by its 60 s request timeout).
+pub const BODY_READ_TIMEOUT: Duration = Duration::from_secs(60);
+
 /// Shared state of the API.
 #[derive(Clone)]
 pub struct ApiState {
@@ -55,6 +62,8 @@ pub struct ApiState {
     pub metrics: Metrics,
     /// Cached OpenAPI documents.
     pub openapi: Arc<openapi::OpenApiCache>,
+    /// The max-in-flight limit.
+    pub in_flight: inflight::InFlight,
 }
 
 impl std::fmt::Debug for ApiState {
@@ -168,6 +177,10 @@ async fn admit(
 }
 
 async fn dispatch(State(state): State<ApiState>, req: Request) -> Response {
+    let in_flight = match state.in_flight.admit(&req) {
+        Ok(permit) => permit,
+        Err(too_many) => return too_many.into_response(),
+    };
     let method = req.method().clone();
     let path = req.uri().path().to_owned();
     let span = tracing::debug_span!("request", %method, %path, user = tracing::field::Empty);
@@ -192,15 +205,28 @@ async fn dispatch(State(state): State<ApiState>, req: Request) -> Response {
             Err(r) => return r,
         };
         tracing::Span::current().record("user", a.acting.name.as_str());
+        let _user_place = match &in_flight {
+            Some(_) if !a.authenticated.in_group(crate::auth::MASTERS) => {
+                let mutating = !matches!(method, Method::GET | Method::HEAD | Method::OPTIONS);
+                match state.in_flight.admit_user(&a.authenticated.name, mutating) {
+                    Ok(p) => Some(p),
+                    Err(too_many) => return too_many.into_response(),
+                }
+            }
+            _ => None,
+        };
         let level = state.audit.as_ref().map_or(crate::audit::Level::None, |l| {
             l.level(&a.authenticated, &a.attrs)
         });
         // The request body is kept for the audit log when its level asks for it.
         let (req, body) = if level >= crate::audit::Level::Request {
             let (parts, body) = req.into_parts();
-            match axum::body::to_bytes(body, MAX_BODY).await {
-                Ok(b) => (Request::from_parts(parts, Body::from(b.clone())), Some(b)),
-                Err(_) => return ApiError::too_large().into_response(),
+            match tokio::time::timeout(BODY_READ_TIMEOUT, axum::body::to_bytes(body, MAX_BODY))
+                .await
+            {
+                Ok(Ok(b)) => (Request::from_parts(parts, Body::from(b.clone())), Some(b)),
+                Ok(Err(_)) => return ApiError::too_large().into_response(),
+                Err(_) => return ApiError::request_timeout().into_response(),
             }
         } else {
             (req, None)
@@ -275,7 +301,7 @@ async fn dispatch(State(state): State<ApiState>, req: Request) -> Response {
                     received,
                     request_object: body.as_deref().and_then(|b| {
                         (!b.is_empty())
-                            .then(|| parse_body(&content_type, b).ok())
+                            .then(|| parse_body(&content_type, b, None).ok())
                             .flatten()
                     }),
                     response_body: response_body.as_deref(),
@@ -386,8 +412,9 @@ async fn handle(state: &ApiState, req: Request) -> Result<Response, ApiError> {
         .and_then(|h| h.to_str().ok())
         .unwrap_or("application/json")
         .to_owned();
-    let body = axum::body::to_bytes(body, MAX_BODY)
+    let body = tokio::time::timeout(BODY_READ_TIMEOUT, axum::body::to_bytes(body, MAX_BODY))
         .await
+        .map_err(|_| ApiError::request_timeout())?
         .map_err(|_| ApiError::too_large())?;
     let user_agent = parts
         .headers
@@ -542,7 +569,7 @@ async fn handle(state: &ApiState, req: Request) -> Result<Response, ApiError> {
                     res.plural
                 )));
             }
-            let mut obj = parse_body(&content_type, &body)?;
+            let mut obj = parse_body(&content_type, &body, Some(&res))?;
             if res.kind == "CertificateSigningRequest" {
                 crate::auth::csr::record_requester(&mut obj, &user);
             }
@@ -553,7 +580,7 @@ async fn handle(state: &ApiState, req: Request) -> Result<Response, ApiError> {
         }
         (Method::POST, Some(name), Some("token")) => {
             let sa = objects.get(&res, ns, name).await?;
-            let request = parse_body(&content_type, &body)?;
+            let request = parse_body(&content_type, &body, None)?;
             let now = jiff::Timestamp::now().as_second();
             let r = crate::auth::token_request::issue(state.auth.keys(), &sa, &request, now)?;
             Ok(json_response(StatusCode::CREATED, &r))
@@ -562,7 +589,7 @@ async fn handle(state: &ApiState, req: Request) -> Result<Response, ApiError> {
             "method {m} is not supported on serviceaccounts/token: POST a TokenRequest"
         ))),
         (Method::PUT, Some(name), sub) => {
-            let obj = parse_body(&content_type, &body)?;
+            let obj = parse_body(&content_type, &body, (sub != Some("scale")).then_some(&res))?;
             crate::auth::escalation::check(objects, &state.authz, &user, &res, ns, &obj).await?;
             let w = objects.update(&res, ns, name, obj, sub, &opts).await?;
             after_write(state, &res, &w.object, false);
@@ -611,7 +638,7 @@ async fn handle(state: &ApiState, req: Request) -> Result<Response, ApiError> {
             let opts_body: Value = if body.is_empty() {
                 json!({})
             } else {
-                parse_body(&content_type, &body)?
+                parse_body(&content_type, &body, None)?
             };
             let pre_rv = opts_body
                 .pointer("/preconditions/resourceVersion")
@@ -687,7 +714,7 @@ async fn review(
             res.plural
         )));
     }
-    let body = parse_body(content_type, body)?;
+    let body = parse_body(content_type, body, None)?;
     let token_user = match body.pointer("/spec/token").and_then(Value::as_str) {
         Some(t) if res.kind == "TokenReview" => Some(
             state
@@ -747,12 +774,26 @@ fn written(code: StatusCode, obj: &Value, warnings: &[String]) -> Response {
     resp
 }
 
-fn parse_body(content_type: &str, body: &[u8]) -> Result<Value, ApiError> {
+/// Decodes a request body; a protobuf body for `expect` must name its kind in the envelope.
+fn parse_body(
+    content_type: &str,
+    body: &[u8],
+    expect: Option<&Resource>,
+) -> Result<Value, ApiError> {
     if content_type.contains("protobuf") {
+        if let Some(res) = expect {
+            let (api_version, kind) = protobuf::envelope_type(body)?;
+            objects::check_type_meta(res, &api_version, &kind)?;
+        }
         return Ok(protobuf::decode_request(body)?);
     }
     if content_type.contains("yaml") {
         return objects::parse_yaml_or_json(body);
+    }
+    if !content_type.contains("json") {
+        return Err(ApiError::unsupported_media_type(format!(
+            "the body of the request was in an unknown format ({content_type}) - accepted media types include: application/json, application/yaml, application/vnd.kubernetes.protobuf"
+        )));
     }
     serde_json::from_slice(body)
         .map_err(|e| ApiError::bad_request(format!("the request body is not valid JSON: {e}")))

@@ -325,25 +325,16 @@ impl Objects {
                 "the request body must be a JSON object",
             ));
         }
-        let api_version = res.api_version();
-        match meta::str_at(obj, "/apiVersion") {
-            None | Some("") => obj["apiVersion"] = json!(api_version),
-            Some(v) if v == api_version => {}
-            Some(v) => {
-                return Err(ApiError::bad_request(format!(
-                    "the API version in the data ({v}) does not match the expected API version ({api_version})"
-                )));
-            }
+        check_type_meta(
+            res,
+            meta::str_at(obj, "/apiVersion").unwrap_or_default(),
+            meta::str_at(obj, "/kind").unwrap_or_default(),
+        )?;
+        if meta::str_at(obj, "/apiVersion").is_none_or(str::is_empty) {
+            obj["apiVersion"] = json!(res.api_version());
         }
-        match meta::str_at(obj, "/kind") {
-            None | Some("") => obj["kind"] = json!(res.kind),
-            Some(k) if k == res.kind => {}
-            Some(k) => {
-                return Err(ApiError::bad_request(format!(
-                    "the kind in the data ({k}) does not match the expected kind ({})",
-                    res.kind
-                )));
-            }
+        if meta::str_at(obj, "/kind").is_none_or(str::is_empty) {
+            obj["kind"] = json!(res.kind);
         }
         let body_ns = meta::str_at(obj, "/metadata/namespace").map(str::to_owned);
         let m = meta::metadata_mut(obj);
@@ -472,19 +463,7 @@ impl Objects {
         Self::check_name(res, &name)?;
         let v = validation::validate(res, &obj, opts.field_validation)?;
         let mut obj = v.object;
-        if res.kind == "CustomResourceDefinition" {
-            crate::registry::resources_from_crd(&obj).map_err(|e| match e {
-                crate::registry::RegistryError::InvalidCrd { field, message } => ApiError::invalid(
-                    &res.kind,
-                    &name,
-                    vec![Cause {
-                        reason: "FieldValueInvalid".into(),
-                        message,
-                        field,
-                    }],
-                ),
-            })?;
-        }
+        validate_crd(res, &name, &obj)?;
         self.check_namespace(res, ns).await?;
         let now = meta::now();
         let uses_gen = uses_generation(res);
@@ -638,6 +617,7 @@ impl Objects {
         } else {
             let v = validation::validate(res, &incoming, opts.field_validation)?;
             let mut n = v.object;
+            validate_crd(res, name, &n)?;
             label_namespace_name(res, &mut n, name);
             if res.status {
                 match current.get("status") {
@@ -894,6 +874,7 @@ impl Objects {
                     .map_err(|e| apply_error(res, name, e))?
                 }
             };
+            check_patched_size(&patched)?;
             let precondition = patch_doc
                 .pointer("/metadata/resourceVersion")
                 .and_then(Value::as_str)
@@ -1123,7 +1104,9 @@ impl Objects {
     async fn delete_all_of_crd(&self, crd: &Value) -> Result<(), ApiError> {
         let group = meta::str_at(crd, "/spec/group").unwrap_or_default();
         let plural = meta::str_at(crd, "/spec/names/plural").unwrap_or_default();
-        if group.is_empty() || plural.is_empty() {
+        // A CRD stored for a group the hub serves itself (written before such CRDs were
+        // refused) never served anything: deleting it must not delete the hub's objects.
+        if group.is_empty() || plural.is_empty() || crate::registry::is_native_group(group) {
             return Ok(());
         }
         let page = self
@@ -1195,9 +1178,58 @@ fn strip_time(v: &Value) -> Value {
     v
 }
 
+/// A CRD must define servable resources, outside the groups the hub serves itself (422).
+fn validate_crd(res: &Resource, name: &str, obj: &Value) -> Result<(), ApiError> {
+    if res.kind != "CustomResourceDefinition" || res.group != "apiextensions.k8s.io" {
+        return Ok(());
+    }
+    crate::registry::resources_from_crd(obj).map_err(|e| match e {
+        crate::registry::RegistryError::InvalidCrd { field, message } => ApiError::invalid(
+            &res.kind,
+            name,
+            vec![Cause {
+                reason: "FieldValueInvalid".into(),
+                message,
+                field,
+            }],
+        ),
+    })?;
+    Ok(())
+}
+
+/// The rule for the `apiVersion` and `kind` a body declares, from a JSON object or a
+/// protobuf envelope: empty means the resource's own; anything else must be it (400, as
+/// kube-apiserver).
+pub fn check_type_meta(res: &Resource, api_version: &str, kind: &str) -> Result<(), ApiError> {
+    let expected = res.api_version();
+    if !api_version.is_empty() && api_version != expected {
+        return Err(ApiError::bad_request(format!(
+            "the API version in the data ({api_version}) does not match the expected API version ({expected})"
+        )));
+    }
+    if !kind.is_empty() && kind != res.kind {
+        return Err(ApiError::bad_request(format!(
+            "the kind in the data ({kind}) does not match the expected kind ({})",
+            res.kind
+        )));
+    }
+    Ok(())
+}
+
+/// Refuses a patched object whose JSON is larger than a request body may be
+/// ([`super::MAX_BODY`]), for every patch type: a small patch must not make an object
+/// no client could have sent.
+pub fn check_patched_size(patched: &Value) -> Result<(), ApiError> {
+    if flotilla_apimachinery::serialized_len(patched) > super::MAX_BODY {
+        return Err(ApiError::too_large());
+    }
+    Ok(())
+}
+
 fn patch_error(e: patch::PatchError) -> ApiError {
     match e.http_status() {
         400 => ApiError::bad_request(e.message()),
+        413 => ApiError::too_large_because(e.message()),
         409 => ApiError::conflict(e.message()),
         _ => ApiError::unprocessable(e.message()),
     }
@@ -1236,7 +1268,7 @@ pub fn parse_yaml_or_json(body: &[u8]) -> Result<Value, ApiError> {
     }
     let text =
         std::str::from_utf8(body).map_err(|_| ApiError::bad_request("the body is not UTF-8"))?;
-    serde_saphyr::from_str::<Value>(text)
+    super::yaml::from_str(text)
         .map_err(|e| ApiError::bad_request(format!("error decoding YAML: {e}")))
 }
 
@@ -1266,4 +1298,33 @@ pub fn scale_of(obj: &Value) -> Value {
             "selector": selector,
         }
     })
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod limit_tests {
+    use super::*;
+
+    #[test]
+    fn patched_objects_are_bounded_by_the_body_limit() {
+        let small = json!({"metadata": {"name": "a"}});
+        assert!(check_patched_size(&small).is_ok());
+        let big = json!({"data": {"x": "y".repeat(super::super::MAX_BODY)}});
+        let e = check_patched_size(&big).map(|_| ()).unwrap_err();
+        assert_eq!(e.code, axum::http::StatusCode::PAYLOAD_TOO_LARGE);
+    }
+
+    #[test]
+    fn type_meta_must_be_the_resource() {
+        let reg = Registry::new();
+        let Some(cm) = reg.get("", "v1", "configmaps") else {
+            panic!("configmaps are built in");
+        };
+        assert!(check_type_meta(&cm, "", "").is_ok());
+        assert!(check_type_meta(&cm, "v1", "ConfigMap").is_ok());
+        for (v, k) in [("v1", "Secret"), ("apps/v1", "ConfigMap")] {
+            let e = check_type_meta(&cm, v, k).map(|_| ()).unwrap_err();
+            assert_eq!(e.code, axum::http::StatusCode::BAD_REQUEST, "{v} {k}");
+        }
+    }
 }

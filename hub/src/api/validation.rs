@@ -138,6 +138,10 @@ pub fn validate(res: &Resource, obj: &Value, mode: FieldValidation) -> Result<Va
         .and_then(Value::as_str)
         .unwrap_or_default()
         .to_owned();
+    let causes = metadata_causes(obj);
+    if !causes.is_empty() {
+        return Err(ApiError::invalid(&res.kind, &name, causes));
+    }
     let mut unknown = Vec::new();
     let object = match &res.schema {
         Schema::Builtin => {
@@ -213,6 +217,129 @@ pub fn validate(res: &Resource, obj: &Value, mode: FieldValidation) -> Result<Va
         vec![]
     };
     Ok(Validated { object, warnings })
+}
+
+/// Longest label value and name part of a label or annotation key, as in Kubernetes.
+const MAX_LABEL_VALUE: usize = 63;
+/// Longest prefix (a DNS subdomain) of a label or annotation key.
+const MAX_KEY_PREFIX: usize = 253;
+/// Most bytes of all annotation keys and values of an object, as in Kubernetes
+/// (`TotalAnnotationSizeLimitB`).
+const MAX_ANNOTATIONS_BYTES: usize = 256 * 1024;
+
+/// Kubernetes' rules for labels and annotations (the values are not echoed: they may be
+/// huge).
+fn metadata_causes(obj: &Value) -> Vec<Cause> {
+    let mut causes = Vec::new();
+    let invalid = |field: String, message: String| Cause {
+        reason: "FieldValueInvalid".into(),
+        message,
+        field,
+    };
+    if let Some(labels) = obj.pointer("/metadata/labels").and_then(Value::as_object) {
+        for (k, v) in labels {
+            if let Some(m) = qualified_name_problem(k) {
+                causes.push(invalid(
+                    "metadata.labels".into(),
+                    format!("Invalid value: {}: {m}", short(k)),
+                ));
+            }
+            if let Some(v) = v.as_str()
+                && let Some(m) = label_value_problem(v)
+            {
+                causes.push(invalid(
+                    format!("metadata.labels.{}", short(k)),
+                    format!("Invalid value: {}: {m}", short(v)),
+                ));
+            }
+        }
+    }
+    if let Some(annotations) = obj
+        .pointer("/metadata/annotations")
+        .and_then(Value::as_object)
+    {
+        let mut total = 0usize;
+        for (k, v) in annotations {
+            if let Some(m) = qualified_name_problem(k) {
+                causes.push(invalid(
+                    "metadata.annotations".into(),
+                    format!("Invalid value: {}: {m}", short(k)),
+                ));
+            }
+            total = total
+                .saturating_add(k.len())
+                .saturating_add(v.as_str().map_or(0, str::len));
+        }
+        if total > MAX_ANNOTATIONS_BYTES {
+            causes.push(Cause {
+                reason: "FieldValueTooLong".into(),
+                message: format!("Too long: may not be more than {MAX_ANNOTATIONS_BYTES} bytes"),
+                field: "metadata.annotations".into(),
+            });
+        }
+    }
+    causes
+}
+
+/// At most 40 characters of `s`, quoted, for a message.
+fn short(s: &str) -> String {
+    match s.char_indices().nth(40) {
+        Some((i, _)) => format!("{:?}...", &s[..i]),
+        None => format!("{s:?}"),
+    }
+}
+
+fn name_part_ok(s: &str) -> bool {
+    let b = s.as_bytes();
+    match (b.first(), b.last()) {
+        (Some(f), Some(l)) => {
+            f.is_ascii_alphanumeric()
+                && l.is_ascii_alphanumeric()
+                && b.iter()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'-' | b'_' | b'.'))
+        }
+        _ => false,
+    }
+}
+
+fn label_value_problem(v: &str) -> Option<String> {
+    if v.len() > MAX_LABEL_VALUE {
+        return Some(format!("must be no more than {MAX_LABEL_VALUE} characters"));
+    }
+    if !v.is_empty() && !name_part_ok(v) {
+        return Some("a valid label must be an empty string or consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character".into());
+    }
+    None
+}
+
+fn qualified_name_problem(k: &str) -> Option<String> {
+    let (prefix, name) = match k.rsplit_once('/') {
+        Some((p, n)) => (Some(p), n),
+        None => (None, k),
+    };
+    if let Some(p) = prefix {
+        let ok = !p.is_empty()
+            && p.len() <= MAX_KEY_PREFIX
+            && p.split('.').all(|part| {
+                let b = part.as_bytes();
+                matches!((b.first(), b.last()), (Some(f), Some(l)) if f.is_ascii_alphanumeric() && l.is_ascii_alphanumeric())
+                    && b.iter().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'-')
+            });
+        if !ok {
+            return Some(format!(
+                "prefix part must be a lowercase DNS subdomain of at most {MAX_KEY_PREFIX} characters"
+            ));
+        }
+    }
+    if name.len() > MAX_LABEL_VALUE {
+        return Some(format!(
+            "name part must be no more than {MAX_LABEL_VALUE} characters"
+        ));
+    }
+    if !name_part_ok(name) {
+        return Some("name part must consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character".into());
+    }
+    None
 }
 
 fn remove_path(obj: &mut Value, path: &str) {
@@ -435,5 +562,33 @@ mod tests {
             "spec": {"size": "big"}});
         let err = validate(&res, &bad, FieldValidation::Strict).expect_err("type");
         assert_eq!(err.causes[0].field, "spec.size");
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod metadata_tests {
+    use serde_json::json;
+
+    use super::*;
+
+    #[test]
+    fn labels_and_annotations_follow_kubernetes_rules() {
+        let ok = json!({"metadata": {
+            "labels": {"app": "web", "app.kubernetes.io/name": "x-1_2.3", "empty": ""},
+            "annotations": {"example.com/note": "anything at all: / ! \u{e9}"},
+        }});
+        assert!(metadata_causes(&ok).is_empty());
+        for bad in [
+            json!({"metadata": {"labels": {"a": "x".repeat(1 << 20)}}}),
+            json!({"metadata": {"labels": {"a": "-x"}}}),
+            json!({"metadata": {"labels": {"a b": "x"}}}),
+            json!({"metadata": {"labels": {"Upper.Case/a": "x"}}}),
+            json!({"metadata": {"annotations": {"big": "x".repeat(MAX_ANNOTATIONS_BYTES)}}}),
+        ] {
+            let causes = metadata_causes(&bad);
+            assert_eq!(causes.len(), 1, "{causes:?}");
+            assert!(causes[0].message.len() < 300);
+        }
     }
 }

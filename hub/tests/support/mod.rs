@@ -12,6 +12,8 @@ pub struct HubProcess {
     pub dir: PathBuf,
     pub kubeconfig: PathBuf,
     pub api: String,
+    /// The agent (gRPC) address.
+    pub agent: String,
     _tmp: Option<tempfile::TempDir>,
 }
 
@@ -24,8 +26,12 @@ impl HubProcess {
         hub
     }
 
-    /// Starts a hub with extra command-line arguments.
-    pub fn start_with_args(extra: &[&str]) -> Self {
+    pub fn start_in(dir: &Path, listen: &str) -> Self {
+        Self::start_in_with(dir, listen, &[])
+    }
+
+    /// A hub in a temporary directory with extra command-line arguments.
+    pub fn start_with(extra: &[&str]) -> Self {
         let tmp = tempfile::tempdir().unwrap();
         let dir = tmp.path().to_owned();
         let mut hub = Self::start_in_with(&dir, "127.0.0.1:0", extra);
@@ -33,8 +39,9 @@ impl HubProcess {
         hub
     }
 
-    pub fn start_in(dir: &Path, listen: &str) -> Self {
-        Self::start_in_with(dir, listen, &[])
+    /// The hub's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().map(Child::id).unwrap_or_default()
     }
 
     pub fn start_in_with(dir: &Path, listen: &str, extra: &[&str]) -> Self {
@@ -63,12 +70,14 @@ impl HubProcess {
             .unwrap()
             .trim_start_matches("https://")
             .to_owned();
+        let agent = line.split_whitespace().nth(5).unwrap().to_owned();
         let kubeconfig = PathBuf::from(line.split_whitespace().last().unwrap());
         Self {
             child: Some(child),
             dir: dir.to_owned(),
             kubeconfig,
             api,
+            agent,
             _tmp: None,
         }
     }

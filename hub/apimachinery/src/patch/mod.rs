@@ -9,10 +9,16 @@ mod tests;
 pub use schema::{ListStrategy, PatchSchema, builtin_patch_schema};
 use serde_json::Value;
 
-use crate::value::{MAX_DEPTH, exceeds_depth, type_name};
+use crate::value::{MAX_DEPTH, exceeds_depth, serialized_len, type_name};
 
-/// Kubernetes refuses JSON patches with more operations than this.
-const MAX_JSON_PATCH_OPERATIONS: usize = 10_000;
+/// Kubernetes refuses JSON patches with more operations than this (kube-apiserver's
+/// `maxJSONPatchOperations`), with 413.
+pub const MAX_JSON_PATCH_OPERATIONS: usize = 10_000;
+
+/// The most bytes (of compact JSON) all `copy` operations of one JSON patch may copy,
+/// as kube-apiserver's `JSONPatchMaxCopyBytes` (3 MiB, its request body limit); over it
+/// the patch is refused with 422 before the copy is made.
+pub const MAX_JSON_PATCH_COPY_BYTES: usize = 3 * 1024 * 1024;
 
 /// Why a patch could not be applied.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -29,6 +35,9 @@ pub enum PatchError {
     /// path that does not exist (422 UnprocessableEntity).
     #[error("the patch cannot be applied: {0}")]
     Unprocessable(String),
+    /// The patch has more operations than allowed (413 RequestEntityTooLarge).
+    #[error("the patch is too large: {0}")]
+    TooLarge(String),
 }
 
 impl PatchError {
@@ -38,13 +47,17 @@ impl PatchError {
             PatchError::Invalid(_) => 400,
             PatchError::Conflict(_) => 409,
             PatchError::Unprocessable(_) => 422,
+            PatchError::TooLarge(_) => 413,
         }
     }
 
     /// The message without the variant prefix, for a `Status` body.
     pub fn message(&self) -> &str {
         match self {
-            PatchError::Invalid(m) | PatchError::Conflict(m) | PatchError::Unprocessable(m) => m,
+            PatchError::Invalid(m)
+            | PatchError::Conflict(m)
+            | PatchError::Unprocessable(m)
+            | PatchError::TooLarge(m) => m,
         }
     }
 }
@@ -82,8 +95,8 @@ pub fn json_patch(target: &Value, patch: &Value) -> Result<Value, PatchError> {
         )));
     };
     if ops.len() > MAX_JSON_PATCH_OPERATIONS {
-        return Err(PatchError::Invalid(format!(
-            "the JSON patch has {} operations, more than the {MAX_JSON_PATCH_OPERATIONS} allowed",
+        return Err(PatchError::TooLarge(format!(
+            "The allowed maximum operations in a JSON patch is {MAX_JSON_PATCH_OPERATIONS}, got {}",
             ops.len()
         )));
     }
@@ -92,20 +105,33 @@ pub fn json_patch(target: &Value, patch: &Value) -> Result<Value, PatchError> {
     let parsed: json_patch::Patch = serde_json::from_value(patch.clone())
         .map_err(|e| PatchError::Invalid(format!("the JSON patch is malformed: {e}")))?;
     let mut doc = target.clone();
-    // Work on a copy: the crate's undo path would be needed only to restore `doc`.
-    json_patch::patch_unsafe(&mut doc, &parsed).map_err(|e| {
-        let msg = format!(
-            "operation {} ({}) failed at path '{}': {}",
-            e.operation,
-            op_name(&parsed, e.operation),
-            e.path,
-            e.kind
-        );
-        match e.kind {
-            json_patch::PatchErrorKind::TestFailed => PatchError::Conflict(msg),
-            _ => PatchError::Unprocessable(msg),
+    let mut copied = 0usize;
+    // One operation at a time, so a copy is measured before it is made. Work on a copy
+    // of the target: the crate's undo path would be needed only to restore `doc`.
+    for (index, op) in parsed.0.iter().enumerate() {
+        if let json_patch::PatchOperation::Copy(c) = op
+            && let Some(source) = doc.pointer(c.from.as_str())
+        {
+            copied = copied.saturating_add(serialized_len(source));
+            if copied > MAX_JSON_PATCH_COPY_BYTES {
+                return Err(PatchError::Unprocessable(format!(
+                    "Unable to complete the copy, the accumulated size increase of copy is {copied}, exceeding the limit {MAX_JSON_PATCH_COPY_BYTES}"
+                )));
+            }
         }
-    })?;
+        json_patch::patch_unsafe(&mut doc, std::slice::from_ref(op)).map_err(|e| {
+            let msg = format!(
+                "operation {index} ({}) failed at path '{}': {}",
+                op_name(&parsed, index),
+                e.path,
+                e.kind
+            );
+            match e.kind {
+                json_patch::PatchErrorKind::TestFailed => PatchError::Conflict(msg),
+                _ => PatchError::Unprocessable(msg),
+            }
+        })?;
+    }
     Ok(doc)
 }
 

@@ -497,3 +497,39 @@ fn json_patch_cases() {
     }
     assert_eq!(PatchError::Invalid(String::new()).http_status(), 400);
 }
+
+#[test]
+fn json_patch_copy_bomb_is_refused_before_it_grows() {
+    // Each copy doubles the value: 26 copies of 16 bytes would make 1 GiB.
+    let base = json!({"a": ["0123456789abcdef"]});
+    let ops: Vec<Value> = (0..26)
+        .map(|_| json!({"op": "copy", "from": "/a", "path": "/a/-"}))
+        .collect();
+    let got = json_patch(&base, &Value::Array(ops));
+    assert!(
+        matches!(&got, Err(PatchError::Unprocessable(m)) if m.contains("accumulated size increase of copy")),
+        "{got:?}"
+    );
+    assert_eq!(got.unwrap_err().http_status(), 422);
+    // A few copies stay within the budget.
+    let ops: Vec<Value> = (0..4)
+        .map(|_| json!({"op": "copy", "from": "/a", "path": "/a/-"}))
+        .collect();
+    assert!(json_patch(&base, &Value::Array(ops)).is_ok());
+}
+
+#[test]
+fn json_patch_operation_count_is_bounded() {
+    let base = json!({"a": 1});
+    let ops = |n: usize| {
+        Value::Array(
+            (0..n)
+                .map(|_| json!({"op": "test", "path": "/a", "value": 1}))
+                .collect(),
+        )
+    };
+    assert!(json_patch(&base, &ops(MAX_JSON_PATCH_OPERATIONS)).is_ok());
+    let got = json_patch(&base, &ops(MAX_JSON_PATCH_OPERATIONS + 1));
+    assert!(matches!(&got, Err(PatchError::TooLarge(_))), "{got:?}");
+    assert_eq!(got.unwrap_err().http_status(), 413);
+}

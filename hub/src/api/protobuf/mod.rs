@@ -57,6 +57,12 @@ const CUSTOM_JSON: &[&str] = &[
     "k8s.io.apiextensions_apiserver.pkg.apis.apiextensions.v1.JSONSchemaPropsOrStringArray",
 ];
 
+/// The deepest nesting a decoded protobuf body may have, counting every message, list,
+/// map and embedded JSON level; deeper bodies get 400. Real objects stay far below it (a
+/// CRD schema reaches ~60), and it keeps the recursive decoding off the end of the stack
+/// (serde_json stops JSON bodies at 128 the same way).
+pub const MAX_DECODED_DEPTH: usize = 100;
+
 /// Go's zero `time.Time` as Unix seconds: a `metav1.Time` holding it marshals to null.
 const GO_ZERO_TIME_UNIX: i64 = -62_135_596_800;
 
@@ -108,6 +114,9 @@ pub enum ProtobufError {
         /// What is wrong.
         reason: String,
     },
+    /// The body nests deeper than [`MAX_DECODED_DEPTH`].
+    #[error("the protobuf body nests deeper than {MAX_DECODED_DEPTH} levels")]
+    TooDeep,
     /// The embedded descriptors could not be loaded (a build problem).
     #[error("the embedded protobuf descriptors are unusable: {0}")]
     Descriptors(String),
@@ -121,9 +130,10 @@ impl From<ProtobufError> for ApiError {
             | ProtobufError::Descriptors(_) => {
                 ApiError::unsupported_media_type(format!("{e}; send application/json"))
             }
-            ProtobufError::NoMagic | ProtobufError::Envelope(_) | ProtobufError::Invalid { .. } => {
-                ApiError::bad_request(e.to_string())
-            }
+            ProtobufError::NoMagic
+            | ProtobufError::Envelope(_)
+            | ProtobufError::Invalid { .. }
+            | ProtobufError::TooDeep => ApiError::bad_request(e.to_string()),
         }
     }
 }
@@ -134,7 +144,17 @@ pub fn decode_request(body: &[u8]) -> Result<Value, ProtobufError> {
     let schema = SCHEMA
         .as_ref()
         .map_err(|e| ProtobufError::Descriptors(e.clone()))?;
-    schema.decode(body)
+    schema.decode(body, 0)
+}
+
+/// The `apiVersion` and `kind` of a protobuf body's envelope, read without decoding the
+/// object, so a body for another resource is refused before its object is decoded.
+pub fn envelope_type(body: &[u8]) -> Result<(String, String), ProtobufError> {
+    let schema = SCHEMA
+        .as_ref()
+        .map_err(|e| ProtobufError::Descriptors(e.clone()))?;
+    let (api_version, kind, _) = schema.envelope(body)?;
+    Ok((api_version, kind))
 }
 
 /// How one protobuf field appears in JSON, when not simply under its own name.
@@ -237,7 +257,8 @@ impl Schema {
             .ok_or_else(|| ProtobufError::Descriptors(format!("no message {name}")))
     }
 
-    fn decode(&self, body: &[u8]) -> Result<Value, ProtobufError> {
+    /// The envelope's `apiVersion`, `kind` and message.
+    fn envelope(&self, body: &[u8]) -> Result<(String, String, DynamicMessage), ProtobufError> {
         let rest = body.strip_prefix(MAGIC).ok_or(ProtobufError::NoMagic)?;
         let unknown = DynamicMessage::decode(self.message(UNKNOWN)?, rest)
             .map_err(|e| ProtobufError::Envelope(e.to_string()))?;
@@ -248,6 +269,15 @@ impl Schema {
         if kind.is_empty() {
             return Err(ProtobufError::Envelope("the envelope names no kind".into()));
         }
+        Ok((api_version, kind, unknown))
+    }
+
+    /// Decodes a body found `depth` levels down (0 for the request body).
+    fn decode(&self, body: &[u8], depth: usize) -> Result<Value, ProtobufError> {
+        if depth > MAX_DECODED_DEPTH {
+            return Err(ProtobufError::TooDeep);
+        }
+        let (api_version, kind, unknown) = self.envelope(body)?;
         let encoding = string_field(&unknown, "contentEncoding");
         if !encoding.is_empty() {
             return Err(ProtobufError::ContentEncoding(encoding));
@@ -267,7 +297,11 @@ impl Schema {
             reason,
         };
         let msg = DynamicMessage::decode(desc, raw).map_err(|e| invalid(e.to_string()))?;
-        let body = match self.message_json(&msg).map_err(invalid)? {
+        let decoded = self.message_json(&msg, depth + 1).map_err(|e| match e {
+            ProtobufError::Invalid { reason, .. } => invalid(reason),
+            other => other,
+        })?;
+        let body = match decoded {
             Value::Object(m) => m,
             other => return Err(invalid(format!("decoded to {other}, not an object"))),
         };
@@ -300,11 +334,20 @@ impl Schema {
             .or_else(|| self.pool.get_message_by_name(&format!("{META_V1}.{kind}")))
     }
 
-    fn message_json(&self, msg: &DynamicMessage) -> Result<Value, String> {
+    fn message_json(&self, msg: &DynamicMessage, depth: usize) -> Result<Value, ProtobufError> {
+        if depth > MAX_DECODED_DEPTH {
+            return Err(ProtobufError::TooDeep);
+        }
         let desc = msg.descriptor();
         let name = desc.full_name();
         if self.custom.contains(name) {
-            return self.custom_json(name, msg);
+            return self.custom_json(name, msg, depth).map_err(|e| match e {
+                Nested::Deep => ProtobufError::TooDeep,
+                Nested::Invalid(reason) => ProtobufError::Invalid {
+                    kind: name.to_owned(),
+                    reason,
+                },
+            });
         }
         let rules = self.fields.get(name).map(|(_, r)| r);
         let mut out = Map::new();
@@ -313,7 +356,7 @@ impl Schema {
             if rule.is_some_and(|r| r.skip) {
                 continue;
             }
-            let v = self.value_json(value)?;
+            let v = self.value_json(value, depth)?;
             if v.is_null() || (rule.is_some_and(|r| r.omit_zero) && is_zero(&v)) {
                 continue;
             }
@@ -334,23 +377,28 @@ impl Schema {
         Ok(Value::Object(out))
     }
 
-    fn value_json(&self, value: &PValue) -> Result<Value, String> {
+    /// The JSON of a field value of a message at `depth`.
+    fn value_json(&self, value: &PValue, depth: usize) -> Result<Value, ProtobufError> {
+        let invalid = |reason: String| ProtobufError::Invalid {
+            kind: "value".into(),
+            reason,
+        };
         Ok(match value {
             PValue::Bool(b) => Value::Bool(*b),
             PValue::I32(n) => Value::from(*n),
             PValue::I64(n) => Value::from(*n),
             PValue::U32(n) => Value::from(*n),
             PValue::U64(n) => Value::from(*n),
-            PValue::F32(f) => float(f64::from(*f))?,
-            PValue::F64(f) => float(*f)?,
+            PValue::F32(f) => float(f64::from(*f)).map_err(invalid)?,
+            PValue::F64(f) => float(*f).map_err(invalid)?,
             PValue::String(s) => Value::String(s.clone()),
             PValue::Bytes(b) => Value::String(base64::engine::general_purpose::STANDARD.encode(b)),
             PValue::EnumNumber(n) => Value::from(*n),
-            PValue::Message(m) => self.message_json(m)?,
+            PValue::Message(m) => self.message_json(m, depth + 1)?,
             PValue::List(items) => Value::Array(
                 items
                     .iter()
-                    .map(|v| self.value_json(v))
+                    .map(|v| self.value_json(v, depth + 1))
                     .collect::<Result<_, _>>()?,
             ),
             PValue::Map(entries) => {
@@ -359,7 +407,7 @@ impl Schema {
                 keyed.sort_by(|a, b| a.0.cmp(&b.0));
                 let mut out = Map::new();
                 for (k, v) in keyed {
-                    out.insert(k, self.value_json(v)?);
+                    out.insert(k, self.value_json(v, depth + 1)?);
                 }
                 Value::Object(out)
             }
@@ -367,7 +415,14 @@ impl Schema {
     }
 
     /// The JSON of a message whose Go type has its own MarshalJSON.
-    fn custom_json(&self, name: &str, msg: &DynamicMessage) -> Result<Value, String> {
+    fn custom_json(&self, name: &str, msg: &DynamicMessage, depth: usize) -> Result<Value, Nested> {
+        let embedded_json = |raw: &[u8]| -> Result<Value, Nested> {
+            let v = raw_json(raw)?;
+            if flotilla_apimachinery::exceeds_depth(&v, MAX_DECODED_DEPTH.saturating_sub(depth)) {
+                return Err(Nested::Deep);
+            }
+            Ok(v)
+        };
         let field = |n: &str| msg.get_field_by_name(n).map(|v| v.into_owned());
         let present = |n: &str| msg.has_field_by_name(n);
         Ok(match name {
@@ -408,7 +463,7 @@ impl Schema {
                 Value::String(rfc3339(nanos, true)?)
             }
             DURATION => Value::String(go_duration(int_field(msg, "duration"))),
-            FIELDS_V1 => raw_json(&bytes_field(msg, "Raw"))?,
+            FIELDS_V1 => embedded_json(&bytes_field(msg, "Raw"))?,
             GROUP_VERSION => {
                 let (group, version) = (string_field(msg, "group"), string_field(msg, "version"));
                 Value::String(if group.is_empty() {
@@ -421,40 +476,75 @@ impl Schema {
                 let raw = bytes_field(msg, "raw");
                 if raw.starts_with(MAGIC) {
                     // An embedded object in protobuf, as typed clients encode them.
-                    self.decode(&raw).map_err(|e| e.to_string())?
+                    self.decode(&raw, depth + 1)?
                 } else {
-                    raw_json(&raw)?
+                    embedded_json(&raw)?
                 }
             }
-            _ if name == format!("{CRD_V1}.JSON") => raw_json(&bytes_field(msg, "raw"))?,
+            _ if name == format!("{CRD_V1}.JSON") => embedded_json(&bytes_field(msg, "raw"))?,
             _ if name == format!("{CRD_V1}.JSONSchemaPropsOrArray") => match field("jSONSchemas") {
-                Some(PValue::List(l)) if !l.is_empty() => self.value_json(&PValue::List(l))?,
-                _ => self.optional_message(msg, "schema")?,
+                Some(PValue::List(l)) if !l.is_empty() => {
+                    self.value_json(&PValue::List(l), depth)?
+                }
+                _ => self.optional_message(msg, "schema", depth)?,
             },
             _ if name == format!("{CRD_V1}.JSONSchemaPropsOrBool") => {
                 if present("schema") {
-                    self.optional_message(msg, "schema")?
+                    self.optional_message(msg, "schema", depth)?
                 } else {
                     Value::Bool(matches!(field("allows"), Some(PValue::Bool(true))))
                 }
             }
             _ if name == format!("{CRD_V1}.JSONSchemaPropsOrStringArray") => {
                 match field("property") {
-                    Some(PValue::List(l)) if !l.is_empty() => self.value_json(&PValue::List(l))?,
-                    _ => self.optional_message(msg, "schema")?,
+                    Some(PValue::List(l)) if !l.is_empty() => {
+                        self.value_json(&PValue::List(l), depth)?
+                    }
+                    _ => self.optional_message(msg, "schema", depth)?,
                 }
             }
-            _ => return Err(format!("{name} cannot be converted to JSON")),
+            _ => {
+                return Err(Nested::Invalid(format!(
+                    "{name} cannot be converted to JSON"
+                )));
+            }
         })
     }
 
-    fn optional_message(&self, msg: &DynamicMessage, name: &str) -> Result<Value, String> {
+    fn optional_message(
+        &self,
+        msg: &DynamicMessage,
+        name: &str,
+        depth: usize,
+    ) -> Result<Value, Nested> {
         if !msg.has_field_by_name(name) {
             return Ok(Value::Null);
         }
         match msg.get_field_by_name(name).as_deref() {
-            Some(v) => self.value_json(v),
+            Some(v) => Ok(self.value_json(v, depth)?),
             None => Ok(Value::Null),
+        }
+    }
+}
+
+/// Why a hand-converted message failed: too deep, or what is wrong with it.
+#[derive(Debug)]
+enum Nested {
+    Deep,
+    Invalid(String),
+}
+
+impl From<String> for Nested {
+    fn from(reason: String) -> Self {
+        Nested::Invalid(reason)
+    }
+}
+
+impl From<ProtobufError> for Nested {
+    fn from(e: ProtobufError) -> Self {
+        match e {
+            ProtobufError::TooDeep => Nested::Deep,
+            other => Nested::Invalid(other.to_string()),
         }
     }
 }

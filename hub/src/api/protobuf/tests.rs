@@ -561,3 +561,52 @@ fn field_rule_tokens() {
         assert_eq!(FieldRule::parse(token), (name.to_owned(), rule), "{token}");
     }
 }
+
+/// A ControllerRevision whose `data` holds another one, `levels` deep, as protobuf: each
+/// level is a few bytes, so a small body nests thousands of levels.
+pub(super) fn nested_revisions(levels: usize) -> Vec<u8> {
+    let mut body = encode("apps/v1", "ControllerRevision", json!({"revision": "1"}));
+    for _ in 0..levels {
+        body = encode(
+            "apps/v1",
+            "ControllerRevision",
+            json!({"data": {"raw": base64::engine::general_purpose::STANDARD.encode(&body)}}),
+        );
+    }
+    body
+}
+
+#[test]
+fn deep_bodies_are_refused_not_a_stack_overflow() {
+    // Shallow nesting decodes.
+    let v = decode_request(&nested_revisions(3)).unwrap();
+    assert_eq!(v["data"]["data"]["data"]["kind"], "ControllerRevision");
+    for levels in [MAX_DECODED_DEPTH, 4_000] {
+        let err = decode_request(&nested_revisions(levels)).expect_err("too deep");
+        assert!(matches!(err, ProtobufError::TooDeep), "{levels}: {err:?}");
+        let api: ApiError = err.into();
+        assert_eq!(api.code, axum::http::StatusCode::BAD_REQUEST);
+    }
+    // Embedded JSON counts towards the depth too.
+    let mut deep = json!(1);
+    for _ in 0..(MAX_DECODED_DEPTH - 1) {
+        deep = json!([deep]);
+    }
+    let raw = serde_json::to_vec(&json!({"apiVersion": "v1", "kind": "X", "a": deep})).unwrap();
+    let body = encode(
+        "apps/v1",
+        "ControllerRevision",
+        json!({"data": {"raw": base64::engine::general_purpose::STANDARD.encode(&raw)}}),
+    );
+    assert!(matches!(decode_request(&body), Err(ProtobufError::TooDeep)));
+}
+
+#[test]
+fn envelope_type_reads_only_the_envelope() {
+    let body = nested_revisions(4_000);
+    assert_eq!(
+        envelope_type(&body).unwrap(),
+        ("apps/v1".to_owned(), "ControllerRevision".to_owned())
+    );
+    assert!(matches!(envelope_type(b"{}"), Err(ProtobufError::NoMagic)));
+}
