@@ -311,6 +311,51 @@ async fn a_team_user_propagates_in_its_namespace_and_nowhere_else() -> Result<()
         ok && who == "system:serviceaccount:team-a:ci",
         "{who} {err}"
     );
+    // A legacy token Secret is filled in, and its token dies with the Secret.
+    let secret = "apiVersion: v1\nkind: Secret\nmetadata:\n  name: ci-token\n  namespace: team-a\n  annotations: {kubernetes.io/service-account.name: ci}\ntype: kubernetes.io/service-account-token\n";
+    let (ok, _, err) = kubectl_as(&hub.kubeconfig, &["create", "-f", "-"], Some(secret)).await?;
+    ensure!(ok, "{err}");
+    let legacy = wait_for(
+        "the token Secret filled in",
+        Duration::from_secs(30),
+        || async {
+            let out = hub
+                .kubectl(&[
+                    "get",
+                    "secret",
+                    "ci-token",
+                    "-n",
+                    "team-a",
+                    "-o",
+                    "jsonpath={.data.token}",
+                ])
+                .await?;
+            Ok((!out.trim().is_empty()).then(|| out.trim().to_owned()))
+        },
+    )
+    .await?;
+    use base64::Engine;
+    let legacy = String::from_utf8(base64::engine::general_purpose::STANDARD.decode(legacy)?)?;
+    let legacy_args = [
+        format!("--token={legacy}"),
+        "auth".into(),
+        "whoami".into(),
+        "-o".into(),
+        "jsonpath={.status.userInfo.username}".into(),
+    ];
+    let legacy_args: Vec<&str> = legacy_args.iter().map(String::as_str).collect();
+    let (ok, who, err) = kubectl_as(&hub.kubeconfig, &legacy_args, None).await?;
+    ensure!(
+        ok && who == "system:serviceaccount:team-a:ci",
+        "{who} {err}"
+    );
+    hub.kubectl(&["delete", "secret", "ci-token", "-n", "team-a"])
+        .await?;
+    let (ok, _, err) = kubectl_as(&hub.kubeconfig, &legacy_args, None).await?;
+    ensure!(
+        !ok && err.contains("Unauthorized"),
+        "a deleted Secret's token: {err}"
+    );
     hub.kubectl(&["delete", "serviceaccount", "ci", "-n", "team-a"])
         .await?;
     let (ok, _, err) = kubectl_as(&hub.kubeconfig, &args, None).await?;

@@ -736,8 +736,28 @@ async fn review(
     Ok(json_response(StatusCode::CREATED, &answer))
 }
 
-/// Keeps the registry in step with CRD writes, and signs approved certificate requests.
+/// Keeps the registry in step with CRD writes, signs approved certificate requests and fills
+/// in ServiceAccount token Secrets.
 fn after_write(state: &ApiState, res: &Resource, obj: &Value, deleted: bool) {
+    if res.kind == "Secret"
+        && res.group.is_empty()
+        && !deleted
+        && obj.get("type").and_then(Value::as_str) == Some(crate::auth::legacy_tokens::TOKEN_TYPE)
+    {
+        let (objects, auth, pki, obj) = (
+            state.objects.clone(),
+            state.auth.clone(),
+            state.pki.clone(),
+            obj.clone(),
+        );
+        tokio::spawn(async move {
+            let r = crate::auth::legacy_tokens::fill(&objects, auth.keys(), &pki.ca_cert_pem, &obj);
+            if let Err(e) = r.await {
+                tracing::warn!(error = %e, "filling a ServiceAccount token Secret failed");
+            }
+        });
+        return;
+    }
     if res.kind == "CertificateSigningRequest" && !deleted {
         let (objects, pki, obj) = (state.objects.clone(), state.pki.clone(), obj.clone());
         tokio::spawn(async move {

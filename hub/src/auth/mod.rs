@@ -14,6 +14,7 @@ pub mod csr;
 pub mod escalation;
 pub mod impersonate;
 pub mod jwt;
+pub mod legacy_tokens;
 pub mod reviews;
 pub mod token_file;
 pub mod token_request;
