@@ -285,7 +285,9 @@ fn fuzz_protobuf_request() {
     .run(|body| {
         if let Ok(v) = decode_request(body) {
             serde_json::to_vec(&v).unwrap();
+            return true;
         }
+        false
     });
 }
 
@@ -351,7 +353,9 @@ fn fuzz_yaml_or_json() {
     .run(|body| {
         if let Ok(v) = parse_yaml_or_json(body) {
             serde_json::to_vec(&v).unwrap();
+            return true;
         }
+        false
     });
 }
 
@@ -518,14 +522,14 @@ fn fuzz_agent_messages() {
     })
     .run(|bytes| {
         let Ok(msg) = AgentMessage::decode(bytes.as_slice()) else {
-            return;
+            return false;
         };
         match msg.message {
             Some(agent_message::Message::Heartbeat(hb)) => {
                 let refused = limits::check_heartbeat(&hb).is_err();
                 let problem = limits::capacity_problem(&hb);
                 if refused {
-                    return;
+                    return false;
                 }
                 let first = status::cluster_status(None, &hb, NOW);
                 let mut second = status::cluster_status(Some(&first), &hb, LATER);
@@ -534,12 +538,13 @@ fn fuzz_agent_messages() {
             }
             Some(agent_message::Message::Status(ws)) => {
                 if limits::check_work_status(&ws).is_err() {
-                    return;
+                    return false;
                 }
                 let first = status::work_status(None, &ws, NOW);
                 status::work_status(Some(&first), &ws, LATER);
             }
             Some(agent_message::Message::Hello(_) | agent_message::Message::Ack(_)) | None => {}
         }
+        true
     });
 }

@@ -14,7 +14,9 @@ use flotilla_apimachinery::patch::{
     PatchSchema, builtin_patch_schema, json_patch, merge_patch, strategic_merge_patch,
 };
 use flotilla_apimachinery::selector::{FieldSelector, LabelSelector};
-use fuzz::{Target, Vocabulary, json_bytes, json_file, mutate_bytes, mutate_json};
+use fuzz::{
+    Rng, Target, Vocabulary, json_bytes, json_file, mutate_bytes, mutate_json, random_value,
+};
 use serde_json::{Map, Value, json};
 
 /// The crates' depth limit is 200 levels; generated documents reach a little past it.
@@ -217,7 +219,9 @@ fn fuzz_label_selector() {
             sel.matches(&labels_for(s));
             sel.matches(&Map::new());
             sel.is_empty();
+            return true;
         }
+        false
     });
 }
 
@@ -234,7 +238,9 @@ fn fuzz_field_selector() {
             sel.matches(&obj);
             sel.matches(&Value::Null);
             sel.exact_name();
+            return true;
         }
+        false
     });
 }
 
@@ -263,7 +269,9 @@ fn fuzz_label_selector_json() {
                 .unwrap_or_default();
             sel.matches(&labels);
             sel.matches(&Map::new());
+            return true;
         }
+        false
     });
 }
 
@@ -286,15 +294,73 @@ fn fuzz_merge_patch() {
             // RFC 7396: applying the same merge patch again changes nothing.
             let twice = merge_patch(&once, patch).unwrap();
             assert_eq!(once, twice, "merge patch is not idempotent");
+            return true;
         }
+        false
     });
 }
 
+/// A well-formed JSON patch operation over the vocabulary's paths.
+fn random_operation(rng: &mut Rng) -> Value {
+    let op = *rng.pick(&["add", "remove", "replace", "move", "copy", "test"]);
+    let mut m = Map::new();
+    m.insert("op".into(), json!(op));
+    m.insert("path".into(), json!(rng.pick(PATHS)));
+    if matches!(op, "move" | "copy") {
+        m.insert("from".into(), json!(rng.pick(PATHS)));
+    }
+    if matches!(op, "add" | "replace" | "test") {
+        m.insert("value".into(), random_value(rng, &VOCAB, 3));
+    }
+    Value::Object(m)
+}
+
+const PATHS: &[&str] = &[
+    "",
+    "/",
+    "/metadata",
+    "/metadata/labels",
+    "/metadata/labels/app",
+    "/metadata/finalizers/0",
+    "/metadata/finalizers/-",
+    "/spec/replicas",
+    "/spec/template/spec/containers/0",
+    "/spec/template/spec/containers/1/image",
+    "/spec/template/spec/containers/-",
+    "/a~0b/c~1d/1",
+    "/x/y/z",
+    "/0",
+    "/-",
+    "/01",
+    "/18446744073709551616",
+];
+
 #[test]
 fn fuzz_json_patch() {
-    json_target("json_patch").run(|case| {
-        let _ = json_patch(field(case, "target"), field(case, "patch"));
-    });
+    let mut target = json_target("json_patch");
+    target.generate = |rng, seeds| {
+        let base = rng.pick(seeds);
+        let mut case = if rng.one_in(2) {
+            base.clone()
+        } else {
+            let donors: Vec<&Value> = seeds.iter().collect();
+            mutate_json(rng, base, &donors, &VOCAB, DEEP)
+        };
+        // Well-formed operations reach the patch logic instead of the parser.
+        if let Some(Value::Array(ops)) = case.get_mut("patch") {
+            for _ in 0..=rng.below(3) {
+                let op = random_operation(rng);
+                if ops.is_empty() || rng.one_in(2) {
+                    ops.insert(rng.below(ops.len() + 1), op);
+                } else {
+                    let i = rng.below(ops.len());
+                    ops[i] = op;
+                }
+            }
+        }
+        case
+    };
+    target.run(|case| json_patch(field(case, "target"), field(case, "patch")).is_ok());
 }
 
 #[test]
@@ -302,7 +368,7 @@ fn fuzz_strategic_merge_patch() {
     json_target("strategic_merge_patch").run(|case| {
         let schema =
             schema_of(case).unwrap_or(builtin_patch_schema("apps", "v1", "Deployment").unwrap());
-        let _ = strategic_merge_patch(field(case, "target"), field(case, "patch"), schema);
+        strategic_merge_patch(field(case, "target"), field(case, "patch"), schema).is_ok()
     });
 }
 
@@ -326,7 +392,7 @@ fn fuzz_server_side_apply() {
             let _ = update_managed_fields(Some(applied), live, "fuzz-update", T1, schema);
         }
         let Ok(merged) = server_side_apply(live, applied, manager, force, T1, schema) else {
-            return;
+            return false;
         };
         // The result's managedFields are read back by the next writes.
         let _ = server_side_apply(Some(&merged), applied, "other", false, T2, schema);
@@ -335,5 +401,6 @@ fn fuzz_server_side_apply() {
             let _ = server_side_apply(Some(&merged), live, "other", true, T2, schema);
         }
         let _ = update_managed_fields(Some(&merged), applied, "fuzz-update", T2, schema);
+        true
     });
 }

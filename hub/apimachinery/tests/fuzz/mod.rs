@@ -18,6 +18,8 @@ use serde_json::{Map, Value};
 
 /// Default time budget of one target.
 const DEFAULT_SECONDS: u64 = 5;
+/// How many generated inputs are kept to be mutated again.
+const RECENT: usize = 64;
 
 /// A splitmix64 generator: small, seedable, good enough to pick mutations.
 pub struct Rng(u64);
@@ -69,8 +71,9 @@ pub struct Target<T> {
 }
 
 impl<T> Target<T> {
-    /// Replays the corpus, then fuzzes for the time budget; `check` panics on a bug.
-    pub fn run(&self, check: impl Fn(&T)) {
+    /// Replays the corpus, then fuzzes for the time budget; `check` panics on a bug and
+    /// tells whether the decoder accepted the input (accepted inputs are mutated further).
+    pub fn run(&self, check: impl Fn(&T) -> bool) {
         let dir = self.corpus_root.join(self.name);
         let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
             .unwrap_or_else(|e| panic!("fuzz {}: corpus {}: {e}", self.name, dir.display()))
@@ -108,10 +111,18 @@ impl<T> Target<T> {
         let mut rng = Rng::new(seed);
         let deadline = Instant::now() + Duration::from_secs(seconds);
         let mut runs = 0u64;
+        // Recently accepted inputs (and a few refused ones) are mutated again half of the
+        // time, so that mutations accumulate while the input stays mostly valid.
+        let mut recent: Vec<T> = Vec::with_capacity(RECENT);
         while Instant::now() < deadline {
-            let input = (self.generate)(&mut rng, &seeds);
+            let from = if recent.is_empty() || rng.one_in(2) {
+                &seeds
+            } else {
+                &recent
+            };
+            let input = (self.generate)(&mut rng, from);
             runs += 1;
-            if catch_unwind(AssertUnwindSafe(|| check(&input))).is_err() {
+            let Ok(accepted) = catch_unwind(AssertUnwindSafe(|| check(&input))) else {
                 let saved = self.save(&input);
                 panic!(
                     "fuzz {}: input {runs} of FUZZ_SEED={seed} panics; saved as {} \
@@ -120,6 +131,15 @@ impl<T> Target<T> {
                     saved.display(),
                     dir.display()
                 );
+            };
+            if !accepted && !rng.one_in(8) {
+                continue;
+            }
+            if recent.len() < RECENT {
+                recent.push(input);
+            } else {
+                let slot = rng.below(RECENT);
+                recent[slot] = input;
             }
         }
         eprintln!("fuzz {}: {runs} generated inputs, no panic", self.name);
