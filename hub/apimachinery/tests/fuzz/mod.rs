@@ -1,7 +1,8 @@
 //! A small fuzz harness for `cargo test` on stable Rust: every target first replays its
 //! corpus (`tests/fuzz-corpus/<target>/`, one input per file), then runs inputs derived from
 //! the corpus by a seeded random generator for a bounded time. A panic fails the test with
-//! the input saved to a file, ready to be copied into the corpus as a regression seed.
+//! the input saved to a file, ready to be copied into the corpus as a regression seed; a stack
+//! overflow aborts the test process instead, and the printed seed replays it.
 //!
 //! Environment: `FUZZ_SECONDS` (time per target, default 5), `FUZZ_SEED` (the generator's
 //! seed, default from the clock; printed either way so a failure can be replayed: the inputs
@@ -10,6 +11,7 @@
 //! Shared by the fuzz tests of several crates (`#[path]`); not every crate uses every helper.
 #![allow(dead_code, clippy::unwrap_used)]
 
+use std::io::Write;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -103,7 +105,10 @@ impl<T> Target<T> {
                 .unwrap()
                 .as_nanos() as u64
         });
-        eprintln!(
+        // Straight to stderr, past the test harness's capture: a stack overflow aborts the
+        // process before captured output is shown, and the seed is what replays it.
+        let _ = writeln!(
+            std::io::stderr(),
             "fuzz {}: {} corpus inputs, then FUZZ_SEED={seed} for {seconds} s",
             self.name,
             seeds.len()
