@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 CARGO ?= cargo
 
-.PHONY: help build test test-unit lint fmt components up down
+.PHONY: help build test test-unit lint deny fmt components up down
 
 help: ## Show this help
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -17,10 +17,13 @@ lint: ## cargo fmt --check and clippy with warnings as errors
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 
+deny: ## cargo deny: advisories (vendored snapshot, offline), licenses, bans, sources
+	scripts/cargo-deny.sh
+
 test-unit: ## Unit and integration tests (no member clusters)
 	$(CARGO) test --workspace --exclude flotilla-e2e
 
-test: components lint build ## The whole suite: lint, unit, integration and e2e with real member clusters
+test: components lint deny build ## The whole suite: lint, cargo deny, unit, integration and e2e with real member clusters
 	$(CARGO) test --workspace --no-fail-fast -- --test-threads=2
 
 up: ## Start a local hub with two member clusters and their agents
