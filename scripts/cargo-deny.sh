@@ -47,7 +47,7 @@ fi
 
 # The snapshot must have been taken for every crate in Cargo.lock: a crate it was not taken
 # for would silently have no advisories.
-missing=$(comm -23 <(sed -n 's/^name = "\(.*\)"$/\1/p' "$ROOT/Cargo.lock" | sort -u) \
+missing=$(comm -23 <("$ROOT/scripts/lock-crates.sh") \
   <(sort -u "$SNAPSHOT/crates.txt"))
 [ -z "$missing" ] || die "deny/advisory-db was not taken for these crates of Cargo.lock: $(echo $missing);" \
   "refresh it: scripts/update-advisory-db.sh PATH-TO-RUSTSEC-ADVISORY-DB-CHECKOUT"

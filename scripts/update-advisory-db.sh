@@ -18,7 +18,7 @@ git -C "$SRC" cat-file -e HEAD:crates 2>/dev/null || { echo "$SRC has no crates/
 
 commit=$(git -C "$SRC" rev-parse HEAD)
 date=$(git -C "$SRC" show -s --format=%cI HEAD)
-crates=$(sed -n 's/^name = "\(.*\)"$/\1/p' "$ROOT/Cargo.lock" | sort -u)
+crates=$("$ROOT/scripts/lock-crates.sh")
 
 rm -rf "$OUT/crates"
 mkdir -p "$OUT/crates"
