@@ -31,6 +31,18 @@ pub fn str_at<'a>(v: &'a Value, ptr: &str) -> Option<&'a str> {
     v.pointer(ptr).and_then(Value::as_str)
 }
 
+/// The strings of a JSON array (other items skipped); empty when `v` is not an array.
+pub fn strings(v: Option<&Value>) -> Vec<String> {
+    v.and_then(Value::as_array)
+        .map(|a| {
+            a.iter()
+                .filter_map(Value::as_str)
+                .map(str::to_owned)
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
 /// The object's name.
 pub fn name(v: &Value) -> &str {
     str_at(v, "/metadata/name").unwrap_or_default()

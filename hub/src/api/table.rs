@@ -352,16 +352,7 @@ fn columns(res: &Resource) -> Vec<Column> {
             }),
             age_col(),
             c("Zones", "string", 1, |v| {
-                let zs: Vec<String> = v
-                    .pointer("/spec/zones")
-                    .and_then(Value::as_array)
-                    .map(|a| {
-                        a.iter()
-                            .filter_map(Value::as_str)
-                            .map(str::to_owned)
-                            .collect()
-                    })
-                    .unwrap_or_default();
+                let zs = super::meta::strings(v.pointer("/spec/zones"));
                 let z = if zs.is_empty() {
                     s(v, "/spec/zone")
                 } else {

@@ -59,18 +59,7 @@ fn extra_of(v: Option<&Value>) -> BTreeMap<String, Vec<String>> {
     v.and_then(Value::as_object)
         .map(|m| {
             m.iter()
-                .map(|(k, v)| {
-                    let vals = v
-                        .as_array()
-                        .map(|a| {
-                            a.iter()
-                                .filter_map(Value::as_str)
-                                .map(str::to_owned)
-                                .collect()
-                        })
-                        .unwrap_or_default();
-                    (k.clone(), vals)
-                })
+                .map(|(k, v)| (k.clone(), crate::api::meta::strings(Some(v))))
                 .collect()
         })
         .unwrap_or_default()
@@ -120,16 +109,7 @@ pub fn answer(
             let subject = UserInfo {
                 name: s(&spec, "user"),
                 uid: s(&spec, "uid"),
-                groups: spec
-                    .get("groups")
-                    .and_then(Value::as_array)
-                    .map(|a| {
-                        a.iter()
-                            .filter_map(Value::as_str)
-                            .map(str::to_owned)
-                            .collect()
-                    })
-                    .unwrap_or_default(),
+                groups: crate::api::meta::strings(spec.get("groups")),
                 extra: extra_of(spec.get("extra")),
             };
             if subject.name.is_empty() && subject.groups.is_empty() {
