@@ -82,6 +82,81 @@ fn selector_string(v: &Value, ptr: &str) -> Value {
     )
 }
 
+fn created_at_col() -> Column {
+    Column {
+        name: "Created At",
+        type_: "date",
+        priority: 0,
+        cell: |v| json!(s(v, "/metadata/creationTimestamp")),
+    }
+}
+
+/// `users`, `groups` or service accounts (`namespace/name`) of a binding, joined.
+fn subjects(v: &Value, kind: &str) -> Value {
+    let list: Vec<String> = v
+        .get("subjects")
+        .and_then(Value::as_array)
+        .map(|ss| {
+            ss.iter()
+                .filter(|x| x["kind"] == kind)
+                .map(|x| {
+                    let name = x["name"].as_str().unwrap_or_default();
+                    match x["namespace"].as_str() {
+                        Some(ns) if kind == "ServiceAccount" => format!("{ns}/{name}"),
+                        _ => name.to_owned(),
+                    }
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    json!(list.join(", "))
+}
+
+fn binding_cols() -> Vec<Column> {
+    vec![
+        Column {
+            name: "Role",
+            type_: "string",
+            priority: 0,
+            cell: |v| {
+                json!(format!(
+                    "{}/{}",
+                    s(v, "/roleRef/kind"),
+                    s(v, "/roleRef/name")
+                ))
+            },
+        },
+        age_col(),
+        Column {
+            name: "Users",
+            type_: "string",
+            priority: 1,
+            cell: |v| subjects(v, "User"),
+        },
+        Column {
+            name: "Groups",
+            type_: "string",
+            priority: 1,
+            cell: |v| subjects(v, "Group"),
+        },
+        Column {
+            name: "ServiceAccounts",
+            type_: "string",
+            priority: 1,
+            cell: |v| subjects(v, "ServiceAccount"),
+        },
+    ]
+}
+
+/// An int-or-string field as kubectl shows it, `N/A` when unset.
+fn int_or_string(v: &Value, ptr: &str) -> Value {
+    match v.pointer(ptr) {
+        Some(Value::String(x)) => json!(x),
+        Some(Value::Number(n)) => json!(n.to_string()),
+        _ => json!("N/A"),
+    }
+}
+
 fn columns(res: &Resource) -> Vec<Column> {
     let c = |name, type_, priority, cell| Column {
         name,
@@ -379,6 +454,169 @@ fn columns(res: &Resource) -> Vec<Column> {
             c("Applied", "string", 0, |v| json!(condition(v, "Applied"))),
             age_col(),
         ]),
+        ("networking.k8s.io", "Ingress") => cols.extend([
+            c("Class", "string", 0, |v| {
+                or_none(s(v, "/spec/ingressClassName"))
+            }),
+            c("Hosts", "string", 0, |v| {
+                let hosts: Vec<String> = v
+                    .pointer("/spec/rules")
+                    .and_then(Value::as_array)
+                    .map(|rs| {
+                        rs.iter()
+                            .map(|r| r["host"].as_str().unwrap_or("*").to_owned())
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                json!(if hosts.is_empty() {
+                    "*".to_owned()
+                } else {
+                    hosts.join(",")
+                })
+            }),
+            c("Address", "string", 0, |v| {
+                let addrs: Vec<String> = v
+                    .pointer("/status/loadBalancer/ingress")
+                    .and_then(Value::as_array)
+                    .map(|a| {
+                        a.iter()
+                            .filter_map(|x| x["ip"].as_str().or(x["hostname"].as_str()))
+                            .map(str::to_owned)
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                json!(addrs.join(","))
+            }),
+            c("Ports", "string", 0, |v| {
+                let tls = v
+                    .pointer("/spec/tls")
+                    .and_then(Value::as_array)
+                    .is_some_and(|t| !t.is_empty());
+                json!(if tls { "80, 443" } else { "80" })
+            }),
+            age_col(),
+        ]),
+        ("networking.k8s.io", "NetworkPolicy") => cols.extend([
+            c("Pod-Selector", "string", 0, |v| {
+                selector_string(v, "/spec/podSelector/matchLabels")
+            }),
+            age_col(),
+        ]),
+        ("rbac.authorization.k8s.io", "Role" | "ClusterRole") => cols.push(created_at_col()),
+        ("rbac.authorization.k8s.io", "RoleBinding" | "ClusterRoleBinding") => {
+            cols.extend(binding_cols());
+        }
+        ("policy", "PodDisruptionBudget") => cols.extend([
+            c("Min Available", "string", 0, |v| {
+                int_or_string(v, "/spec/minAvailable")
+            }),
+            c("Max Unavailable", "string", 0, |v| {
+                int_or_string(v, "/spec/maxUnavailable")
+            }),
+            c("Allowed Disruptions", "integer", 0, |v| {
+                json!(i(v, "/status/disruptionsAllowed"))
+            }),
+            age_col(),
+        ]),
+        ("autoscaling", "HorizontalPodAutoscaler") => cols.extend([
+            c("Reference", "string", 0, |v| {
+                json!(format!(
+                    "{}/{}",
+                    s(v, "/spec/scaleTargetRef/kind"),
+                    s(v, "/spec/scaleTargetRef/name")
+                ))
+            }),
+            c("Targets", "string", 0, |v| {
+                let targets: Vec<String> = v
+                    .pointer("/spec/metrics")
+                    .and_then(Value::as_array)
+                    .map(|ms| {
+                        ms.iter()
+                            .map(|m| {
+                                let name = m
+                                    .pointer("/resource/name")
+                                    .and_then(Value::as_str)
+                                    .unwrap_or("");
+                                match m
+                                    .pointer("/resource/target/averageUtilization")
+                                    .and_then(Value::as_i64)
+                                {
+                                    Some(u) => format!("{name}: <unknown>/{u}%"),
+                                    None => "<unknown>".to_owned(),
+                                }
+                            })
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                or_none(targets.join(", "))
+            }),
+            c("MinPods", "integer", 0, |v| {
+                json!(
+                    v.pointer("/spec/minReplicas")
+                        .and_then(Value::as_i64)
+                        .unwrap_or(1)
+                )
+            }),
+            c("MaxPods", "integer", 0, |v| {
+                json!(i(v, "/spec/maxReplicas"))
+            }),
+            c("Replicas", "integer", 0, |v| {
+                json!(i(v, "/status/currentReplicas"))
+            }),
+            age_col(),
+        ]),
+        ("certificates.k8s.io", "CertificateSigningRequest") => cols.extend([
+            age_col(),
+            c("SignerName", "string", 0, |v| {
+                json!(s(v, "/spec/signerName"))
+            }),
+            c("Requestor", "string", 0, |v| json!(s(v, "/spec/username"))),
+            c("RequestedDuration", "string", 0, |v| {
+                or_none(
+                    v.pointer("/spec/expirationSeconds")
+                        .and_then(Value::as_i64)
+                        .map(human_duration)
+                        .unwrap_or_default(),
+                )
+            }),
+            c("Condition", "string", 0, |v| {
+                let mut cs: Vec<String> = v
+                    .pointer("/status/conditions")
+                    .and_then(Value::as_array)
+                    .map(|cs| {
+                        cs.iter()
+                            .filter_map(|c| c["type"].as_str().map(str::to_owned))
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                if cs.is_empty() {
+                    cs.push("Pending".into());
+                }
+                if v.pointer("/status/certificate")
+                    .and_then(Value::as_str)
+                    .is_some_and(|c| !c.is_empty())
+                {
+                    cs.push("Issued".into());
+                }
+                json!(cs.join(","))
+            }),
+        ]),
+        ("", "ServiceAccount") => cols.extend([
+            c("Secrets", "integer", 0, |v| {
+                json!(
+                    v.get("secrets")
+                        .and_then(Value::as_array)
+                        .map_or(0, Vec::len)
+                )
+            }),
+            age_col(),
+        ]),
+        ("coordination.k8s.io", "Lease") => cols.extend([
+            c("Holder", "string", 0, |v| {
+                json!(s(v, "/spec/holderIdentity"))
+            }),
+            age_col(),
+        ]),
         _ => {
             if res.printer_columns.is_empty() {
                 cols.push(age_col());
@@ -386,6 +624,16 @@ fn columns(res: &Resource) -> Vec<Column> {
         }
     }
     cols
+}
+
+/// A duration as kubectl prints it (`30d`, `2h`, `10m`, `45s`).
+fn human_duration(secs: i64) -> String {
+    match secs {
+        s if s >= 86_400 && s % 86_400 == 0 => format!("{}d", s / 86_400),
+        s if s >= 3600 && s % 3600 == 0 => format!("{}h", s / 3600),
+        s if s >= 60 && s % 60 == 0 => format!("{}m", s / 60),
+        s => format!("{s}s"),
+    }
 }
 
 /// Evaluates a simple JSONPath (`.spec.replicas`, `.status.conditions[0].type`).
@@ -517,5 +765,89 @@ mod tests {
             Some(&json!("Ready"))
         );
         assert_eq!(json_path(&c, ".spec.missing"), None);
+    }
+
+    fn cells(group: &str, plural: &str, obj: Value) -> Vec<(String, Value)> {
+        let reg = Registry::new();
+        let res = reg
+            .get(
+                group,
+                if group == "autoscaling" { "v2" } else { "v1" },
+                plural,
+            )
+            .expect("served");
+        let t = table(&res, &[obj], "1", None, false, true);
+        column_definitions(&res)
+            .iter()
+            .zip(
+                t["rows"][0]["cells"]
+                    .as_array()
+                    .cloned()
+                    .unwrap_or_default(),
+            )
+            .map(|(c, v)| (c["name"].as_str().unwrap_or_default().to_owned(), v))
+            .collect()
+    }
+
+    #[test]
+    fn rbac_policy_networking_and_certificate_columns_match_kubectl() {
+        let rb = cells(
+            "rbac.authorization.k8s.io",
+            "rolebindings",
+            json!({"metadata": {"name": "b"}, "roleRef": {"kind": "ClusterRole", "name": "edit"},
+                "subjects": [{"kind": "User", "name": "alice"}, {"kind": "ServiceAccount", "name": "ci", "namespace": "a"}]}),
+        );
+        let names: Vec<&str> = rb.iter().map(|(n, _)| n.as_str()).collect();
+        assert_eq!(
+            names,
+            ["Name", "Role", "Age", "Users", "Groups", "ServiceAccounts"]
+        );
+        assert_eq!(rb[1].1, "ClusterRole/edit");
+        assert_eq!(rb[3].1, "alice");
+        assert_eq!(rb[5].1, "a/ci");
+        let role = cells(
+            "rbac.authorization.k8s.io",
+            "clusterroles",
+            json!({"metadata": {"name": "r", "creationTimestamp": "2026-01-02T03:04:05Z"}}),
+        );
+        assert_eq!(
+            role[1],
+            ("Created At".to_owned(), json!("2026-01-02T03:04:05Z"))
+        );
+        let pdb = cells(
+            "policy",
+            "poddisruptionbudgets",
+            json!({"metadata": {"name": "p"}, "spec": {"minAvailable": 2}, "status": {"disruptionsAllowed": 1}}),
+        );
+        assert_eq!(pdb[1].1, "2");
+        assert_eq!(pdb[2].1, "N/A");
+        assert_eq!(pdb[3].1, 1);
+        let ing = cells(
+            "networking.k8s.io",
+            "ingresses",
+            json!({"metadata": {"name": "i"}, "spec": {"ingressClassName": "nginx",
+            "rules": [{"host": "a.example"}, {"host": "b.example"}], "tls": [{"hosts": ["a.example"]}]}}),
+        );
+        assert_eq!(ing[1].1, "nginx");
+        assert_eq!(ing[2].1, "a.example,b.example");
+        assert_eq!(ing[4].1, "80, 443");
+        let hpa = cells(
+            "autoscaling",
+            "horizontalpodautoscalers",
+            json!({"metadata": {"name": "h"}, "spec": {"scaleTargetRef": {"kind": "Deployment", "name": "web"}, "maxReplicas": 5,
+            "metrics": [{"type": "Resource", "resource": {"name": "cpu", "target": {"type": "Utilization", "averageUtilization": 80}}}]}}),
+        );
+        assert_eq!(hpa[1].1, "Deployment/web");
+        assert_eq!(hpa[2].1, "cpu: <unknown>/80%");
+        assert_eq!(hpa[3].1, 1);
+        let csr = cells(
+            "certificates.k8s.io",
+            "certificatesigningrequests",
+            json!({"metadata": {"name": "c"},
+            "spec": {"signerName": "kubernetes.io/kube-apiserver-client", "username": "flotilla-admin", "expirationSeconds": 2_592_000},
+            "status": {"conditions": [{"type": "Approved", "status": "True"}], "certificate": "Q0VSVA=="}}),
+        );
+        assert_eq!(csr[4].1, "30d");
+        assert_eq!(csr[5].1, "Approved,Issued");
     }
 }
