@@ -149,7 +149,7 @@ pub async fn start(
     let events = match store.watch(&prefix, after).await {
         Ok(s) => s,
         Err(StoreError::Gone { requested, oldest }) => {
-            let e = ApiError::gone(format!("too old resource version: {requested} ({oldest})"));
+            let e = ApiError::expired(requested, oldest);
             return Ok(futures::stream::once(async move { Ok(error_event(&e)) }).boxed());
         }
         Err(e) => return Err(e.into()),
@@ -176,7 +176,7 @@ pub async fn start(
                     let ev = match ev {
                         None => return None,
                         Some(Err(StoreError::Gone { requested, oldest })) => {
-                            let e = ApiError::gone(format!("too old resource version: {requested} ({oldest})"));
+                            let e = ApiError::expired(requested, oldest);
                             return Some((vec![error_event(&e)], None));
                         }
                         Some(Err(e)) => {
