@@ -318,3 +318,82 @@ async fn kubernetes_api_semantics() {
     .await;
     assert_eq!(code, 405);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn partial_object_metadata() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let hub = HubProcess::start();
+    let c = client(&hub).await;
+    let cms: Api<ConfigMap> = Api::namespaced(c.clone(), "default");
+    cms.create(
+        &PostParams::default(),
+        &serde_json::from_value(
+            json!({"metadata": {"name": "meta-only", "labels": {"a": "b"}}, "data": {"k": "v"}}),
+        )
+        .unwrap(),
+    )
+    .await
+    .unwrap();
+    const ONE: &str = "application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1";
+    const LIST: &str = "application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1";
+    let path = "/api/v1/namespaces/default/configmaps";
+
+    let (code, body) = raw(&c, "GET", &format!("{path}/meta-only"), "", ONE, vec![]).await;
+    assert_eq!(code, 200, "{body}");
+    assert_eq!(body["kind"], "PartialObjectMetadata", "{body}");
+    assert_eq!(body["apiVersion"], "meta.k8s.io/v1", "{body}");
+    assert_eq!(body["metadata"]["labels"]["a"], "b", "{body}");
+    assert_eq!(body.as_object().unwrap().len(), 3, "only metadata: {body}");
+
+    let (code, body) = raw(&c, "GET", path, "", LIST, vec![]).await;
+    assert_eq!(code, 200, "{body}");
+    assert_eq!(body["kind"], "PartialObjectMetadataList", "{body}");
+    assert_eq!(body["apiVersion"], "meta.k8s.io/v1", "{body}");
+    assert!(body["metadata"]["resourceVersion"].is_string(), "{body}");
+    let item = body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["metadata"]["name"] == "meta-only")
+        .unwrap_or_else(|| panic!("{body}"));
+    assert_eq!(
+        item,
+        &json!({"kind": "PartialObjectMetadata", "apiVersion": "meta.k8s.io/v1",
+            "metadata": item["metadata"].clone()})
+    );
+
+    // The wrong shape for the request is 406, as in kube-apiserver.
+    let (code, body) = raw(&c, "GET", path, "", ONE, vec![]).await;
+    assert_eq!(code, 406, "{body}");
+    let (code, body) = raw(&c, "GET", &format!("{path}/meta-only"), "", LIST, vec![]).await;
+    assert_eq!(code, 406, "{body}");
+
+    // kube-rs's metadata API (what metadata informers use) reads and watches.
+    let listed = cms.list_metadata(&ListParams::default()).await.unwrap();
+    assert!(
+        listed
+            .items
+            .iter()
+            .any(|m| m.metadata.name.as_deref() == Some("meta-only"))
+    );
+    let (code, text) = {
+        let req = http::Request::builder()
+            .uri(format!("{path}?watch=true&timeoutSeconds=1"))
+            .header("Accept", ONE)
+            .body(vec![])
+            .unwrap();
+        (200, c.request_text(req).await.unwrap())
+    };
+    assert_eq!(code, 200);
+    let events: Vec<Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let ev = events
+        .iter()
+        .find(|e| e["object"]["metadata"]["name"] == "meta-only")
+        .unwrap_or_else(|| panic!("{text}"));
+    assert_eq!(ev["type"], "ADDED", "{ev}");
+    assert_eq!(ev["object"]["kind"], "PartialObjectMetadata", "{ev}");
+    assert!(ev["object"].get("data").is_none(), "{ev}");
+}

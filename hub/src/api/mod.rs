@@ -6,6 +6,7 @@ pub mod inflight;
 pub mod meta;
 pub mod objects;
 pub mod openapi;
+pub mod partial;
 pub mod path;
 pub mod protobuf;
 pub mod table;
@@ -443,6 +444,7 @@ async fn handle(state: &ApiState, req: Request) -> Result<Response, ApiError> {
         return review(state, &parts.method, &target, &content_type, &body, &user).await;
     }
     let table = accept.contains("as=Table");
+    let partial = partial::requested(&accept);
     let include_object = query.get("includeObject") == Some("Object");
     let res = target.resource.clone();
     let ns = target.namespace.as_deref();
@@ -483,6 +485,8 @@ async fn handle(state: &ApiState, req: Request) -> Result<Response, ApiError> {
                         timeout: Duration::from_secs(timeout.clamp(1, 3600)),
                         format: if table {
                             watch::Format::Table(include_object)
+                        } else if let Some(p) = partial {
+                            watch::Format::Partial(p)
                         } else {
                             watch::Format::Object
                         },
@@ -501,6 +505,11 @@ async fn handle(state: &ApiState, req: Request) -> Result<Response, ApiError> {
                     .header(header::TRANSFER_ENCODING, "chunked")
                     .body(Body::from_stream(stream))
                     .unwrap_or_else(|_| ApiError::internal("response").into_response()));
+            }
+            if partial.is_some_and(|p| !p.list) {
+                return Err(ApiError::not_acceptable(
+                    "you requested PartialObjectMetadata, but the requested object is a list",
+                ));
             }
             let limit = query
                 .get("limit")
@@ -531,6 +540,9 @@ async fn handle(state: &ApiState, req: Request) -> Result<Response, ApiError> {
             if let Some(c) = next {
                 metadata["continue"] = json!(c);
             }
+            if let Some(p) = partial {
+                return Ok(json_response(StatusCode::OK, &p.list_of(&items, metadata)));
+            }
             Ok(json_response(
                 StatusCode::OK,
                 &json!({
@@ -539,7 +551,12 @@ async fn handle(state: &ApiState, req: Request) -> Result<Response, ApiError> {
                 }),
             ))
         }
-        (Method::GET, Some(name), None) if !table => {
+        (Method::GET, Some(_), _) if partial.is_some_and(|p| p.list) => {
+            Err(ApiError::not_acceptable(
+                "you requested PartialObjectMetadataList, but the requested object is not a list",
+            ))
+        }
+        (Method::GET, Some(name), None) if !table && partial.is_none() => {
             // The stored bytes are the response: no decoding and re-encoding.
             let bytes = objects.get_raw(&res, ns, name).await?;
             Ok(([(header::CONTENT_TYPE, "application/json")], bytes).into_response())
@@ -559,6 +576,9 @@ async fn handle(state: &ApiState, req: Request) -> Result<Response, ApiError> {
                     StatusCode::OK,
                     &table::table(&res, &[obj], &rv, None, include_object, true),
                 ));
+            }
+            if let Some(p) = partial {
+                return Ok(json_response(StatusCode::OK, &p.object(&obj)));
             }
             Ok(json_response(StatusCode::OK, &obj))
         }

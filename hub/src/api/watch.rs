@@ -21,6 +21,8 @@ pub enum Format {
     Object,
     /// One-row tables; `true` includes the full object.
     Table(bool),
+    /// `PartialObjectMetadata`.
+    Partial(super::partial::Partial),
 }
 
 /// Parameters of a watch request.
@@ -54,6 +56,7 @@ impl Encoder {
     fn event(&mut self, ty: &str, obj: &Value) -> Bytes {
         let object = match self.format {
             Format::Object => obj.clone(),
+            Format::Partial(p) => p.object(obj),
             Format::Table(full) => {
                 let rv = obj
                     .pointer("/metadata/resourceVersion")
@@ -79,8 +82,12 @@ impl Encoder {
         if initial_end {
             md["annotations"] = json!({"k8s.io/initial-events-end": "true"});
         }
+        let (kind, api_version) = match self.format {
+            Format::Partial(p) => ("PartialObjectMetadata".to_owned(), p.api_version()),
+            _ => (self.res.kind.clone(), self.res.api_version()),
+        };
         line(&json!({"type": "BOOKMARK", "object": {
-            "kind": self.res.kind, "apiVersion": self.res.api_version(), "metadata": md}}))
+            "kind": kind, "apiVersion": api_version, "metadata": md}}))
     }
 }
 
