@@ -8,6 +8,7 @@ pub mod bootstrap;
 pub mod config;
 pub mod connections;
 pub mod controllers;
+pub mod crd_status;
 pub mod events;
 pub mod metrics;
 pub mod pki;

@@ -6,7 +6,7 @@
 use std::collections::BTreeMap;
 use std::sync::{Arc, RwLock};
 
-use serde_json::Value;
+use serde_json::{Value, json};
 
 /// How objects of a resource are validated.
 #[derive(Clone, Debug)]
@@ -650,6 +650,78 @@ impl Registry {
         Ok(())
     }
 
+    /// Decides which of a CRD's names can be accepted, as kube-apiserver's naming
+    /// controller does: a name another CRD of the same group already serves is refused.
+    pub fn accept_names(&self, crd: &Value) -> AcceptedNames {
+        let group = str_at(crd, "/spec/group").unwrap_or_default();
+        let requested = RequestedNames::of(crd);
+        let mut resources = std::collections::BTreeSet::new();
+        let mut kinds = std::collections::BTreeSet::new();
+        for ((g, _, p), r) in &self.read().by_path {
+            if g != group || *p == requested.plural || !matches!(r.schema, Schema::Custom(_)) {
+                continue;
+            }
+            resources.insert(r.plural.clone());
+            resources.insert(r.singular.clone());
+            resources.extend(r.short_names.iter().cloned());
+            kinds.insert(r.kind.clone());
+            kinds.insert(format!("{}List", r.kind));
+        }
+        let in_use = |n: &str| format!("{n:?} is already in use");
+        let mut names = serde_json::Map::new();
+        let mut conflict = None;
+        let mut check = |field: &str,
+                         value: &str,
+                         used: &std::collections::BTreeSet<String>,
+                         reason: &'static str| {
+            if value.is_empty() {
+                return;
+            }
+            if used.contains(value) {
+                conflict = Some((reason, in_use(value)));
+            } else {
+                names.insert(field.into(), Value::String(value.to_owned()));
+            }
+        };
+        check("plural", &requested.plural, &resources, "PluralConflict");
+        check(
+            "singular",
+            &requested.singular,
+            &resources,
+            "SingularConflict",
+        );
+        let taken: Vec<String> = requested
+            .short_names
+            .iter()
+            .filter(|s| resources.contains(*s))
+            .map(|s| in_use(s))
+            .collect();
+        match taken.as_slice() {
+            [] if !requested.short_names.is_empty() => {
+                names.insert("shortNames".into(), json!(requested.short_names));
+            }
+            [] => {}
+            [one] => conflict = Some(("ShortNamesConflict", one.clone())),
+            many => conflict = Some(("ShortNamesConflict", format!("[{}]", many.join(", ")))),
+        }
+        let mut check = |field: &str, value: &str, reason: &'static str| {
+            if kinds.contains(value) {
+                conflict = Some((reason, in_use(value)));
+            } else {
+                names.insert(field.into(), Value::String(value.to_owned()));
+            }
+        };
+        check("kind", &requested.kind, "KindConflict");
+        check("listKind", &requested.list_kind, "ListKindConflict");
+        if !requested.categories.is_empty() {
+            names.insert("categories".into(), json!(requested.categories));
+        }
+        AcceptedNames {
+            names: Value::Object(names),
+            conflict,
+        }
+    }
+
     /// Stops serving a CRD's resources.
     pub fn remove_crd(&self, crd: &Value) {
         let group = crd
@@ -665,6 +737,47 @@ impl Registry {
             !(g == group && p == plural && matches!(r.schema, Schema::Custom(_)))
         });
         inner.generation += 1;
+    }
+}
+
+/// The outcome of [`Registry::accept_names`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct AcceptedNames {
+    /// `status.acceptedNames`: the requested names that are free.
+    pub names: Value,
+    /// The reason (`KindConflict`, ...) and message of the last refused name, if any.
+    pub conflict: Option<(&'static str, String)>,
+}
+
+/// A CRD's `spec.names`, with kube-apiserver's defaults for `singular` and `listKind`.
+struct RequestedNames {
+    plural: String,
+    singular: String,
+    short_names: Vec<String>,
+    kind: String,
+    list_kind: String,
+    categories: Vec<String>,
+}
+
+impl RequestedNames {
+    fn of(crd: &Value) -> Self {
+        let kind = str_at(crd, "/spec/names/kind")
+            .unwrap_or_default()
+            .to_owned();
+        Self {
+            plural: str_at(crd, "/spec/names/plural")
+                .unwrap_or_default()
+                .to_owned(),
+            singular: str_at(crd, "/spec/names/singular")
+                .map(str::to_owned)
+                .unwrap_or_else(|| kind.to_lowercase()),
+            short_names: strings_at(crd, "/spec/names/shortNames"),
+            list_kind: str_at(crd, "/spec/names/listKind")
+                .map(str::to_owned)
+                .unwrap_or_else(|| format!("{kind}List")),
+            categories: strings_at(crd, "/spec/names/categories"),
+            kind,
+        }
     }
 }
 

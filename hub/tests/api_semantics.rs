@@ -397,3 +397,87 @@ async fn partial_object_metadata() {
     assert_eq!(ev["object"]["kind"], "PartialObjectMetadata", "{ev}");
     assert!(ev["object"].get("data").is_none(), "{ev}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn crds_get_established_and_names_accepted_conditions() {
+    use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let hub = HubProcess::start();
+    let c = client(&hub).await;
+    let crds: Api<CustomResourceDefinition> = Api::all(c.clone());
+    let crd = |kind: &str, plural: &str| -> CustomResourceDefinition {
+        serde_json::from_value(json!({
+            "metadata": {"name": format!("{plural}.example.com")},
+            "spec": {"group": "example.com", "scope": "Namespaced",
+                "names": {"kind": kind, "plural": plural, "shortNames": [format!("{plural}-s")]},
+                "versions": [{"name": "v1", "served": true, "storage": true,
+                    "schema": {"openAPIV3Schema": {"type": "object", "x-kubernetes-preserve-unknown-fields": true}}}]}
+        }))
+        .unwrap()
+    };
+    crds.create(&PostParams::default(), &crd("Widget", "widgets"))
+        .await
+        .unwrap();
+    let out = hub.kubectl(&[
+        "wait",
+        "--for=condition=established",
+        "crd/widgets.example.com",
+        "--timeout=20s",
+    ]);
+    assert!(out.status.success(), "{}", support::stderr(&out));
+    let got = crds.get("widgets.example.com").await.unwrap();
+    let status = serde_json::to_value(got.status.unwrap()).unwrap();
+    let cond = |ty: &str| {
+        status["conditions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["type"] == ty)
+            .cloned()
+            .unwrap_or_else(|| panic!("no {ty}: {status}"))
+    };
+    assert_eq!(cond("NamesAccepted")["status"], "True", "{status}");
+    assert_eq!(cond("NamesAccepted")["reason"], "NoConflicts", "{status}");
+    assert_eq!(cond("Established")["reason"], "InitialNamesAccepted");
+    assert!(cond("Established")["lastTransitionTime"].is_string());
+    assert_eq!(status["acceptedNames"]["kind"], "Widget", "{status}");
+    assert_eq!(
+        status["acceptedNames"]["listKind"], "WidgetList",
+        "{status}"
+    );
+    assert_eq!(status["storedVersions"], json!(["v1"]), "{status}");
+
+    // Another CRD of the group asking for the same kind is refused its names, not served.
+    crds.create(&PostParams::default(), &crd("Widget", "gadgets"))
+        .await
+        .unwrap();
+    let mut refused = None;
+    for _ in 0..100 {
+        let got = crds.get("gadgets.example.com").await.unwrap();
+        let s = serde_json::to_value(got.status).unwrap();
+        if s["conditions"].is_array() {
+            refused = Some(s);
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let s = refused.expect("the conflicting CRD got no conditions");
+    let conds = s["conditions"].as_array().unwrap();
+    let names = conds.iter().find(|c| c["type"] == "NamesAccepted").unwrap();
+    assert_eq!(names["status"], "False", "{s}");
+    assert_eq!(names["reason"], "ListKindConflict", "{s}");
+    assert_eq!(names["message"], "\"WidgetList\" is already in use", "{s}");
+    let est = conds.iter().find(|c| c["type"] == "Established").unwrap();
+    assert_eq!(est["status"], "False", "{s}");
+    assert_eq!(est["reason"], "NotAccepted", "{s}");
+    let (code, _) = raw(
+        &c,
+        "GET",
+        "/apis/example.com/v1/namespaces/default/gadgets",
+        "application/json",
+        "application/json",
+        vec![],
+    )
+    .await;
+    assert_eq!(code, 404, "a CRD whose names are refused is not served");
+}

@@ -799,8 +799,14 @@ fn after_write(state: &ApiState, res: &Resource, obj: &Value, deleted: bool) {
         });
     if gone {
         reg.remove_crd(obj);
-    } else if let Err(e) = reg.apply_crd(obj) {
-        tracing::warn!(error = %e, "stored CRD could not be served");
+    } else {
+        crate::crd_status::serve(reg, obj);
+        let (objects, name) = (state.objects.clone(), meta::name(obj).to_owned());
+        tokio::spawn(async move {
+            if let Err(e) = crate::crd_status::reconcile(&objects, &name).await {
+                tracing::warn!(error = %e, crd = %name, "updating a CRD's status failed");
+            }
+        });
     }
 }
 
