@@ -481,3 +481,80 @@ async fn crds_get_established_and_names_accepted_conditions() {
     .await;
     assert_eq!(code, 404, "a CRD whose names are refused is not served");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_namespace_gets_the_root_ca_configmap() {
+    use base64::Engine as _;
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let hub = HubProcess::start();
+    let c = client(&hub).await;
+    let kc = Kubeconfig::read_from(&hub.kubeconfig).unwrap();
+    let ca = kc.clusters[0]
+        .cluster
+        .as_ref()
+        .and_then(|c| c.certificate_authority_data.clone())
+        .unwrap();
+    let ca = String::from_utf8(
+        base64::engine::general_purpose::STANDARD
+            .decode(ca)
+            .unwrap(),
+    )
+    .unwrap();
+    let wait_for = |ns: &'static str, not_uid: Option<String>| {
+        let cms: Api<ConfigMap> = Api::namespaced(c.clone(), ns);
+        async move {
+            for _ in 0..100 {
+                if let Some(cm) = cms.get_opt("kube-root-ca.crt").await.unwrap()
+                    && cm.metadata.uid != not_uid
+                {
+                    return cm;
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            }
+            panic!("no kube-root-ca.crt in {ns}");
+        }
+    };
+    // Namespaces that exist at startup, and new ones.
+    let cm = wait_for("default", None).await;
+    assert_eq!(cm.data.unwrap()["ca.crt"], ca);
+    let nss: Api<k8s_openapi::api::core::v1::Namespace> = Api::all(c.clone());
+    nss.create(
+        &Default::default(),
+        &serde_json::from_value(json!({"metadata": {"name": "rootca"}})).unwrap(),
+    )
+    .await
+    .unwrap();
+    let cm = wait_for("rootca", None).await;
+    assert_eq!(cm.data.as_ref().unwrap()["ca.crt"], ca);
+    assert!(
+        cm.metadata
+            .annotations
+            .as_ref()
+            .is_some_and(|a| a.contains_key("kubernetes.io/description"))
+    );
+
+    // Deleted: published again. Changed: restored.
+    let cms: Api<ConfigMap> = Api::namespaced(c.clone(), "rootca");
+    cms.delete("kube-root-ca.crt", &DeleteParams::default())
+        .await
+        .unwrap();
+    let again = wait_for("rootca", cm.metadata.uid.clone()).await;
+    assert_eq!(again.data.unwrap()["ca.crt"], ca);
+    cms.patch(
+        "kube-root-ca.crt",
+        &PatchParams::default(),
+        &Patch::Merge(json!({"data": {"ca.crt": "tampered"}})),
+    )
+    .await
+    .unwrap();
+    let mut restored = false;
+    for _ in 0..100 {
+        let cm = cms.get("kube-root-ca.crt").await.unwrap();
+        if cm.data.unwrap()["ca.crt"] == ca {
+            restored = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(restored, "the changed ConfigMap was not restored");
+}
