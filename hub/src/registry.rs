@@ -68,9 +68,95 @@ pub struct Resource {
     pub schema: Schema,
     /// Printer columns for custom resources.
     pub printer_columns: Vec<PrinterColumn>,
+    /// Field selector labels a custom resource's CRD declares in `selectableFields`
+    /// (`spec.color` for `jsonPath: .spec.color`).
+    pub selectable_fields: Vec<String>,
 }
 
 impl Resource {
+    /// Refuses a field selector label the resource cannot select on, with kube-apiserver's
+    /// message: built-in kinds take `metadata.name`, `metadata.namespace` and their own
+    /// fields; custom resources `metadata.name`, `metadata.namespace` when namespaced, and
+    /// their CRD's `selectableFields`.
+    pub fn check_field_label(&self, label: &str) -> Result<(), String> {
+        let meta = ["metadata.name", "metadata.namespace"];
+        let not_supported = || format!("field label not supported: {label}");
+        if !matches!(self.schema, Schema::Builtin) {
+            let ok = label == "metadata.name"
+                || (self.namespaced && label == "metadata.namespace")
+                || self.selectable_fields.iter().any(|f| f == label);
+            return if ok { Ok(()) } else { Err(not_supported()) };
+        }
+        let own: &[&str] = match (self.group.as_str(), self.kind.as_str()) {
+            ("", "Pod") => &[
+                "metadata.name",
+                "metadata.namespace",
+                "spec.nodeName",
+                "spec.restartPolicy",
+                "spec.schedulerName",
+                "spec.serviceAccountName",
+                "spec.hostNetwork",
+                "status.phase",
+                "status.podIP",
+                "status.podIPs",
+                "status.nominatedNodeName",
+            ],
+            ("", "Event") => &[
+                "involvedObject.kind",
+                "involvedObject.namespace",
+                "involvedObject.name",
+                "involvedObject.uid",
+                "involvedObject.apiVersion",
+                "involvedObject.resourceVersion",
+                "involvedObject.fieldPath",
+                "reason",
+                "reportingComponent",
+                "source",
+                "type",
+                "metadata.namespace",
+                "metadata.name",
+            ],
+            ("", "Namespace") => &["status.phase", "metadata.name"],
+            ("", "Secret") => &["type", "metadata.namespace", "metadata.name"],
+            ("", "Service") => &[
+                "metadata.namespace",
+                "metadata.name",
+                "spec.clusterIP",
+                "spec.type",
+            ],
+            ("certificates.k8s.io", "CertificateSigningRequest") => {
+                &["metadata.name", "spec.signerName"]
+            }
+            ("batch", "Job") => {
+                let ok = matches!(
+                    label,
+                    "metadata.name" | "metadata.namespace" | "status.successful"
+                );
+                return if ok {
+                    Ok(())
+                } else {
+                    Err(format!(
+                        "field label {label:?} not supported for batchv1.Job"
+                    ))
+                };
+            }
+            _ => {
+                return if meta.contains(&label) {
+                    Ok(())
+                } else {
+                    Err(format!(
+                        "{label:?} is not a known field selector: only \"metadata.name\", \"metadata.namespace\""
+                    ))
+                };
+            }
+        };
+        if own.contains(&label) {
+            Ok(())
+        } else {
+            Err(not_supported())
+        }
+    }
+
     /// `group/version`, or `version` for core.
     pub fn api_version(&self) -> String {
         if self.group.is_empty() {
@@ -139,6 +225,7 @@ fn builtin(
         create_only: false,
         schema: Schema::Builtin,
         printer_columns: vec![],
+        selectable_fields: vec![],
     }
 }
 
@@ -930,6 +1017,17 @@ pub fn resources_from_crd(crd: &Value) -> Result<Vec<Resource>, RegistryError> {
             create_only: false,
             schema: Schema::Custom(v.pointer("/schema/openAPIV3Schema").cloned().map(Arc::new)),
             printer_columns,
+            selectable_fields: v
+                .get("selectableFields")
+                .and_then(Value::as_array)
+                .map(|fields| {
+                    fields
+                        .iter()
+                        .filter_map(|f| str_at(f, "/jsonPath"))
+                        .map(|p| p.trim_start_matches('.').to_owned())
+                        .collect()
+                })
+                .unwrap_or_default(),
         });
     }
     Ok(out)
@@ -1012,6 +1110,31 @@ mod tests {
         assert_eq!(deploy.key(Some("ns1"), "web"), "/apps/deployments/ns1/web");
         let ns = reg.get("", "v1", "namespaces").expect("namespaces");
         assert_eq!(ns.key(None, "default"), "/core/namespaces/default");
+    }
+
+    #[test]
+    fn field_labels_follow_kube_apiserver() {
+        let pods = builtin_resource("", "v1", "pods").expect("pods");
+        assert!(pods.check_field_label("spec.nodeName").is_ok());
+        assert!(pods.check_field_label("metadata.namespace").is_ok());
+        assert_eq!(
+            pods.check_field_label("spec.foo"),
+            Err("field label not supported: spec.foo".into())
+        );
+        let cms = builtin_resource("", "v1", "configmaps").expect("configmaps");
+        assert!(cms.check_field_label("metadata.name").is_ok());
+        assert!(cms.check_field_label("data.x").is_err());
+        let secrets = builtin_resource("", "v1", "secrets").expect("secrets");
+        assert!(secrets.check_field_label("type").is_ok());
+        let mut c = crd();
+        c["spec"]["versions"][0]["selectableFields"] = json!([{"jsonPath": ".spec.color"}]);
+        let r = &resources_from_crd(&c).expect("valid CRD")[0];
+        assert!(r.check_field_label("spec.color").is_ok());
+        assert!(r.check_field_label("metadata.name").is_ok());
+        assert_eq!(
+            r.check_field_label("spec.size"),
+            Err("field label not supported: spec.size".into())
+        );
     }
 
     #[test]

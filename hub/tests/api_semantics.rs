@@ -558,3 +558,48 @@ async fn every_namespace_gets_the_root_ca_configmap() {
     }
     assert!(restored, "the changed ConfigMap was not restored");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unknown_field_selectors_are_refused() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let hub = HubProcess::start();
+    let c = client(&hub).await;
+    let get = |path: String| {
+        let c = c.clone();
+        async move { raw(&c, "GET", &path, "", "application/json", vec![]).await }
+    };
+    // Each kind's own fields are accepted.
+    for path in [
+        "/api/v1/namespaces/default/pods?fieldSelector=spec.nodeName%3Dn1,status.phase%3DRunning",
+        "/api/v1/namespaces/default/secrets?fieldSelector=type%3DOpaque",
+        "/api/v1/namespaces/default/events?fieldSelector=involvedObject.kind%3DPod,reason%3DFailed",
+        "/api/v1/namespaces/default/configmaps?fieldSelector=metadata.name%3Dx,metadata.namespace%3Ddefault",
+        "/api/v1/namespaces?fieldSelector=status.phase%3DActive",
+    ] {
+        let (code, body) = get(path.to_owned()).await;
+        assert_eq!(code, 200, "{path}: {body}");
+    }
+    // Others are a 400 with kube-apiserver's message, for lists and watches.
+    for (path, message) in [
+        (
+            "/api/v1/namespaces/default/pods?fieldSelector=spec.foo%3Dx",
+            "field label not supported: spec.foo",
+        ),
+        (
+            "/api/v1/namespaces/default/pods?watch=true&fieldSelector=spec.foo%3Dx",
+            "field label not supported: spec.foo",
+        ),
+        (
+            "/api/v1/namespaces/default/configmaps?fieldSelector=data.k%3Dv",
+            "\"data.k\" is not a known field selector: only \"metadata.name\", \"metadata.namespace\"",
+        ),
+        (
+            "/apis/batch/v1/namespaces/default/jobs?fieldSelector=status.succeeded%3D1",
+            "field label \"status.succeeded\" not supported for batchv1.Job",
+        ),
+    ] {
+        let (code, body) = get(path.to_owned()).await;
+        assert_eq!(code, 400, "{path}: {body}");
+        assert_eq!(body["message"], message, "{path}");
+    }
+}

@@ -457,8 +457,7 @@ async fn handle(state: &ApiState, req: Request) -> Result<Response, ApiError> {
         (Method::GET, None, None) => {
             let labels = LabelSelector::parse(query.get("labelSelector").unwrap_or(""))
                 .map_err(|e| ApiError::bad_request(e.to_string()))?;
-            let fields = FieldSelector::parse(query.get("fieldSelector").unwrap_or(""))
-                .map_err(|e| ApiError::bad_request(e.to_string()))?;
+            let fields = field_selector(&res, query.get("fieldSelector"))?;
             if query.flag("watch") {
                 let timeout = query
                     .get("timeoutSeconds")
@@ -685,8 +684,7 @@ async fn handle(state: &ApiState, req: Request) -> Result<Response, ApiError> {
             }
             let labels = LabelSelector::parse(query.get("labelSelector").unwrap_or(""))
                 .map_err(|e| ApiError::bad_request(e.to_string()))?;
-            let fields = FieldSelector::parse(query.get("fieldSelector").unwrap_or(""))
-                .map_err(|e| ApiError::bad_request(e.to_string()))?;
+            let fields = field_selector(&res, query.get("fieldSelector"))?;
             let (items, rev, _) = objects.list(&res, ns, &labels, &fields, 0, None).await?;
             let mut deleted = Vec::new();
             for item in items {
@@ -843,6 +841,17 @@ fn parse_body(
     }
     serde_json::from_slice(body)
         .map_err(|e| ApiError::bad_request(format!("the request body is not valid JSON: {e}")))
+}
+
+/// Parses `fieldSelector` and refuses labels `res` cannot select on, as kube-apiserver does.
+fn field_selector(res: &Resource, s: Option<&str>) -> Result<FieldSelector, ApiError> {
+    let fields =
+        FieldSelector::parse(s.unwrap_or("")).map_err(|e| ApiError::bad_request(e.to_string()))?;
+    for label in fields.fields() {
+        res.check_field_label(label)
+            .map_err(ApiError::bad_request)?;
+    }
+    Ok(fields)
 }
 
 fn encode_continue(key: &str) -> String {
