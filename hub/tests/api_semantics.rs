@@ -603,3 +603,60 @@ async fn unknown_field_selectors_are_refused() {
         assert_eq!(body["message"], message, "{path}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn delete_answers_like_kube_apiserver() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let hub = HubProcess::start();
+    let c = client(&hub).await;
+    let post = |path: &'static str, body: Value| {
+        let c = c.clone();
+        async move {
+            let (code, created) = raw(
+                &c,
+                "POST",
+                path,
+                "application/json",
+                "application/json",
+                serde_json::to_vec(&body).unwrap(),
+            )
+            .await;
+            assert_eq!(code, 200, "{created}");
+            created
+        }
+    };
+    let delete = |path: String| {
+        let c = c.clone();
+        async move { raw(&c, "DELETE", &path, "", "application/json", vec![]).await }
+    };
+    let cms = "/api/v1/namespaces/default/configmaps";
+    let created = post(cms, json!({"metadata": {"name": "gone"}})).await;
+    // Removed at once: a Status naming the object (kind is the resource, as in kube).
+    let (code, body) = delete(format!("{cms}/gone")).await;
+    assert_eq!(code, 200, "{body}");
+    assert_eq!(
+        body,
+        json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success",
+            "details": {"name": "gone", "kind": "configmaps",
+                "uid": created["metadata"]["uid"].clone()}})
+    );
+    let deps = "/apis/apps/v1/namespaces/default/deployments";
+    post(deps, serde_json::to_value(deployment("gone")).unwrap()).await;
+    let (_, body) = delete(format!("{deps}/gone")).await;
+    assert_eq!(body["details"]["group"], "apps", "{body}");
+    assert_eq!(body["details"]["kind"], "deployments", "{body}");
+    // Kinds whose storage returns the deleted object.
+    let sas = "/api/v1/namespaces/default/serviceaccounts";
+    post(sas, json!({"metadata": {"name": "gone"}})).await;
+    let (_, body) = delete(format!("{sas}/gone")).await;
+    assert_eq!(body["kind"], "ServiceAccount", "{body}");
+    // Held by a finalizer: the object as it now is.
+    post(
+        cms,
+        json!({"metadata": {"name": "held", "finalizers": ["example.com/hold"]}}),
+    )
+    .await;
+    let (_, body) = delete(format!("{cms}/held")).await;
+    assert_eq!(body["kind"], "ConfigMap", "{body}");
+    assert!(body["metadata"]["deletionTimestamp"].is_string(), "{body}");
+}

@@ -673,7 +673,7 @@ async fn handle(state: &ApiState, req: Request) -> Result<Response, ApiError> {
                     .is_some_and(|a| a.iter().any(|x| x == "All"));
             let obj = objects.delete(&res, ns, name, pre_rv, pre_uid, dry).await?;
             after_write(state, &res, &obj, true);
-            Ok(json_response(StatusCode::OK, &obj))
+            Ok(json_response(StatusCode::OK, &delete_answer(&res, obj)))
         }
         (Method::DELETE, None, None) => {
             if res.read_only {
@@ -841,6 +841,36 @@ fn parse_body(
     }
     serde_json::from_slice(body)
         .map_err(|e| ApiError::bad_request(format!("the request body is not valid JSON: {e}")))
+}
+
+/// What a DELETE of one object answers, as kube-apiserver: an object still held by
+/// finalizers comes back as it now is; one removed at once comes back whole only for the
+/// kinds whose storage returns deleted objects (pods, services, service accounts, namespaces,
+/// CRDs and custom resources), and as a `Status` `Success` naming it for the others.
+fn delete_answer(res: &Resource, obj: Value) -> Value {
+    let held = obj
+        .pointer("/metadata/finalizers")
+        .and_then(Value::as_array)
+        .is_some_and(|f| !f.is_empty());
+    let returns_object = !res.is_builtin()
+        || (res.group.is_empty()
+            && matches!(
+                res.kind.as_str(),
+                "Pod" | "Service" | "ServiceAccount" | "Namespace"
+            ))
+        || res.kind == "CustomResourceDefinition";
+    if held || returns_object {
+        return obj;
+    }
+    let mut details = json!({"name": meta::name(&obj), "kind": res.plural});
+    if !res.group.is_empty() {
+        details["group"] = json!(res.group);
+    }
+    if let Some(uid) = meta::str_at(&obj, "/metadata/uid") {
+        details["uid"] = json!(uid);
+    }
+    json!({"kind": "Status", "apiVersion": "v1", "metadata": {},
+        "status": "Success", "details": details})
 }
 
 /// Parses `fieldSelector` and refuses labels `res` cannot select on, as kube-apiserver does.
