@@ -1,4 +1,5 @@
-//! What a fresh hub contains: the standard namespaces, and the CRDs it must serve again.
+//! What a fresh hub contains: the standard namespaces, and the CRDs it must serve again
+//! (with their status brought up to date).
 
 use serde_json::{Value, json};
 
@@ -36,14 +37,19 @@ pub async fn run(objects: &Objects) -> Result<(), ApiError> {
         .store()
         .list(&crds.list_prefix(None), None, 0)
         .await?;
+    let mut names = Vec::new();
     for kv in page.items {
         match serde_json::from_slice::<Value>(&kv.value) {
             Ok(crd) => {
-                if let Err(e) = reg.apply_crd(&crd) {
-                    tracing::warn!(key = %kv.key, error = %e, "stored CRD cannot be served");
-                }
+                crate::crd_status::serve(&reg, &crd);
+                names.push(crate::api::meta::name(&crd).to_owned());
             }
             Err(e) => tracing::warn!(key = %kv.key, error = %e, "stored CRD is unreadable"),
+        }
+    }
+    for name in names {
+        if let Err(e) = crate::crd_status::reconcile(objects, &name).await {
+            tracing::warn!(crd = %name, error = %e, "updating a CRD's status failed");
         }
     }
     Ok(())

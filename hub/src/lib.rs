@@ -8,10 +8,12 @@ pub mod bootstrap;
 pub mod config;
 pub mod connections;
 pub mod controllers;
+pub mod crd_status;
 pub mod events;
 pub mod metrics;
 pub mod pki;
 pub mod registry;
+pub mod root_ca;
 pub mod tls;
 
 /// Where Secrets are stored (encrypted with `--encryption-key-file`).
@@ -287,6 +289,11 @@ impl Hub {
             shutdown.clone(),
         ));
         tasks.spawn(events::run_reaper(state.objects.clone(), shutdown.clone()));
+        tasks.spawn(root_ca::run(
+            state.objects.clone(),
+            pki.ca_cert_pem.clone(),
+            shutdown.clone(),
+        ));
         tasks.spawn(auth::authorizer::run(
             state.objects.clone(),
             authz,

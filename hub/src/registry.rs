@@ -6,7 +6,7 @@
 use std::collections::BTreeMap;
 use std::sync::{Arc, RwLock};
 
-use serde_json::Value;
+use serde_json::{Value, json};
 
 /// How objects of a resource are validated.
 #[derive(Clone, Debug)]
@@ -68,9 +68,95 @@ pub struct Resource {
     pub schema: Schema,
     /// Printer columns for custom resources.
     pub printer_columns: Vec<PrinterColumn>,
+    /// Field selector labels a custom resource's CRD declares in `selectableFields`
+    /// (`spec.color` for `jsonPath: .spec.color`).
+    pub selectable_fields: Vec<String>,
 }
 
 impl Resource {
+    /// Refuses a field selector label the resource cannot select on, with kube-apiserver's
+    /// message: built-in kinds take `metadata.name`, `metadata.namespace` and their own
+    /// fields; custom resources `metadata.name`, `metadata.namespace` when namespaced, and
+    /// their CRD's `selectableFields`.
+    pub fn check_field_label(&self, label: &str) -> Result<(), String> {
+        let meta = ["metadata.name", "metadata.namespace"];
+        let not_supported = || format!("field label not supported: {label}");
+        if !matches!(self.schema, Schema::Builtin) {
+            let ok = label == "metadata.name"
+                || (self.namespaced && label == "metadata.namespace")
+                || self.selectable_fields.iter().any(|f| f == label);
+            return if ok { Ok(()) } else { Err(not_supported()) };
+        }
+        let own: &[&str] = match (self.group.as_str(), self.kind.as_str()) {
+            ("", "Pod") => &[
+                "metadata.name",
+                "metadata.namespace",
+                "spec.nodeName",
+                "spec.restartPolicy",
+                "spec.schedulerName",
+                "spec.serviceAccountName",
+                "spec.hostNetwork",
+                "status.phase",
+                "status.podIP",
+                "status.podIPs",
+                "status.nominatedNodeName",
+            ],
+            ("", "Event") => &[
+                "involvedObject.kind",
+                "involvedObject.namespace",
+                "involvedObject.name",
+                "involvedObject.uid",
+                "involvedObject.apiVersion",
+                "involvedObject.resourceVersion",
+                "involvedObject.fieldPath",
+                "reason",
+                "reportingComponent",
+                "source",
+                "type",
+                "metadata.namespace",
+                "metadata.name",
+            ],
+            ("", "Namespace") => &["status.phase", "metadata.name"],
+            ("", "Secret") => &["type", "metadata.namespace", "metadata.name"],
+            ("", "Service") => &[
+                "metadata.namespace",
+                "metadata.name",
+                "spec.clusterIP",
+                "spec.type",
+            ],
+            ("certificates.k8s.io", "CertificateSigningRequest") => {
+                &["metadata.name", "spec.signerName"]
+            }
+            ("batch", "Job") => {
+                let ok = matches!(
+                    label,
+                    "metadata.name" | "metadata.namespace" | "status.successful"
+                );
+                return if ok {
+                    Ok(())
+                } else {
+                    Err(format!(
+                        "field label {label:?} not supported for batchv1.Job"
+                    ))
+                };
+            }
+            _ => {
+                return if meta.contains(&label) {
+                    Ok(())
+                } else {
+                    Err(format!(
+                        "{label:?} is not a known field selector: only \"metadata.name\", \"metadata.namespace\""
+                    ))
+                };
+            }
+        };
+        if own.contains(&label) {
+            Ok(())
+        } else {
+            Err(not_supported())
+        }
+    }
+
     /// `group/version`, or `version` for core.
     pub fn api_version(&self) -> String {
         if self.group.is_empty() {
@@ -139,6 +225,7 @@ fn builtin(
         create_only: false,
         schema: Schema::Builtin,
         printer_columns: vec![],
+        selectable_fields: vec![],
     }
 }
 
@@ -650,6 +737,78 @@ impl Registry {
         Ok(())
     }
 
+    /// Decides which of a CRD's names can be accepted, as kube-apiserver's naming
+    /// controller does: a name another CRD of the same group already serves is refused.
+    pub fn accept_names(&self, crd: &Value) -> AcceptedNames {
+        let group = str_at(crd, "/spec/group").unwrap_or_default();
+        let requested = RequestedNames::of(crd);
+        let mut resources = std::collections::BTreeSet::new();
+        let mut kinds = std::collections::BTreeSet::new();
+        for ((g, _, p), r) in &self.read().by_path {
+            if g != group || *p == requested.plural || !matches!(r.schema, Schema::Custom(_)) {
+                continue;
+            }
+            resources.insert(r.plural.clone());
+            resources.insert(r.singular.clone());
+            resources.extend(r.short_names.iter().cloned());
+            kinds.insert(r.kind.clone());
+            kinds.insert(format!("{}List", r.kind));
+        }
+        let in_use = |n: &str| format!("{n:?} is already in use");
+        let mut names = serde_json::Map::new();
+        let mut conflict = None;
+        let mut check = |field: &str,
+                         value: &str,
+                         used: &std::collections::BTreeSet<String>,
+                         reason: &'static str| {
+            if value.is_empty() {
+                return;
+            }
+            if used.contains(value) {
+                conflict = Some((reason, in_use(value)));
+            } else {
+                names.insert(field.into(), Value::String(value.to_owned()));
+            }
+        };
+        check("plural", &requested.plural, &resources, "PluralConflict");
+        check(
+            "singular",
+            &requested.singular,
+            &resources,
+            "SingularConflict",
+        );
+        let taken: Vec<String> = requested
+            .short_names
+            .iter()
+            .filter(|s| resources.contains(*s))
+            .map(|s| in_use(s))
+            .collect();
+        match taken.as_slice() {
+            [] if !requested.short_names.is_empty() => {
+                names.insert("shortNames".into(), json!(requested.short_names));
+            }
+            [] => {}
+            [one] => conflict = Some(("ShortNamesConflict", one.clone())),
+            many => conflict = Some(("ShortNamesConflict", format!("[{}]", many.join(", ")))),
+        }
+        let mut check = |field: &str, value: &str, reason: &'static str| {
+            if kinds.contains(value) {
+                conflict = Some((reason, in_use(value)));
+            } else {
+                names.insert(field.into(), Value::String(value.to_owned()));
+            }
+        };
+        check("kind", &requested.kind, "KindConflict");
+        check("listKind", &requested.list_kind, "ListKindConflict");
+        if !requested.categories.is_empty() {
+            names.insert("categories".into(), json!(requested.categories));
+        }
+        AcceptedNames {
+            names: Value::Object(names),
+            conflict,
+        }
+    }
+
     /// Stops serving a CRD's resources.
     pub fn remove_crd(&self, crd: &Value) {
         let group = crd
@@ -665,6 +824,47 @@ impl Registry {
             !(g == group && p == plural && matches!(r.schema, Schema::Custom(_)))
         });
         inner.generation += 1;
+    }
+}
+
+/// The outcome of [`Registry::accept_names`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct AcceptedNames {
+    /// `status.acceptedNames`: the requested names that are free.
+    pub names: Value,
+    /// The reason (`KindConflict`, ...) and message of the last refused name, if any.
+    pub conflict: Option<(&'static str, String)>,
+}
+
+/// A CRD's `spec.names`, with kube-apiserver's defaults for `singular` and `listKind`.
+struct RequestedNames {
+    plural: String,
+    singular: String,
+    short_names: Vec<String>,
+    kind: String,
+    list_kind: String,
+    categories: Vec<String>,
+}
+
+impl RequestedNames {
+    fn of(crd: &Value) -> Self {
+        let kind = str_at(crd, "/spec/names/kind")
+            .unwrap_or_default()
+            .to_owned();
+        Self {
+            plural: str_at(crd, "/spec/names/plural")
+                .unwrap_or_default()
+                .to_owned(),
+            singular: str_at(crd, "/spec/names/singular")
+                .map(str::to_owned)
+                .unwrap_or_else(|| kind.to_lowercase()),
+            short_names: strings_at(crd, "/spec/names/shortNames"),
+            list_kind: str_at(crd, "/spec/names/listKind")
+                .map(str::to_owned)
+                .unwrap_or_else(|| format!("{kind}List")),
+            categories: strings_at(crd, "/spec/names/categories"),
+            kind,
+        }
     }
 }
 
@@ -809,6 +1009,17 @@ pub fn resources_from_crd(crd: &Value) -> Result<Vec<Resource>, RegistryError> {
             create_only: false,
             schema: Schema::Custom(v.pointer("/schema/openAPIV3Schema").cloned().map(Arc::new)),
             printer_columns,
+            selectable_fields: v
+                .get("selectableFields")
+                .and_then(Value::as_array)
+                .map(|fields| {
+                    fields
+                        .iter()
+                        .filter_map(|f| str_at(f, "/jsonPath"))
+                        .map(|p| p.trim_start_matches('.').to_owned())
+                        .collect()
+                })
+                .unwrap_or_default(),
         });
     }
     Ok(out)
@@ -891,6 +1102,31 @@ mod tests {
         assert_eq!(deploy.key(Some("ns1"), "web"), "/apps/deployments/ns1/web");
         let ns = reg.get("", "v1", "namespaces").expect("namespaces");
         assert_eq!(ns.key(None, "default"), "/core/namespaces/default");
+    }
+
+    #[test]
+    fn field_labels_follow_kube_apiserver() {
+        let pods = builtin_resource("", "v1", "pods").expect("pods");
+        assert!(pods.check_field_label("spec.nodeName").is_ok());
+        assert!(pods.check_field_label("metadata.namespace").is_ok());
+        assert_eq!(
+            pods.check_field_label("spec.foo"),
+            Err("field label not supported: spec.foo".into())
+        );
+        let cms = builtin_resource("", "v1", "configmaps").expect("configmaps");
+        assert!(cms.check_field_label("metadata.name").is_ok());
+        assert!(cms.check_field_label("data.x").is_err());
+        let secrets = builtin_resource("", "v1", "secrets").expect("secrets");
+        assert!(secrets.check_field_label("type").is_ok());
+        let mut c = crd();
+        c["spec"]["versions"][0]["selectableFields"] = json!([{"jsonPath": ".spec.color"}]);
+        let r = &resources_from_crd(&c).expect("valid CRD")[0];
+        assert!(r.check_field_label("spec.color").is_ok());
+        assert!(r.check_field_label("metadata.name").is_ok());
+        assert_eq!(
+            r.check_field_label("spec.size"),
+            Err("field label not supported: spec.size".into())
+        );
     }
 
     #[test]

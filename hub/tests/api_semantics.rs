@@ -318,3 +318,345 @@ async fn kubernetes_api_semantics() {
     .await;
     assert_eq!(code, 405);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn partial_object_metadata() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let hub = HubProcess::start();
+    let c = client(&hub).await;
+    let cms: Api<ConfigMap> = Api::namespaced(c.clone(), "default");
+    cms.create(
+        &PostParams::default(),
+        &serde_json::from_value(
+            json!({"metadata": {"name": "meta-only", "labels": {"a": "b"}}, "data": {"k": "v"}}),
+        )
+        .unwrap(),
+    )
+    .await
+    .unwrap();
+    const ONE: &str = "application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1";
+    const LIST: &str = "application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1";
+    let path = "/api/v1/namespaces/default/configmaps";
+
+    let (code, body) = raw(&c, "GET", &format!("{path}/meta-only"), "", ONE, vec![]).await;
+    assert_eq!(code, 200, "{body}");
+    assert_eq!(body["kind"], "PartialObjectMetadata", "{body}");
+    assert_eq!(body["apiVersion"], "meta.k8s.io/v1", "{body}");
+    assert_eq!(body["metadata"]["labels"]["a"], "b", "{body}");
+    assert_eq!(body.as_object().unwrap().len(), 3, "only metadata: {body}");
+
+    let (code, body) = raw(&c, "GET", path, "", LIST, vec![]).await;
+    assert_eq!(code, 200, "{body}");
+    assert_eq!(body["kind"], "PartialObjectMetadataList", "{body}");
+    assert_eq!(body["apiVersion"], "meta.k8s.io/v1", "{body}");
+    assert!(body["metadata"]["resourceVersion"].is_string(), "{body}");
+    let item = body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["metadata"]["name"] == "meta-only")
+        .unwrap_or_else(|| panic!("{body}"));
+    assert_eq!(
+        item,
+        &json!({"kind": "PartialObjectMetadata", "apiVersion": "meta.k8s.io/v1",
+            "metadata": item["metadata"].clone()})
+    );
+
+    // The wrong shape for the request is 406, as in kube-apiserver.
+    let (code, body) = raw(&c, "GET", path, "", ONE, vec![]).await;
+    assert_eq!(code, 406, "{body}");
+    let (code, body) = raw(&c, "GET", &format!("{path}/meta-only"), "", LIST, vec![]).await;
+    assert_eq!(code, 406, "{body}");
+
+    // kube-rs's metadata API (what metadata informers use) reads and watches.
+    let listed = cms.list_metadata(&ListParams::default()).await.unwrap();
+    assert!(
+        listed
+            .items
+            .iter()
+            .any(|m| m.metadata.name.as_deref() == Some("meta-only"))
+    );
+    let (code, text) = {
+        let req = http::Request::builder()
+            .uri(format!("{path}?watch=true&timeoutSeconds=1"))
+            .header("Accept", ONE)
+            .body(vec![])
+            .unwrap();
+        (200, c.request_text(req).await.unwrap())
+    };
+    assert_eq!(code, 200);
+    let events: Vec<Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let ev = events
+        .iter()
+        .find(|e| e["object"]["metadata"]["name"] == "meta-only")
+        .unwrap_or_else(|| panic!("{text}"));
+    assert_eq!(ev["type"], "ADDED", "{ev}");
+    assert_eq!(ev["object"]["kind"], "PartialObjectMetadata", "{ev}");
+    assert!(ev["object"].get("data").is_none(), "{ev}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn crds_get_established_and_names_accepted_conditions() {
+    use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let hub = HubProcess::start();
+    let c = client(&hub).await;
+    let crds: Api<CustomResourceDefinition> = Api::all(c.clone());
+    let crd = |kind: &str, plural: &str| -> CustomResourceDefinition {
+        serde_json::from_value(json!({
+            "metadata": {"name": format!("{plural}.example.com")},
+            "spec": {"group": "example.com", "scope": "Namespaced",
+                "names": {"kind": kind, "plural": plural, "shortNames": [format!("{plural}-s")]},
+                "versions": [{"name": "v1", "served": true, "storage": true,
+                    "schema": {"openAPIV3Schema": {"type": "object", "x-kubernetes-preserve-unknown-fields": true}}}]}
+        }))
+        .unwrap()
+    };
+    crds.create(&PostParams::default(), &crd("Widget", "widgets"))
+        .await
+        .unwrap();
+    let out = hub.kubectl(&[
+        "wait",
+        "--for=condition=established",
+        "crd/widgets.example.com",
+        "--timeout=20s",
+    ]);
+    assert!(out.status.success(), "{}", support::stderr(&out));
+    let got = crds.get("widgets.example.com").await.unwrap();
+    let status = serde_json::to_value(got.status.unwrap()).unwrap();
+    let cond = |ty: &str| {
+        status["conditions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["type"] == ty)
+            .cloned()
+            .unwrap_or_else(|| panic!("no {ty}: {status}"))
+    };
+    assert_eq!(cond("NamesAccepted")["status"], "True", "{status}");
+    assert_eq!(cond("NamesAccepted")["reason"], "NoConflicts", "{status}");
+    assert_eq!(cond("Established")["reason"], "InitialNamesAccepted");
+    assert!(cond("Established")["lastTransitionTime"].is_string());
+    assert_eq!(status["acceptedNames"]["kind"], "Widget", "{status}");
+    assert_eq!(
+        status["acceptedNames"]["listKind"], "WidgetList",
+        "{status}"
+    );
+    assert_eq!(status["storedVersions"], json!(["v1"]), "{status}");
+
+    // Another CRD of the group asking for the same kind is refused its names, not served.
+    crds.create(&PostParams::default(), &crd("Widget", "gadgets"))
+        .await
+        .unwrap();
+    let mut refused = None;
+    for _ in 0..100 {
+        let got = crds.get("gadgets.example.com").await.unwrap();
+        let s = serde_json::to_value(got.status).unwrap();
+        if s["conditions"].is_array() {
+            refused = Some(s);
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let s = refused.expect("the conflicting CRD got no conditions");
+    let conds = s["conditions"].as_array().unwrap();
+    let names = conds.iter().find(|c| c["type"] == "NamesAccepted").unwrap();
+    assert_eq!(names["status"], "False", "{s}");
+    assert_eq!(names["reason"], "ListKindConflict", "{s}");
+    assert_eq!(names["message"], "\"WidgetList\" is already in use", "{s}");
+    let est = conds.iter().find(|c| c["type"] == "Established").unwrap();
+    assert_eq!(est["status"], "False", "{s}");
+    assert_eq!(est["reason"], "NotAccepted", "{s}");
+    let (code, _) = raw(
+        &c,
+        "GET",
+        "/apis/example.com/v1/namespaces/default/gadgets",
+        "application/json",
+        "application/json",
+        vec![],
+    )
+    .await;
+    assert_eq!(code, 404, "a CRD whose names are refused is not served");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_namespace_gets_the_root_ca_configmap() {
+    use base64::Engine as _;
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let hub = HubProcess::start();
+    let c = client(&hub).await;
+    let kc = Kubeconfig::read_from(&hub.kubeconfig).unwrap();
+    let ca = kc.clusters[0]
+        .cluster
+        .as_ref()
+        .and_then(|c| c.certificate_authority_data.clone())
+        .unwrap();
+    let ca = String::from_utf8(
+        base64::engine::general_purpose::STANDARD
+            .decode(ca)
+            .unwrap(),
+    )
+    .unwrap();
+    let wait_for = |ns: &'static str, not_uid: Option<String>| {
+        let cms: Api<ConfigMap> = Api::namespaced(c.clone(), ns);
+        async move {
+            for _ in 0..100 {
+                if let Some(cm) = cms.get_opt("kube-root-ca.crt").await.unwrap()
+                    && cm.metadata.uid != not_uid
+                {
+                    return cm;
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            }
+            panic!("no kube-root-ca.crt in {ns}");
+        }
+    };
+    // Namespaces that exist at startup, and new ones.
+    let cm = wait_for("default", None).await;
+    assert_eq!(cm.data.unwrap()["ca.crt"], ca);
+    let nss: Api<k8s_openapi::api::core::v1::Namespace> = Api::all(c.clone());
+    nss.create(
+        &Default::default(),
+        &serde_json::from_value(json!({"metadata": {"name": "rootca"}})).unwrap(),
+    )
+    .await
+    .unwrap();
+    let cm = wait_for("rootca", None).await;
+    assert_eq!(cm.data.as_ref().unwrap()["ca.crt"], ca);
+    assert!(
+        cm.metadata
+            .annotations
+            .as_ref()
+            .is_some_and(|a| a.contains_key("kubernetes.io/description"))
+    );
+
+    // Deleted: published again. Changed: restored.
+    let cms: Api<ConfigMap> = Api::namespaced(c.clone(), "rootca");
+    cms.delete("kube-root-ca.crt", &DeleteParams::default())
+        .await
+        .unwrap();
+    let again = wait_for("rootca", cm.metadata.uid.clone()).await;
+    assert_eq!(again.data.unwrap()["ca.crt"], ca);
+    cms.patch(
+        "kube-root-ca.crt",
+        &PatchParams::default(),
+        &Patch::Merge(json!({"data": {"ca.crt": "tampered"}})),
+    )
+    .await
+    .unwrap();
+    let mut restored = false;
+    for _ in 0..100 {
+        let cm = cms.get("kube-root-ca.crt").await.unwrap();
+        if cm.data.unwrap()["ca.crt"] == ca {
+            restored = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(restored, "the changed ConfigMap was not restored");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unknown_field_selectors_are_refused() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let hub = HubProcess::start();
+    let c = client(&hub).await;
+    let get = |path: String| {
+        let c = c.clone();
+        async move { raw(&c, "GET", &path, "", "application/json", vec![]).await }
+    };
+    // Each kind's own fields are accepted.
+    for path in [
+        "/api/v1/namespaces/default/pods?fieldSelector=spec.nodeName%3Dn1,status.phase%3DRunning",
+        "/api/v1/namespaces/default/secrets?fieldSelector=type%3DOpaque",
+        "/api/v1/namespaces/default/events?fieldSelector=involvedObject.kind%3DPod,reason%3DFailed",
+        "/api/v1/namespaces/default/configmaps?fieldSelector=metadata.name%3Dx,metadata.namespace%3Ddefault",
+        "/api/v1/namespaces?fieldSelector=status.phase%3DActive",
+    ] {
+        let (code, body) = get(path.to_owned()).await;
+        assert_eq!(code, 200, "{path}: {body}");
+    }
+    // Others are a 400 with kube-apiserver's message, for lists and watches.
+    for (path, message) in [
+        (
+            "/api/v1/namespaces/default/pods?fieldSelector=spec.foo%3Dx",
+            "field label not supported: spec.foo",
+        ),
+        (
+            "/api/v1/namespaces/default/pods?watch=true&fieldSelector=spec.foo%3Dx",
+            "field label not supported: spec.foo",
+        ),
+        (
+            "/api/v1/namespaces/default/configmaps?fieldSelector=data.k%3Dv",
+            "\"data.k\" is not a known field selector: only \"metadata.name\", \"metadata.namespace\"",
+        ),
+        (
+            "/apis/batch/v1/namespaces/default/jobs?fieldSelector=status.succeeded%3D1",
+            "field label \"status.succeeded\" not supported for batchv1.Job",
+        ),
+    ] {
+        let (code, body) = get(path.to_owned()).await;
+        assert_eq!(code, 400, "{path}: {body}");
+        assert_eq!(body["message"], message, "{path}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn delete_answers_like_kube_apiserver() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let hub = HubProcess::start();
+    let c = client(&hub).await;
+    let post = |path: &'static str, body: Value| {
+        let c = c.clone();
+        async move {
+            let (code, created) = raw(
+                &c,
+                "POST",
+                path,
+                "application/json",
+                "application/json",
+                serde_json::to_vec(&body).unwrap(),
+            )
+            .await;
+            assert_eq!(code, 200, "{created}");
+            created
+        }
+    };
+    let delete = |path: String| {
+        let c = c.clone();
+        async move { raw(&c, "DELETE", &path, "", "application/json", vec![]).await }
+    };
+    let cms = "/api/v1/namespaces/default/configmaps";
+    let created = post(cms, json!({"metadata": {"name": "gone"}})).await;
+    // Removed at once: a Status naming the object (kind is the resource, as in kube).
+    let (code, body) = delete(format!("{cms}/gone")).await;
+    assert_eq!(code, 200, "{body}");
+    assert_eq!(
+        body,
+        json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success",
+            "details": {"name": "gone", "kind": "configmaps",
+                "uid": created["metadata"]["uid"].clone()}})
+    );
+    let deps = "/apis/apps/v1/namespaces/default/deployments";
+    post(deps, serde_json::to_value(deployment("gone")).unwrap()).await;
+    let (_, body) = delete(format!("{deps}/gone")).await;
+    assert_eq!(body["details"]["group"], "apps", "{body}");
+    assert_eq!(body["details"]["kind"], "deployments", "{body}");
+    // Kinds whose storage returns the deleted object.
+    let sas = "/api/v1/namespaces/default/serviceaccounts";
+    post(sas, json!({"metadata": {"name": "gone"}})).await;
+    let (_, body) = delete(format!("{sas}/gone")).await;
+    assert_eq!(body["kind"], "ServiceAccount", "{body}");
+    // Held by a finalizer: the object as it now is.
+    post(
+        cms,
+        json!({"metadata": {"name": "held", "finalizers": ["example.com/hold"]}}),
+    )
+    .await;
+    let (_, body) = delete(format!("{cms}/held")).await;
+    assert_eq!(body["kind"], "ConfigMap", "{body}");
+    assert!(body["metadata"]["deletionTimestamp"].is_string(), "{body}");
+}

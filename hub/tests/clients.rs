@@ -363,5 +363,35 @@ async fn watch_gets_410_only_below_the_compaction_point() {
     let (added, err) = added_after(&api, compact_to - 1, &later).await;
     let err = err.unwrap_or_else(|| panic!("no 410 below the compaction point: {added:?}"));
     assert_eq!(err.code, 410, "{err:?}");
+    assert_eq!(err.reason, "Expired", "{err:?}");
+    // kube-apiserver's wording: the requested version and the oldest one still served.
+    assert_eq!(
+        err.message,
+        format!(
+            "too old resource version: {} ({compact_to})",
+            compact_to - 1
+        ),
+        "{err:?}"
+    );
     assert!(added.is_empty(), "{added:?}");
+
+    // The error is the only event, and the stream ends at once (well before its timeout).
+    let started = std::time::Instant::now();
+    let events: Vec<_> = api
+        .watch(
+            &WatchParams::default().timeout(30),
+            &(compact_to - 1).to_string(),
+        )
+        .await
+        .unwrap()
+        .collect()
+        .await;
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "the stream did not end"
+    );
+    assert!(
+        matches!(events.as_slice(), [Ok(WatchEvent::Error(e))] if e.code == 410),
+        "{events:?}"
+    );
 }

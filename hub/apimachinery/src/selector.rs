@@ -573,6 +573,11 @@ impl FieldSelector {
         self.requirements.is_empty()
     }
 
+    /// The field paths the terms select on, in order.
+    pub fn fields(&self) -> impl Iterator<Item = &str> {
+        self.requirements.iter().map(|r| r.path.as_str())
+    }
+
     /// The exact name when the selector pins `metadata.name=`, for single-object fast paths.
     pub fn exact_name(&self) -> Option<&str> {
         self.requirements

@@ -140,6 +140,16 @@ pub fn is_propagation_skipped(obj: &ObjectKey) -> bool {
     is_reserved_namespace(&obj.namespace)
         || obj.namespace.starts_with("kube-")
         || is_skipped_kind(group, &obj.kind)
+        || is_skipped_object(group, &obj.kind, &obj.name)
+}
+
+/// The ConfigMap every namespace holds with the cluster's own CA (`kube-root-ca.crt`): each
+/// cluster publishes its own, so it is never propagated (Karmada skips it too).
+pub const ROOT_CA_CONFIGMAP: &str = "kube-root-ca.crt";
+
+/// Whether one object is never propagated by its name: the `kube-root-ca.crt` ConfigMap.
+pub fn is_skipped_object(group: &str, kind: &str, name: &str) -> bool {
+    group.is_empty() && kind == "ConfigMap" && name == ROOT_CA_CONFIGMAP
 }
 
 /// Whether objects of a kind are never propagated: a skipped API group, or core Events.
@@ -593,6 +603,12 @@ mod tests {
             json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"namespace": "kube-system"}})
         )));
         assert!(!is_propagation_skipped(&key(nginx(None))));
+        assert!(is_propagation_skipped(&key(
+            json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"namespace": "demo", "name": "kube-root-ca.crt"}})
+        )));
+        assert!(!is_propagation_skipped(&key(
+            json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"namespace": "demo", "name": "app"}})
+        )));
     }
 
     #[test]

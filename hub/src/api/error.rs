@@ -153,6 +153,16 @@ impl ApiError {
         Self::new(StatusCode::GONE, "Expired", msg)
     }
 
+    /// 410 Expired for a watch from `requested` when the oldest kept event is `oldest`,
+    /// worded as kube-apiserver's watch cache words it: the number in parentheses is the
+    /// oldest revision a watch may still start from (`oldest - 1`).
+    pub fn expired(requested: u64, oldest: u64) -> Self {
+        Self::gone(format!(
+            "too old resource version: {requested} ({})",
+            oldest.saturating_sub(1)
+        ))
+    }
+
     /// 413 RequestEntityTooLarge.
     pub fn too_large() -> Self {
         Self::new(
@@ -255,9 +265,7 @@ impl From<flotilla_store::StoreError> for ApiError {
     fn from(e: flotilla_store::StoreError) -> Self {
         use flotilla_store::StoreError as E;
         match e {
-            E::Gone { requested, oldest } => {
-                Self::gone(format!("too old resource version: {requested} ({oldest})"))
-            }
+            E::Gone { requested, oldest } => Self::expired(requested, oldest),
             E::Conflict { .. } => Self::conflict(
                 "the object has been modified; please apply your changes to the latest version and try again",
             ),

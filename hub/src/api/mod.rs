@@ -6,6 +6,7 @@ pub mod inflight;
 pub mod meta;
 pub mod objects;
 pub mod openapi;
+pub mod partial;
 pub mod path;
 pub mod protobuf;
 pub mod table;
@@ -443,6 +444,7 @@ async fn handle(state: &ApiState, req: Request) -> Result<Response, ApiError> {
         return review(state, &parts.method, &target, &content_type, &body, &user).await;
     }
     let table = accept.contains("as=Table");
+    let partial = partial::requested(&accept);
     let include_object = query.get("includeObject") == Some("Object");
     let res = target.resource.clone();
     let ns = target.namespace.as_deref();
@@ -455,8 +457,7 @@ async fn handle(state: &ApiState, req: Request) -> Result<Response, ApiError> {
         (Method::GET, None, None) => {
             let labels = LabelSelector::parse(query.get("labelSelector").unwrap_or(""))
                 .map_err(|e| ApiError::bad_request(e.to_string()))?;
-            let fields = FieldSelector::parse(query.get("fieldSelector").unwrap_or(""))
-                .map_err(|e| ApiError::bad_request(e.to_string()))?;
+            let fields = field_selector(&res, query.get("fieldSelector"))?;
             if query.flag("watch") {
                 let timeout = query
                     .get("timeoutSeconds")
@@ -483,6 +484,8 @@ async fn handle(state: &ApiState, req: Request) -> Result<Response, ApiError> {
                         timeout: Duration::from_secs(timeout.clamp(1, 3600)),
                         format: if table {
                             watch::Format::Table(include_object)
+                        } else if let Some(p) = partial {
+                            watch::Format::Partial(p)
                         } else {
                             watch::Format::Object
                         },
@@ -501,6 +504,11 @@ async fn handle(state: &ApiState, req: Request) -> Result<Response, ApiError> {
                     .header(header::TRANSFER_ENCODING, "chunked")
                     .body(Body::from_stream(stream))
                     .unwrap_or_else(|_| ApiError::internal("response").into_response()));
+            }
+            if partial.is_some_and(|p| !p.list) {
+                return Err(ApiError::not_acceptable(
+                    "you requested PartialObjectMetadata, but the requested object is a list",
+                ));
             }
             let limit = query
                 .get("limit")
@@ -531,6 +539,9 @@ async fn handle(state: &ApiState, req: Request) -> Result<Response, ApiError> {
             if let Some(c) = next {
                 metadata["continue"] = json!(c);
             }
+            if let Some(p) = partial {
+                return Ok(json_response(StatusCode::OK, &p.list_of(&items, metadata)));
+            }
             Ok(json_response(
                 StatusCode::OK,
                 &json!({
@@ -539,7 +550,12 @@ async fn handle(state: &ApiState, req: Request) -> Result<Response, ApiError> {
                 }),
             ))
         }
-        (Method::GET, Some(name), None) if !table => {
+        (Method::GET, Some(_), _) if partial.is_some_and(|p| p.list) => {
+            Err(ApiError::not_acceptable(
+                "you requested PartialObjectMetadataList, but the requested object is not a list",
+            ))
+        }
+        (Method::GET, Some(name), None) if !table && partial.is_none() => {
             // The stored bytes are the response: no decoding and re-encoding.
             let bytes = objects.get_raw(&res, ns, name).await?;
             Ok(([(header::CONTENT_TYPE, "application/json")], bytes).into_response())
@@ -559,6 +575,9 @@ async fn handle(state: &ApiState, req: Request) -> Result<Response, ApiError> {
                     StatusCode::OK,
                     &table::table(&res, &[obj], &rv, None, include_object, true),
                 ));
+            }
+            if let Some(p) = partial {
+                return Ok(json_response(StatusCode::OK, &p.object(&obj)));
             }
             Ok(json_response(StatusCode::OK, &obj))
         }
@@ -654,7 +673,7 @@ async fn handle(state: &ApiState, req: Request) -> Result<Response, ApiError> {
                     .is_some_and(|a| a.iter().any(|x| x == "All"));
             let obj = objects.delete(&res, ns, name, pre_rv, pre_uid, dry).await?;
             after_write(state, &res, &obj, true);
-            Ok(json_response(StatusCode::OK, &obj))
+            Ok(json_response(StatusCode::OK, &delete_answer(&res, obj)))
         }
         (Method::DELETE, None, None) => {
             if res.read_only {
@@ -665,8 +684,7 @@ async fn handle(state: &ApiState, req: Request) -> Result<Response, ApiError> {
             }
             let labels = LabelSelector::parse(query.get("labelSelector").unwrap_or(""))
                 .map_err(|e| ApiError::bad_request(e.to_string()))?;
-            let fields = FieldSelector::parse(query.get("fieldSelector").unwrap_or(""))
-                .map_err(|e| ApiError::bad_request(e.to_string()))?;
+            let fields = field_selector(&res, query.get("fieldSelector"))?;
             let (items, rev, _) = objects.list(&res, ns, &labels, &fields, 0, None).await?;
             let mut deleted = Vec::new();
             for item in items {
@@ -779,8 +797,14 @@ fn after_write(state: &ApiState, res: &Resource, obj: &Value, deleted: bool) {
         });
     if gone {
         reg.remove_crd(obj);
-    } else if let Err(e) = reg.apply_crd(obj) {
-        tracing::warn!(error = %e, "stored CRD could not be served");
+    } else {
+        crate::crd_status::serve(reg, obj);
+        let (objects, name) = (state.objects.clone(), meta::name(obj).to_owned());
+        tokio::spawn(async move {
+            if let Err(e) = crate::crd_status::reconcile(&objects, &name).await {
+                tracing::warn!(error = %e, crd = %name, "updating a CRD's status failed");
+            }
+        });
     }
 }
 
@@ -817,6 +841,47 @@ fn parse_body(
     }
     serde_json::from_slice(body)
         .map_err(|e| ApiError::bad_request(format!("the request body is not valid JSON: {e}")))
+}
+
+/// What a DELETE of one object answers, as kube-apiserver: an object still held by
+/// finalizers comes back as it now is; one removed at once comes back whole only for the
+/// kinds whose storage returns deleted objects (pods, services, service accounts, namespaces,
+/// CRDs and custom resources), and as a `Status` `Success` naming it for the others.
+fn delete_answer(res: &Resource, obj: Value) -> Value {
+    let held = obj
+        .pointer("/metadata/finalizers")
+        .and_then(Value::as_array)
+        .is_some_and(|f| !f.is_empty());
+    let returns_object = !res.is_builtin()
+        || (res.group.is_empty()
+            && matches!(
+                res.kind.as_str(),
+                "Pod" | "Service" | "ServiceAccount" | "Namespace"
+            ))
+        || res.kind == "CustomResourceDefinition";
+    if held || returns_object {
+        return obj;
+    }
+    let mut details = json!({"name": meta::name(&obj), "kind": res.plural});
+    if !res.group.is_empty() {
+        details["group"] = json!(res.group);
+    }
+    if let Some(uid) = meta::str_at(&obj, "/metadata/uid") {
+        details["uid"] = json!(uid);
+    }
+    json!({"kind": "Status", "apiVersion": "v1", "metadata": {},
+        "status": "Success", "details": details})
+}
+
+/// Parses `fieldSelector` and refuses labels `res` cannot select on, as kube-apiserver does.
+fn field_selector(res: &Resource, s: Option<&str>) -> Result<FieldSelector, ApiError> {
+    let fields =
+        FieldSelector::parse(s.unwrap_or("")).map_err(|e| ApiError::bad_request(e.to_string()))?;
+    for label in fields.fields() {
+        res.check_field_label(label)
+            .map_err(ApiError::bad_request)?;
+    }
+    Ok(fields)
 }
 
 fn encode_continue(key: &str) -> String {

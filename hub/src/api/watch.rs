@@ -21,6 +21,8 @@ pub enum Format {
     Object,
     /// One-row tables; `true` includes the full object.
     Table(bool),
+    /// `PartialObjectMetadata`.
+    Partial(super::partial::Partial),
 }
 
 /// Parameters of a watch request.
@@ -54,6 +56,7 @@ impl Encoder {
     fn event(&mut self, ty: &str, obj: &Value) -> Bytes {
         let object = match self.format {
             Format::Object => obj.clone(),
+            Format::Partial(p) => p.object(obj),
             Format::Table(full) => {
                 let rv = obj
                     .pointer("/metadata/resourceVersion")
@@ -79,8 +82,12 @@ impl Encoder {
         if initial_end {
             md["annotations"] = json!({"k8s.io/initial-events-end": "true"});
         }
+        let (kind, api_version) = match self.format {
+            Format::Partial(p) => ("PartialObjectMetadata".to_owned(), p.api_version()),
+            _ => (self.res.kind.clone(), self.res.api_version()),
+        };
         line(&json!({"type": "BOOKMARK", "object": {
-            "kind": self.res.kind, "apiVersion": self.res.api_version(), "metadata": md}}))
+            "kind": kind, "apiVersion": api_version, "metadata": md}}))
     }
 }
 
@@ -149,7 +156,7 @@ pub async fn start(
     let events = match store.watch(&prefix, after).await {
         Ok(s) => s,
         Err(StoreError::Gone { requested, oldest }) => {
-            let e = ApiError::gone(format!("too old resource version: {requested} ({oldest})"));
+            let e = ApiError::expired(requested, oldest);
             return Ok(futures::stream::once(async move { Ok(error_event(&e)) }).boxed());
         }
         Err(e) => return Err(e.into()),
@@ -176,7 +183,7 @@ pub async fn start(
                     let ev = match ev {
                         None => return None,
                         Some(Err(StoreError::Gone { requested, oldest })) => {
-                            let e = ApiError::gone(format!("too old resource version: {requested} ({oldest})"));
+                            let e = ApiError::expired(requested, oldest);
                             return Some((vec![error_event(&e)], None));
                         }
                         Some(Err(e)) => {

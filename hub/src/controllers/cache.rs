@@ -259,6 +259,11 @@ impl State {
         }
         match split_key(res, key) {
             Some((Some(ns), _)) if reserved_namespace(ns) => Class::Other,
+            Some((_, name))
+                if flotilla_karmada::matching::is_skipped_object(&res.group, &res.kind, name) =>
+            {
+                Class::Other
+            }
             Some(_) => Class::Template(res.clone()),
             None => Class::Other,
         }
@@ -788,6 +793,15 @@ pub(crate) mod tests {
             Class::Template(_)
         ));
         assert_eq!(s.classify("/apps/deployments/kube-system/x"), Class::Other);
+        // Each cluster publishes its own root CA ConfigMap: the hub's never propagates.
+        assert_eq!(
+            s.classify("/core/configmaps/demo/kube-root-ca.crt"),
+            Class::Other
+        );
+        assert!(matches!(
+            s.classify("/core/configmaps/demo/app"),
+            Class::Template(_)
+        ));
         assert_eq!(
             s.classify("/apps/deployments/karmada-es-m1/x"),
             Class::Other
