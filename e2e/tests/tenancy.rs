@@ -287,6 +287,56 @@ async fn a_team_user_propagates_in_its_namespace_and_nowhere_else() -> Result<()
 
     rbac_agrees_with_kube_apiserver(&hub, &member, tmp.path()).await?;
 
+    // Deleting the policy never takes the application down (as in Karmada): the binding
+    // loses its claim, the member keeps the Deployment.
+    let labels = hub
+        .kubectl(&[
+            "get",
+            "resourcebinding",
+            "web-deployment",
+            "-n",
+            "team-a",
+            "-o",
+            "jsonpath={.metadata.labels}",
+        ])
+        .await?;
+    ensure!(
+        labels.contains("propagationpolicy.karmada.io/permanent-id"),
+        "the binding is claimed: {labels}"
+    );
+    hub.kubectl(&["delete", "propagationpolicy", "web", "-n", "team-a"])
+        .await?;
+    wait_for(
+        "the binding's claim removed",
+        Duration::from_secs(60),
+        || async {
+            let labels = hub
+                .kubectl(&[
+                    "get",
+                    "resourcebinding",
+                    "web-deployment",
+                    "-n",
+                    "team-a",
+                    "-o",
+                    "jsonpath={.metadata.labels}",
+                ])
+                .await?;
+            Ok((!labels.contains("propagationpolicy.karmada.io/permanent-id")).then_some(()))
+        },
+    )
+    .await?;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let out = member
+        .kubectl()
+        .args(["get", "deploy", "web", "-n", "team-a", "-o", "name"])
+        .output()
+        .await?;
+    ensure!(
+        out.status.success(),
+        "deleting the policy removed the workload: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
     // ServiceAccount tokens: issued by TokenRequest, void once the ServiceAccount is gone.
     hub.kubectl(&["create", "serviceaccount", "ci", "-n", "team-a"])
         .await?;

@@ -660,3 +660,48 @@ async fn delete_answers_like_kube_apiserver() {
     assert_eq!(body["kind"], "ConfigMap", "{body}");
     assert!(body["metadata"]["deletionTimestamp"].is_string(), "{body}");
 }
+
+/// Karmada's deletion protection: a labelled object is not deleted, alone or in a collection,
+/// until the label is removed.
+#[test]
+fn protected_objects_are_not_deleted() {
+    let hub = HubProcess::start();
+    let ok = |args: &[&str]| {
+        let o = hub.kubectl(args);
+        assert!(
+            o.status.success(),
+            "kubectl {args:?}: {}",
+            support::stderr(&o)
+        );
+    };
+    ok(&["create", "configmap", "keep", "--from-literal=a=b"]);
+    ok(&[
+        "label",
+        "configmap",
+        "keep",
+        "resourcetemplate.karmada.io/deletion-protected=Always",
+    ]);
+    for args in [
+        &["delete", "configmap", "keep"][..],
+        &["delete", "configmaps", "--all"],
+    ] {
+        let o = hub.kubectl(args);
+        assert!(
+            !o.status.success(),
+            "kubectl {args:?} deleted a protected object"
+        );
+        assert!(
+            support::stderr(&o).contains("This resource is protected, please make sure to remove the label: resourcetemplate.karmada.io/deletion-protected"),
+            "{}",
+            support::stderr(&o)
+        );
+        ok(&["get", "configmap", "keep"]);
+    }
+    ok(&[
+        "label",
+        "configmap",
+        "keep",
+        "resourcetemplate.karmada.io/deletion-protected-",
+    ]);
+    ok(&["delete", "configmap", "keep"]);
+}

@@ -8,6 +8,7 @@ pub mod interpreter;
 pub mod matching;
 pub mod openapi;
 pub mod overrides;
+pub mod protection;
 pub mod quantity;
 pub mod scheduler;
 pub mod selectors;

@@ -77,24 +77,7 @@ pub fn path_segment_problem(s: &str) -> Option<String> {
     None
 }
 
-/// Whether `s` is an RFC 1123 subdomain (a lowercase DNS name of at most 253 characters).
-pub fn is_dns1123_subdomain(s: &str) -> bool {
-    !s.is_empty()
-        && s.len() <= 253
-        && s.split('.').all(|part| {
-            !part.is_empty()
-                && part
-                    .bytes()
-                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
-                && !part.starts_with('-')
-                && !part.ends_with('-')
-        })
-}
-
-/// Checks a DNS-1123 label (namespace names).
-pub fn is_dns1123_label(s: &str) -> bool {
-    s.len() <= 63 && !s.contains('.') && is_dns1123_subdomain(s)
-}
+pub use flotilla_karmada::validation::names::{is_dns1123_label, is_dns1123_subdomain};
 
 /// Everything of an object except metadata and status, to detect spec changes.
 pub fn spec_of(v: &Value) -> Value {

@@ -671,6 +671,11 @@ async fn handle(state: &ApiState, req: Request) -> Result<Response, ApiError> {
                     .get("dryRun")
                     .and_then(Value::as_array)
                     .is_some_and(|a| a.iter().any(|x| x == "All"));
+            if let Some(why) =
+                flotilla_karmada::protection::deletion_refusal(&objects.get(&res, ns, name).await?)
+            {
+                return Err(ApiError::forbidden(why));
+            }
             let obj = objects.delete(&res, ns, name, pre_rv, pre_uid, dry).await?;
             after_write(state, &res, &obj, true);
             Ok(json_response(StatusCode::OK, &delete_answer(&res, obj)))
@@ -687,6 +692,12 @@ async fn handle(state: &ApiState, req: Request) -> Result<Response, ApiError> {
             let fields = field_selector(&res, query.get("fieldSelector"))?;
             let (items, rev, _) = objects.list(&res, ns, &labels, &fields, 0, None).await?;
             let mut deleted = Vec::new();
+            if let Some(why) = items
+                .iter()
+                .find_map(flotilla_karmada::protection::deletion_refusal)
+            {
+                return Err(ApiError::forbidden(why));
+            }
             for item in items {
                 let name = meta::name(&item).to_owned();
                 let item_ns = meta::str_at(&item, "/metadata/namespace").map(str::to_owned);

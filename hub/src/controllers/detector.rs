@@ -145,6 +145,25 @@ fn attached_only(b: &Value) -> Option<Value> {
     Some(want)
 }
 
+/// A binding without its policy's claim labels and annotations (the template is no longer
+/// claimed), or `None` if it carries none.
+fn unclaimed(b: &Value) -> Option<Value> {
+    let (label_keys, annotation_keys) = claim_keys();
+    let mut want = b.clone();
+    let mut changed = false;
+    for (field, keys) in [("labels", label_keys), ("annotations", annotation_keys)] {
+        if let Some(m) = want
+            .pointer_mut(&format!("/metadata/{field}"))
+            .and_then(Value::as_object_mut)
+        {
+            let before = m.len();
+            m.retain(|k, _| !keys.contains(&k.as_str()));
+            changed |= m.len() != before;
+        }
+    }
+    changed.then_some(want)
+}
+
 /// What the detector writes for one template.
 pub fn decide(state: &State, key: &str) -> Vec<Write> {
     let Some(res) = state.resource_of_key(key).cloned() else {
@@ -183,7 +202,14 @@ pub fn decide(state: &State, key: &str) -> Vec<Write> {
                     .and_then(|want| upsert(&binding_res, want, Some(b)))
                     .into_iter()
                     .collect(),
-                _ => delete_binding(&current),
+                // Its policy went (or no longer selects it): as in Karmada, the binding and so
+                // the running workloads stay; only the claim is removed. Removing a policy
+                // never takes an application down.
+                Some(b) => unclaimed(b)
+                    .and_then(|want| upsert(&binding_res, want, Some(b)))
+                    .into_iter()
+                    .collect(),
+                None => vec![],
             };
             if let Some(patch) = claim_patch(&template, None) {
                 out.push(Write::merge_patch(&res, ns, name, patch));
@@ -286,6 +312,29 @@ mod tests {
         };
         put(&mut s, B, binding);
         assert!(decide(&s, T).is_empty(), "{:?}", decide(&s, T));
+        // The policy goes: the binding stays, without the claim, and so does the placement.
+        s.delete("/policy.karmada.io/propagationpolicies/demo/p");
+        let w = decide(&s, T);
+        assert!(
+            !w.iter().any(|w| matches!(w, Write::Delete { .. })),
+            "removing a policy must not remove the binding: {w:?}"
+        );
+        let kept = w.iter().find_map(|w| match w {
+            Write::Update { object, .. } if object["metadata"]["name"] == "web-deployment" => {
+                Some(object)
+            }
+            _ => None,
+        });
+        let kept = kept.expect("the binding is rewritten without its claim");
+        assert!(kept.pointer("/spec/placement").is_some(), "{kept}");
+        let (label_keys, _) = claim_keys();
+        for k in label_keys {
+            assert!(
+                kept.pointer(&format!("/metadata/labels/{}", k.replace('/', "~1")))
+                    .is_none(),
+                "{k} kept"
+            );
+        }
         // The template goes: its binding goes.
         s.delete(T);
         let w = decide(&s, T);

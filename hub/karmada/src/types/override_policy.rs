@@ -119,6 +119,20 @@ pub struct Overriders {
     pub field_overrider: Vec<FieldOverrider>,
 }
 
+impl Overriders {
+    /// Whether no overrider is set (Karmada's `EmptyOverrides`): Go clients always send
+    /// `overriders: {}`.
+    pub fn is_empty(&self) -> bool {
+        self.plaintext.is_empty()
+            && self.image_overrider.is_empty()
+            && self.command_overrider.is_empty()
+            && self.args_overrider.is_empty()
+            && self.labels_overrider.is_empty()
+            && self.annotations_overrider.is_empty()
+            && self.field_overrider.is_empty()
+    }
+}
+
 /// One JSON patch operation on the whole object.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]

@@ -13,9 +13,18 @@ pub fn is_dns1123_label(s: &str) -> bool {
         && s.ends_with(is_alnum_lower)
 }
 
-/// DNS-1123 subdomain: dot-separated DNS-1123 labels, at most 253 characters.
+/// DNS-1123 subdomain as Kubernetes checks it: dot-separated parts of lowercase
+/// alphanumerics and '-', each starting and ending alphanumeric, at most 253 characters in
+/// all (a part may be longer than a label's 63).
 pub fn is_dns1123_subdomain(s: &str) -> bool {
-    !s.is_empty() && s.len() <= 253 && s.split('.').all(is_dns1123_label)
+    !s.is_empty()
+        && s.len() <= 253
+        && s.split('.').all(|part| {
+            !part.is_empty()
+                && part.chars().all(|c| is_alnum_lower(c) || c == '-')
+                && part.starts_with(is_alnum_lower)
+                && part.ends_with(is_alnum_lower)
+        })
 }
 
 fn is_qualified_name_part(s: &str) -> bool {
@@ -83,6 +92,9 @@ mod tests {
             assert_eq!(is_qualified_name(s), *qn, "qualified {s}");
         }
         assert!(!is_dns1123_label(&"a".repeat(64)));
+        // Kubernetes limits a subdomain's length, not its parts'.
+        assert!(is_dns1123_subdomain(&"a".repeat(67)));
+        assert!(!is_dns1123_subdomain(&"a".repeat(254)));
         assert!(is_label_value(""));
         assert!(!is_label_value("a b"));
         assert!(is_json_pointer("/data/config.yaml"));

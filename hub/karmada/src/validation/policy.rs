@@ -530,7 +530,8 @@ pub(super) fn validate_override_spec(
     for (i, rs) in spec.resource_selectors.iter().enumerate() {
         validate_resource_selector(rs, &format!("spec.resourceSelectors[{i}]"), policy_ns, errs);
     }
-    let legacy = spec.target_cluster.is_some() || spec.overriders.is_some();
+    let legacy =
+        spec.target_cluster.is_some() || spec.overriders.as_ref().is_some_and(|o| !o.is_empty());
     if legacy && !spec.override_rules.is_empty() {
         errs.invalid(
             "spec.overrideRules",

@@ -551,8 +551,16 @@ fn override_policy_rules() {
         (
             "legacy and new together",
             "OverridePolicy",
-            op(json!({"overriders": {}, "overrideRules": [{"overriders": {}}]})),
+            op(
+                json!({"overriders": {"plaintext": [{"path": "/spec/replicas", "operator": "remove"}]}, "overrideRules": [{"overriders": {}}]}),
+            ),
             vec![("spec.overrideRules", FieldValueInvalid)],
+        ),
+        (
+            "empty legacy overriders, as Go clients send them, with rules",
+            "OverridePolicy",
+            op(json!({"overriders": {}, "overrideRules": [{"overriders": {}}]})),
+            vec![],
         ),
         (
             "image component",
