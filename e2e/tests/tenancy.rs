@@ -289,40 +289,27 @@ async fn a_team_user_propagates_in_its_namespace_and_nowhere_else() -> Result<()
 
     // Deleting the policy never takes the application down (as in Karmada): the binding
     // loses its claim, the member keeps the Deployment.
-    let labels = hub
-        .kubectl(&[
-            "get",
-            "resourcebinding",
-            "web-deployment",
-            "-n",
-            "team-a",
-            "-o",
-            "jsonpath={.metadata.labels}",
-        ])
-        .await?;
-    ensure!(
-        labels.contains("propagationpolicy.karmada.io/permanent-id"),
-        "the binding is claimed: {labels}"
-    );
+    let claimed = || async {
+        let labels = hub
+            .kubectl(&[
+                "get",
+                "rb",
+                "web-deployment",
+                "-n",
+                "team-a",
+                "-o",
+                "jsonpath={.metadata.labels}",
+            ])
+            .await?;
+        anyhow::Ok(labels.contains("propagationpolicy.karmada.io/permanent-id"))
+    };
+    ensure!(claimed().await?, "the binding is claimed");
     hub.kubectl(&["delete", "propagationpolicy", "web", "-n", "team-a"])
         .await?;
     wait_for(
         "the binding's claim removed",
         Duration::from_secs(60),
-        || async {
-            let labels = hub
-                .kubectl(&[
-                    "get",
-                    "resourcebinding",
-                    "web-deployment",
-                    "-n",
-                    "team-a",
-                    "-o",
-                    "jsonpath={.metadata.labels}",
-                ])
-                .await?;
-            Ok((!labels.contains("propagationpolicy.karmada.io/permanent-id")).then_some(()))
-        },
+        || async { Ok((!claimed().await?).then_some(())) },
     )
     .await?;
     tokio::time::sleep(Duration::from_secs(3)).await;
