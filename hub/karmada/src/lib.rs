@@ -3,6 +3,7 @@
 //! Nothing here does I/O: the hub's API server calls [`validation`] and [`openapi`], its
 //! controllers call the algorithm modules with plain data.
 
+pub mod defaults;
 pub mod health;
 pub mod interpreter;
 pub mod matching;

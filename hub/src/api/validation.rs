@@ -179,6 +179,7 @@ pub fn validate(res: &Resource, obj: &Value, mode: FieldValidation) -> Result<Va
             for p in &unknown {
                 remove_path(&mut o, p);
             }
+            flotilla_karmada::defaults::apply(&res.kind, &mut o);
             o
         }
         Schema::Custom(schema) => {

@@ -119,6 +119,19 @@ pub fn json_patch(target: &Value, patch: &Value) -> Result<Value, PatchError> {
                 )));
             }
         }
+        let replaced;
+        let op = match op {
+            // kube-apiserver's JSON patch (evanphx/json-patch v4) lets `replace` set a member
+            // an object does not have yet; clients rely on it.
+            json_patch::PatchOperation::Replace(r) if missing_member(&doc, r.path.as_str()) => {
+                replaced = json_patch::PatchOperation::Add(json_patch::AddOperation {
+                    path: r.path.clone(),
+                    value: r.value.clone(),
+                });
+                &replaced
+            }
+            other => other,
+        };
         json_patch::patch_unsafe(&mut doc, std::slice::from_ref(op)).map_err(|e| {
             let msg = format!(
                 "operation {index} ({}) failed at path '{}': {}",
@@ -133,6 +146,18 @@ pub fn json_patch(target: &Value, patch: &Value) -> Result<Value, PatchError> {
         })?;
     }
     Ok(doc)
+}
+
+/// Whether `path` names a member its parent object does not have (the parent exists and is
+/// an object).
+fn missing_member(doc: &Value, path: &str) -> bool {
+    let Some((parent, last)) = path.rsplit_once('/') else {
+        return false;
+    };
+    let key = last.replace("~1", "/").replace("~0", "~");
+    doc.pointer(parent)
+        .and_then(Value::as_object)
+        .is_some_and(|m| !m.contains_key(&key))
 }
 
 fn op_name(patch: &json_patch::Patch, index: usize) -> &'static str {

@@ -484,6 +484,24 @@ fn json_patch_cases() {
         "{missing:?}"
     );
 
+    // As kube-apiserver's JSON patch: `replace` sets a member an object lacks; a missing
+    // parent, or an array index out of range, still fails.
+    let set = json_patch(
+        &live,
+        &json!([{"op": "replace", "path": "/spec/propagateDeps", "value": true}]),
+    )
+    .unwrap();
+    assert_eq!(set["spec"]["propagateDeps"], json!(true));
+    for bad in [
+        json!([{"op": "replace", "path": "/status/phase", "value": "x"}]),
+        json!([{"op": "replace", "path": "/spec/replicas/0", "value": 1}]),
+    ] {
+        assert!(
+            matches!(json_patch(&live, &bad), Err(PatchError::Unprocessable(_))),
+            "{bad}"
+        );
+    }
+
     for bad in [
         json!({"op": "add"}),
         json!([{"op": "frobnicate", "path": "/a"}]),
