@@ -705,3 +705,59 @@ fn protected_objects_are_not_deleted() {
     ]);
     ok(&["delete", "configmap", "keep"]);
 }
+
+/// Kinds real charts carry (PriorityClass, StorageClass, IngressClass, RuntimeClass,
+/// ResourceQuota, LimitRange) are served, validated and listed by `kubectl api-resources`.
+#[test]
+fn chart_kinds_are_served() {
+    let hub = HubProcess::start();
+    let yaml = "apiVersion: scheduling.k8s.io/v1\nkind: PriorityClass\nmetadata: {name: high}\nvalue: 1000\n---\napiVersion: storage.k8s.io/v1\nkind: StorageClass\nmetadata: {name: fast}\nprovisioner: example.com/fast\n---\napiVersion: networking.k8s.io/v1\nkind: IngressClass\nmetadata: {name: nginx}\nspec: {controller: k8s.io/ingress-nginx}\n---\napiVersion: node.k8s.io/v1\nkind: RuntimeClass\nmetadata: {name: gvisor}\nhandler: runsc\n---\napiVersion: v1\nkind: ResourceQuota\nmetadata: {name: q, namespace: default}\nspec: {hard: {pods: '10'}}\n---\napiVersion: v1\nkind: LimitRange\nmetadata: {name: l, namespace: default}\nspec: {limits: [{type: Container, default: {cpu: 500m}}]}\n";
+    let o = hub.kubectl_stdin(&["apply", "-f", "-"], yaml);
+    assert!(o.status.success(), "{}", support::stderr(&o));
+    let o = hub.kubectl(&["get", "pc,sc,ingressclass,runtimeclass", "-o", "name"]);
+    let out = support::stdout(&o);
+    for want in [
+        "priorityclass.scheduling.k8s.io/high",
+        "storageclass.storage.k8s.io/fast",
+        "ingressclass.networking.k8s.io/nginx",
+        "runtimeclass.node.k8s.io/gvisor",
+    ] {
+        assert!(
+            out.contains(want),
+            "{want} missing: {out} {}",
+            support::stderr(&o)
+        );
+    }
+    let o = hub.kubectl(&["get", "quota,limits", "-n", "default", "-o", "name"]);
+    assert!(
+        support::stdout(&o).contains("resourcequota/q"),
+        "{}",
+        support::stderr(&o)
+    );
+    assert!(support::stdout(&o).contains("limitrange/l"));
+    // Decoded as built-ins: a PriorityClass's value is a number.
+    let o = hub.kubectl_stdin(
+        &["apply", "--validate=false", "-f", "-"],
+        "apiVersion: scheduling.k8s.io/v1\nkind: PriorityClass\nmetadata: {name: broken}\nvalue: high\n",
+    );
+    assert!(
+        !o.status.success() && support::stderr(&o).contains("Invalid value"),
+        "a PriorityClass with a text value: {}",
+        support::stderr(&o)
+    );
+    let o = hub.kubectl(&["api-resources", "--no-headers"]);
+    let out = support::stdout(&o);
+    for want in [
+        "priorityclasses",
+        "storageclasses",
+        "ingressclasses",
+        "runtimeclasses",
+        "resourcequotas",
+        "limitranges",
+    ] {
+        assert!(
+            out.lines().any(|l| l.starts_with(want)),
+            "{want} not in api-resources"
+        );
+    }
+}

@@ -879,7 +879,7 @@ mod tests {
                 "{url}"
             );
         }
-        assert_eq!(paths.len(), 16, "{:?}", paths.keys().collect::<Vec<_>>());
+        assert_eq!(paths.len(), 19, "{:?}", paths.keys().collect::<Vec<_>>());
     }
 
     #[test]

@@ -87,6 +87,18 @@ fn decode_builtin(group: &str, kind: &str, obj: &Value) -> Result<Value, (String
             roundtrip::<autoscaling::HorizontalPodAutoscaler>(obj)
         }
         ("policy", "PodDisruptionBudget") => roundtrip::<policy::PodDisruptionBudget>(obj),
+        ("scheduling.k8s.io", "PriorityClass") => {
+            roundtrip::<k8s_openapi::api::scheduling::v1::PriorityClass>(obj)
+        }
+        ("storage.k8s.io", "StorageClass") => {
+            roundtrip::<k8s_openapi::api::storage::v1::StorageClass>(obj)
+        }
+        ("networking.k8s.io", "IngressClass") => roundtrip::<networking::IngressClass>(obj),
+        ("node.k8s.io", "RuntimeClass") => {
+            roundtrip::<k8s_openapi::api::node::v1::RuntimeClass>(obj)
+        }
+        ("", "ResourceQuota") => roundtrip::<core::ResourceQuota>(obj),
+        ("", "LimitRange") => roundtrip::<core::LimitRange>(obj),
         ("certificates.k8s.io", "CertificateSigningRequest") => {
             roundtrip::<k8s_openapi::api::certificates::v1::CertificateSigningRequest>(obj)
         }

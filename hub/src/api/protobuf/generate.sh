@@ -37,6 +37,9 @@ k8s.io/api/autoscaling/v2
 k8s.io/api/policy/v1
 k8s.io/api/coordination/v1
 k8s.io/api/certificates/v1
+k8s.io/api/scheduling/v1
+k8s.io/api/storage/v1
+k8s.io/api/node/v1
 k8s.io/api/authentication/v1
 k8s.io/api/authorization/v1
 k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1

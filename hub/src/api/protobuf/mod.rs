@@ -77,6 +77,9 @@ const GROUPS: &[(&str, &str)] = &[
     ("policy", "k8s.io.api.policy"),
     ("coordination.k8s.io", "k8s.io.api.coordination"),
     ("certificates.k8s.io", "k8s.io.api.certificates"),
+    ("scheduling.k8s.io", "k8s.io.api.scheduling"),
+    ("storage.k8s.io", "k8s.io.api.storage"),
+    ("node.k8s.io", "k8s.io.api.node"),
     ("authentication.k8s.io", "k8s.io.api.authentication"),
     ("authorization.k8s.io", "k8s.io.api.authorization"),
     (
