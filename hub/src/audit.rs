@@ -222,8 +222,6 @@ pub struct Entry<'a> {
     pub impersonated: Option<&'a UserInfo>,
     /// What.
     pub request: &'a Request,
-    /// The method.
-    pub method: &'a str,
     /// The request URI.
     pub uri: &'a str,
     /// The client address.
@@ -457,7 +455,6 @@ rules:
             user: &alice(),
             impersonated: None,
             request: &r,
-            method: "POST",
             uri: "/apis/apps/v1/namespaces/a/deployments",
             source_ip: "127.0.0.1".into(),
             user_agent: "kubectl",

@@ -59,12 +59,22 @@ pub struct HubArgs {
     /// is logged at Metadata. Secrets and tokens never go beyond Metadata.
     #[arg(long, env = "FLOTILLA_AUDIT_POLICY_FILE")]
     pub audit_policy_file: Option<PathBuf>,
-    /// Rotate the audit log when it reaches this many megabytes.
-    #[arg(long, env = "FLOTILLA_AUDIT_LOG_MAXSIZE", default_value_t = 100)]
+    /// Rotate the audit log when it reaches this many megabytes (1 to 100,000).
+    #[arg(
+        long,
+        env = "FLOTILLA_AUDIT_LOG_MAXSIZE",
+        default_value_t = 100,
+        value_parser = clap::value_parser!(u64).range(1..=100_000)
+    )]
     pub audit_log_maxsize: u64,
-    /// Old audit log files to keep.
-    #[arg(long, env = "FLOTILLA_AUDIT_LOG_MAXBACKUP", default_value_t = 10)]
-    pub audit_log_maxbackup: usize,
+    /// Old audit log files to keep (0 to 1,000).
+    #[arg(
+        long,
+        env = "FLOTILLA_AUDIT_LOG_MAXBACKUP",
+        default_value_t = 10,
+        value_parser = clap::value_parser!(u64).range(0..=1000)
+    )]
+    pub audit_log_maxbackup: u64,
     /// Encrypt Secrets at rest with AES-256-GCM: a file with one `name:base64 of 32 bytes`
     /// key per line; the first encrypts, all decrypt (add a key first to rotate, rewrite the
     /// Secrets, then remove the old key).

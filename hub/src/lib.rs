@@ -247,7 +247,7 @@ impl Hub {
                         path.clone(),
                         policy,
                         args.audit_log_maxsize,
-                        args.audit_log_maxbackup,
+                        usize::try_from(args.audit_log_maxbackup).unwrap_or(1000),
                     )
                     .map_err(io(format!("opening --audit-log-path {}", path.display())))?,
                 ))

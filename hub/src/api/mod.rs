@@ -294,7 +294,6 @@ async fn dispatch(State(state): State<ApiState>, req: Request) -> Response {
                     user: &a.authenticated,
                     impersonated: (a.acting != a.authenticated).then_some(&a.acting),
                     request: &a.attrs,
-                    method: method.as_str(),
                     uri: &uri,
                     source_ip,
                     user_agent: &user_agent,
