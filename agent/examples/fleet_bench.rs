@@ -899,7 +899,15 @@ async fn run_point(args: &Args, clusters: usize, templates: usize) -> Result<Poi
         eprintln!("keeping the hub's data in {}", data_dir.display());
     }
     let binary = support::hub_binary(&args.hub_profile);
-    let mut hub = HubProcess::start(&binary, &data_dir, &args.hub_arg).await?;
+    let mut hub_args = args.hub_arg.clone();
+    // Every simulated agent connects from this one address; real members have their own.
+    if !hub_args
+        .iter()
+        .any(|a| a.starts_with("--max-connections-per-ip"))
+    {
+        hub_args.push(format!("--max-connections-per-ip={}", clusters + 1000));
+    }
+    let mut hub = HubProcess::start(&binary, &data_dir, &hub_args).await?;
     tokio::time::sleep(Duration::from_secs(1)).await;
     let rss_empty = support::rss_kib(hub.pid);
     let watchdog = support::rss_watchdog(hub.pid, args.max_hub_rss_mib * 1024);

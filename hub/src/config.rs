@@ -81,8 +81,9 @@ pub struct HubArgs {
     #[arg(long, env = "FLOTILLA_ENCRYPTION_KEY_FILE")]
     pub encryption_key_file: Option<PathBuf>,
     /// Connections the API listener holds open at once; more are closed right after
-    /// accept. Default: 4096, or half the open-file limit if lower (the agent listener
-    /// gets a quarter).
+    /// accept. Default: 4096, or a fifth of the open-file limit if lower (the hub raises
+    /// its soft limit to the hard one; the agent listener gets three fifths, at most
+    /// 65,536, or half this value when it is given).
     #[arg(long, env = "FLOTILLA_MAX_CONNECTIONS", value_parser = clap::value_parser!(u64).range(1..))]
     pub max_connections: Option<u64>,
     /// Connections one IP address may hold open at once on each listener.

@@ -33,10 +33,17 @@ pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
 /// as a watch) still streaming.
 pub const IDLE_TIMEOUT: Duration = Duration::from_secs(90);
 
-/// The share of the process's open-file limit (`RLIMIT_NOFILE`) the API listener may use
-/// (1/`API_FD_SHARE`); the agent listener gets half as much, the rest is left to the store
-/// and everything else.
-const API_FD_SHARE: usize = 2;
+/// The most connections the agent listener holds open (one per member cluster), whatever
+/// the file limit allows.
+pub const MAX_AGENT_CONNECTIONS: usize = 65_536;
+
+/// The shares of the process's open-file limit (`RLIMIT_NOFILE`, raised to its hard limit
+/// at start): a fifth for the API listener, three fifths for the agent listener (one
+/// connection per member cluster, so 10,000 clusters need a limit of about 17,000), the
+/// rest for the store and everything else.
+const API_FD_SHARE: (usize, usize) = (1, 5);
+/// The agent listener's share, see [`API_FD_SHARE`].
+const AGENT_FD_SHARE: (usize, usize) = (3, 5);
 
 /// The limits of one listener. `Default` is for the API listener.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -56,7 +63,7 @@ pub struct ConnectionLimits {
 impl Default for ConnectionLimits {
     fn default() -> Self {
         Self {
-            max_connections: fd_budget(API_FD_SHARE),
+            max_connections: fd_budget(API_FD_SHARE, MAX_CONNECTIONS),
             max_per_peer: MAX_CONNECTIONS_PER_PEER,
             handshake_timeout: HANDSHAKE_TIMEOUT,
             header_read_timeout: HEADER_READ_TIMEOUT,
@@ -66,24 +73,44 @@ impl Default for ConnectionLimits {
 }
 
 impl ConnectionLimits {
-    /// The defaults of the agent listener: half the API's share of open files.
+    /// The defaults of the agent listener: the larger share of open files.
     pub fn agents() -> Self {
         Self {
-            max_connections: fd_budget(API_FD_SHARE * 2),
+            max_connections: fd_budget(AGENT_FD_SHARE, MAX_AGENT_CONNECTIONS),
             ..Self::default()
         }
     }
 }
 
-/// [`MAX_CONNECTIONS`], or 1/`share` of the soft open-file limit if that is lower.
-fn fd_budget(share: usize) -> usize {
+/// `cap`, or the `share` (numerator, denominator) of the soft open-file limit if lower.
+fn fd_budget(share: (usize, usize), cap: usize) -> usize {
     let files = std::fs::read_to_string("/proc/self/limits")
         .ok()
         .and_then(|text| soft_open_files(&text));
     match files {
-        Some(n) => (n / share.max(1)).clamp(1, MAX_CONNECTIONS),
-        None => MAX_CONNECTIONS,
+        Some(n) => share_of(n, share).clamp(1, cap),
+        None => cap,
     }
+}
+
+fn share_of(files: usize, (num, den): (usize, usize)) -> usize {
+    (files / den.max(1)).saturating_mul(num)
+}
+
+/// Raises the soft open-file limit to the hard limit (as Go programs do at start), so the
+/// listeners' shares of it fit a large fleet. Returns the soft limit now in force.
+pub fn raise_open_file_limit() -> Option<u64> {
+    use rustix::process::{Resource, getrlimit, setrlimit};
+    let mut lim = getrlimit(Resource::Nofile);
+    if let Some(hard) = lim.maximum
+        && lim.current.is_some_and(|c| c < hard)
+    {
+        lim.current = Some(hard);
+        if let Err(e) = setrlimit(Resource::Nofile, lim) {
+            tracing::warn!(error = %e, "raising the open-file limit failed");
+        }
+    }
+    getrlimit(Resource::Nofile).current
 }
 
 /// The soft limit of the `Max open files` line of `/proc/self/limits`.
@@ -416,7 +443,10 @@ mod tests {
     fn the_file_limit_lowers_the_cap() {
         let limits = "Limit                     Soft Limit           Hard Limit           Units\nMax open files            1024                 524288               files\n";
         assert_eq!(soft_open_files(limits), Some(1024));
-        assert!(fd_budget(API_FD_SHARE) <= MAX_CONNECTIONS);
+        assert!(fd_budget(API_FD_SHARE, MAX_CONNECTIONS) <= MAX_CONNECTIONS);
+        assert_eq!(share_of(1024, API_FD_SHARE), 204);
+        assert_eq!(share_of(20_000, AGENT_FD_SHARE), 12_000);
+        assert_eq!(share_of(usize::MAX, AGENT_FD_SHARE), usize::MAX / 5 * 3);
     }
 
     #[tokio::test(start_paused = true)]

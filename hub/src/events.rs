@@ -11,6 +11,7 @@ use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 use tokio_util::sync::CancellationToken;
 
+use crate::api::deletion::DeleteOptions;
 use crate::api::error::ApiError;
 use crate::api::meta;
 use crate::api::objects::{Objects, WriteOptions};
@@ -207,7 +208,15 @@ pub async fn run_reaper(objects: Objects, shutdown: CancellationToken) {
                 if expired(&v, cutoff) {
                     let ns = meta::str_at(&v, "/metadata/namespace");
                     match objects
-                        .delete(&res, ns, meta::name(&v), Some(kv.mod_revision), None, false)
+                        .delete(
+                            &res,
+                            ns,
+                            meta::name(&v),
+                            &DeleteOptions {
+                                precondition_rv: Some(kv.mod_revision),
+                                ..DeleteOptions::default()
+                            },
+                        )
                         .await
                     {
                         Ok(_) => deleted += 1,

@@ -26,6 +26,8 @@ async fn main() -> anyhow::Result<()> {
     let args = HubArgs::parse();
     let _ = rustls::crypto::ring::default_provider().install_default();
     init_tracing(args.log_format);
+    let files = flotilla_hub::connections::raise_open_file_limit();
+    tracing::debug!(open_file_limit = ?files, "open-file limit");
     let hub = Hub::start(&args).await.context("starting the hub")?;
     println!(
         "flotilla-hub ready: API https://{} agents {} kubeconfig {}",

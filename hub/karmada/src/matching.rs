@@ -152,9 +152,13 @@ pub fn is_skipped_object(group: &str, kind: &str, name: &str) -> bool {
     group.is_empty() && kind == "ConfigMap" && name == ROOT_CA_CONFIGMAP
 }
 
-/// Whether objects of a kind are never propagated: a skipped API group, or core Events.
+/// Whether objects of a kind are never propagated: a skipped API group, core Events, and
+/// ReplicaSets and ControllerRevisions, which on the hub are the revision history of
+/// templates (each member's controllers keep their own).
 pub fn is_skipped_kind(group: &str, kind: &str) -> bool {
-    SKIPPED_GROUPS.contains(&group) || (group.is_empty() && kind == "Event")
+    SKIPPED_GROUPS.contains(&group)
+        || (group.is_empty() && kind == "Event")
+        || (group == "apps" && matches!(kind, "ReplicaSet" | "ControllerRevision"))
 }
 
 /// The claim a template carries.

@@ -233,7 +233,7 @@ pub(crate) async fn remove_lease(shared: &Shared, cluster: &str) {
     let Ok(res) = leases() else { return };
     match shared
         .objects
-        .delete(&res, Some(LEASE_NAMESPACE), cluster, None, None, false)
+        .delete(&res, Some(LEASE_NAMESPACE), cluster, &Default::default())
         .await
     {
         Ok(_) => {}

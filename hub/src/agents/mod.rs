@@ -359,9 +359,7 @@ async fn remove_execution_namespace(objects: &Objects, cluster: &str) {
             &ns,
             None,
             &flotilla_proto::execution_namespace(cluster),
-            None,
-            None,
-            false,
+            &Default::default(),
         )
         .await
     {

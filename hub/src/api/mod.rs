@@ -1,5 +1,6 @@
 //! The Kubernetes-compatible REST API.
 
+pub mod deletion;
 pub mod discovery;
 pub mod error;
 pub mod inflight;
@@ -27,6 +28,7 @@ use flotilla_apimachinery::selector::{FieldSelector, LabelSelector};
 use serde_json::{Value, json};
 use tracing::Instrument;
 
+use self::deletion::DeleteOptions;
 use self::error::ApiError;
 use self::objects::{Objects, PatchType, WriteOptions};
 use self::validation::FieldValidation;
@@ -653,29 +655,13 @@ async fn handle(state: &ApiState, req: Request) -> Result<Response, ApiError> {
                     res.plural
                 )));
             }
-            let opts_body: Value = if body.is_empty() {
-                json!({})
-            } else {
-                parse_body(&content_type, &body, None)?
-            };
-            let pre_rv = opts_body
-                .pointer("/preconditions/resourceVersion")
-                .and_then(Value::as_str)
-                .and_then(|s| s.parse().ok());
-            let pre_uid = opts_body
-                .pointer("/preconditions/uid")
-                .and_then(Value::as_str);
-            let dry = opts.dry_run
-                || opts_body
-                    .get("dryRun")
-                    .and_then(Value::as_array)
-                    .is_some_and(|a| a.iter().any(|x| x == "All"));
+            let del = delete_options(&res, &content_type, &body, &query, opts.dry_run)?;
             if let Some(why) =
                 flotilla_karmada::protection::deletion_refusal(&objects.get(&res, ns, name).await?)
             {
                 return Err(ApiError::forbidden(why));
             }
-            let obj = objects.delete(&res, ns, name, pre_rv, pre_uid, dry).await?;
+            let obj = objects.delete(&res, ns, name, &del).await?;
             after_write(state, &res, &obj, true);
             Ok(json_response(StatusCode::OK, &delete_answer(&res, obj)))
         }
@@ -689,6 +675,12 @@ async fn handle(state: &ApiState, req: Request) -> Result<Response, ApiError> {
             let labels = LabelSelector::parse(query.get("labelSelector").unwrap_or(""))
                 .map_err(|e| ApiError::bad_request(e.to_string()))?;
             let fields = field_selector(&res, query.get("fieldSelector"))?;
+            let del = delete_options(&res, &content_type, &body, &query, opts.dry_run)?;
+            let del = DeleteOptions {
+                precondition_rv: None,
+                precondition_uid: None,
+                ..del
+            };
             let (items, rev, _) = objects.list(&res, ns, &labels, &fields, 0, None).await?;
             let mut deleted = Vec::new();
             if let Some(why) = items
@@ -700,10 +692,7 @@ async fn handle(state: &ApiState, req: Request) -> Result<Response, ApiError> {
             for item in items {
                 let name = meta::name(&item).to_owned();
                 let item_ns = meta::str_at(&item, "/metadata/namespace").map(str::to_owned);
-                match objects
-                    .delete(&res, item_ns.as_deref(), &name, None, None, opts.dry_run)
-                    .await
-                {
+                match objects.delete(&res, item_ns.as_deref(), &name, &del).await {
                     Ok(o) => {
                         after_write(state, &res, &o, true);
                         deleted.push(o);
@@ -724,6 +713,28 @@ async fn handle(state: &ApiState, req: Request) -> Result<Response, ApiError> {
             "method {m} is not supported here"
         ))),
     }
+}
+
+/// The options of a DELETE from its body and query.
+fn delete_options(
+    res: &Resource,
+    content_type: &str,
+    body: &[u8],
+    query: &Query,
+    dry_run: bool,
+) -> Result<DeleteOptions, ApiError> {
+    let opts_body: Value = if body.is_empty() {
+        json!({})
+    } else {
+        parse_body(content_type, body, None)?
+    };
+    DeleteOptions::from_request(
+        res,
+        &opts_body,
+        query.get("propagationPolicy"),
+        query.get("orphanDependents"),
+        dry_run,
+    )
 }
 
 /// Answers a review (`SelfSubjectAccessReview`, `TokenReview`, ...): created, never stored.

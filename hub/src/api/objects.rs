@@ -11,6 +11,7 @@ use flotilla_apimachinery::{apply, patch, selector};
 use flotilla_store::{KeyValue, Store, StoreError};
 use serde_json::{Value, json};
 
+use super::deletion::{DeleteOptions, FOREGROUND_FINALIZER, ORPHAN_FINALIZER};
 use super::error::{ApiError, Cause};
 use super::meta;
 use super::validation::{self, FieldValidation};
@@ -712,11 +713,7 @@ impl Objects {
         }
         let key = res.key(ns, name);
         let terminating = new.pointer("/metadata/deletionTimestamp").is_some();
-        let no_finalizers = new
-            .pointer("/metadata/finalizers")
-            .and_then(Value::as_array)
-            .is_none_or(Vec::is_empty);
-        if terminating && no_finalizers {
+        if terminating && !held_by_finalizers(res, &new) {
             let kv = self
                 .store
                 .delete(&key, Some(kv.mod_revision))
@@ -1001,39 +998,52 @@ impl Objects {
             .await
     }
 
-    /// Deletes an object: marks it terminating while finalizers remain, removes it otherwise.
+    /// Deletes an object: marks it terminating while finalizers remain (including the
+    /// garbage collector's, for `Foreground` and `Orphan` propagation), removes it otherwise.
     pub async fn delete(
         &self,
         res: &Resource,
         ns: Option<&str>,
         name: &str,
-        precondition_rv: Option<u64>,
-        precondition_uid: Option<&str>,
-        dry_run: bool,
+        opts: &DeleteOptions,
     ) -> Result<Value, ApiError> {
         let (kv, current) = self.get_kv(res, ns, name).await?;
-        if precondition_rv.is_some_and(|p| p != kv.mod_revision)
-            || precondition_uid.is_some_and(|u| Some(u) != meta::str_at(&current, "/metadata/uid"))
+        if opts.precondition_rv.is_some_and(|p| p != kv.mod_revision)
+            || opts
+                .precondition_uid
+                .as_deref()
+                .is_some_and(|u| Some(u) != meta::str_at(&current, "/metadata/uid"))
         {
             return Err(conflict_message(res, name));
         }
-        if dry_run {
+        if opts.dry_run {
             return Ok(current);
         }
-        let finalizers = current
-            .pointer("/metadata/finalizers")
-            .and_then(Value::as_array)
-            .is_some_and(|f| !f.is_empty());
         if res.kind == "Namespace" && res.group.is_empty() {
             return self.delete_namespace(res, name, kv, current).await;
         }
-        if finalizers {
-            if current.pointer("/metadata/deletionTimestamp").is_some() {
+        let mut finalizers: Vec<Value> = current
+            .pointer("/metadata/finalizers")
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default();
+        let before = finalizers.clone();
+        if let Some(f) = opts.propagation.finalizer() {
+            finalizers.retain(|x| x != ORPHAN_FINALIZER && x != FOREGROUND_FINALIZER);
+            finalizers.push(json!(f));
+        }
+        if !finalizers.is_empty() {
+            let terminating = current.pointer("/metadata/deletionTimestamp").is_some();
+            if terminating && finalizers == before {
                 return Ok(current);
             }
             let mut new = current.clone();
-            meta::metadata_mut(&mut new).insert("deletionTimestamp".into(), json!(meta::now()));
-            meta::metadata_mut(&mut new).insert("deletionGracePeriodSeconds".into(), json!(0));
+            let md = meta::metadata_mut(&mut new);
+            md.insert("finalizers".into(), Value::Array(finalizers));
+            if !terminating {
+                md.insert("deletionTimestamp".into(), json!(meta::now()));
+                md.insert("deletionGracePeriodSeconds".into(), json!(0));
+            }
             let out = self
                 .store
                 .update(&kv.key, Some(kv.mod_revision), render(new.clone()))
@@ -1059,7 +1069,9 @@ impl Objects {
         Ok(with_rv(current, out.mod_revision))
     }
 
-    /// Deletes a namespace with everything in it.
+    /// Marks a namespace terminating; the namespace controller deletes what it holds and
+    /// then the namespace (`controllers::namespace_lifecycle`). A namespace without
+    /// finalizers goes at once, as in kube-apiserver.
     async fn delete_namespace(
         &self,
         res: &Resource,
@@ -1072,33 +1084,32 @@ impl Objects {
                 "namespaces \"{name}\" is forbidden: this namespace may not be deleted"
             )));
         }
+        if current.pointer("/metadata/deletionTimestamp").is_some() {
+            return Ok(current);
+        }
         let mut terminating = current.clone();
         meta::metadata_mut(&mut terminating).insert("deletionTimestamp".into(), json!(meta::now()));
-        terminating["status"] = json!({"phase": "Terminating"});
+        if !held_by_finalizers(res, &terminating) {
+            let out = self
+                .store
+                .delete(&kv.key, Some(kv.mod_revision))
+                .await
+                .map_err(|e| match e {
+                    StoreError::Conflict { .. } => conflict_message(res, name),
+                    other => other.into(),
+                })?;
+            return Ok(with_rv(current, out.mod_revision));
+        }
+        terminating["status"]["phase"] = json!("Terminating");
         let marked = self
             .store
             .update(&kv.key, Some(kv.mod_revision), render(terminating.clone()))
-            .await?;
-        for r in self.registry.all().iter().filter(|r| r.namespaced) {
-            // Only one version of each group/plural owns the stored objects.
-            let prefix = r.list_prefix(Some(name));
-            let page = self.store.list(&prefix, None, 0).await?;
-            for item in page.items {
-                match self.store.delete(&item.key, None).await {
-                    Ok(_) | Err(StoreError::NotFound(_)) => {}
-                    Err(e) => return Err(e.into()),
-                }
-            }
-        }
-        let out = self
-            .store
-            .delete(&kv.key, Some(marked.mod_revision))
             .await
             .map_err(|e| match e {
                 StoreError::Conflict { .. } => conflict_message(res, name),
                 other => other.into(),
             })?;
-        Ok(with_rv(terminating, out.mod_revision))
+        Ok(with_rv(terminating, marked.mod_revision))
     }
 
     async fn delete_all_of_crd(&self, crd: &Value) -> Result<(), ApiError> {
@@ -1121,6 +1132,18 @@ impl Objects {
         }
         Ok(())
     }
+}
+
+/// Whether finalizers keep a terminating object stored: `metadata.finalizers`, and for a
+/// Namespace also `spec.finalizers` (removed by the namespace controller once it is empty).
+pub fn held_by_finalizers(res: &Resource, obj: &Value) -> bool {
+    let any = |p: &str| {
+        obj.pointer(p)
+            .and_then(Value::as_array)
+            .is_some_and(|a| !a.is_empty())
+    };
+    any("/metadata/finalizers")
+        || (res.group.is_empty() && res.kind == "Namespace" && any("/spec/finalizers"))
 }
 
 fn labels_of(v: &Value) -> &serde_json::Map<String, Value> {

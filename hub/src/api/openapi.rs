@@ -904,11 +904,11 @@ mod tests {
         assert!(
             patch["requestBody"]["content"]["application/strategic-merge-patch+json"].is_object()
         );
-        // Only what is served: no replicasets, no protobuf.
+        // What is served, without protobuf: ReplicaSets (the templates' revision history).
         assert!(
             d["paths"]
                 .get("/apis/apps/v1/namespaces/{namespace}/replicasets")
-                .is_none()
+                .is_some()
         );
         assert!(!serde_json::to_string(&d).unwrap().contains("protobuf"));
         // Meta kinds carry core/v1 and the document's group-version.

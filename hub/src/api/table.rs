@@ -228,6 +228,46 @@ fn columns(res: &Resource) -> Vec<Column> {
             }),
             age_col(),
         ]),
+        ("apps", "ReplicaSet") => cols.extend([
+            c("Desired", "integer", 0, |v| json!(i(v, "/spec/replicas"))),
+            c("Current", "integer", 0, |v| json!(i(v, "/status/replicas"))),
+            c("Ready", "integer", 0, |v| {
+                json!(i(v, "/status/readyReplicas"))
+            }),
+            age_col(),
+            c("Containers", "string", 1, |v| {
+                images(v, "/spec/template/spec/containers", "name")
+            }),
+            c("Images", "string", 1, |v| {
+                images(v, "/spec/template/spec/containers", "image")
+            }),
+            c("Selector", "string", 1, |v| {
+                selector_string(v, "/spec/selector/matchLabels")
+            }),
+        ]),
+        ("apps", "ControllerRevision") => cols.extend([
+            c("Controller", "string", 0, |v| {
+                let owner = v
+                    .pointer("/metadata/ownerReferences")
+                    .and_then(Value::as_array)
+                    .and_then(|a| a.iter().find(|r| r["controller"] == true));
+                json!(owner.map_or(String::new(), |r| {
+                    let group = r["apiVersion"]
+                        .as_str()
+                        .and_then(|a| a.rsplit_once('/'))
+                        .map_or("", |(g, _)| g);
+                    let kind = r["kind"].as_str().unwrap_or_default().to_lowercase();
+                    let kind = if group.is_empty() {
+                        kind
+                    } else {
+                        format!("{kind}.{group}")
+                    };
+                    format!("{kind}/{}", r["name"].as_str().unwrap_or_default())
+                }))
+            }),
+            c("Revision", "integer", 0, |v| json!(i(v, "/revision"))),
+            age_col(),
+        ]),
         ("batch", "Job") => cols.extend([
             c("Status", "string", 0, |v| {
                 json!(if condition(v, "Complete") == "True" {

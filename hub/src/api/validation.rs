@@ -73,6 +73,8 @@ fn decode_builtin(group: &str, kind: &str, obj: &Value) -> Result<Value, (String
         ("apps", "Deployment") => roundtrip::<apps::Deployment>(obj),
         ("apps", "StatefulSet") => roundtrip::<apps::StatefulSet>(obj),
         ("apps", "DaemonSet") => roundtrip::<apps::DaemonSet>(obj),
+        ("apps", "ReplicaSet") => roundtrip::<apps::ReplicaSet>(obj),
+        ("apps", "ControllerRevision") => roundtrip::<apps::ControllerRevision>(obj),
         ("batch", "Job") => roundtrip::<batch::Job>(obj),
         ("batch", "CronJob") => roundtrip::<batch::CronJob>(obj),
         ("networking.k8s.io", "Ingress") => roundtrip::<networking::Ingress>(obj),

@@ -138,6 +138,10 @@ pub struct State {
     /// Keys written through by the controllers, with the revision written, until the watch
     /// delivers that revision (older events for them are not applied meanwhile).
     written: HashMap<String, u64>,
+    /// Owner references and the garbage collector's pending deletions, of every object.
+    owners: super::owners::OwnerIndex,
+    /// Names of terminating namespaces.
+    terminating_namespaces: BTreeSet<String>,
     /// Keys read since tracing was turned on (tests count reads per event).
     #[cfg(test)]
     pub reads: std::sync::Mutex<Vec<String>>,
@@ -226,6 +230,64 @@ impl State {
             prefix::RB
         };
         self.resource_of_key(p).cloned()
+    }
+
+    /// The garbage collector's index.
+    pub fn owners(&self) -> &super::owners::OwnerIndex {
+        &self.owners
+    }
+
+    /// Indexes the owner references and collector finalizers of any object (`new` is
+    /// `None` for a delete) and returns the keys the garbage collector must look at.
+    pub fn index_owners(
+        &mut self,
+        key: &str,
+        new: Option<&Bytes>,
+        created: bool,
+    ) -> BTreeSet<String> {
+        let kinds = &self.kinds;
+        let resolve = |group: &str, kind: &str, ns: Option<&str>, name: &str| {
+            let res = kinds.get(&(group.to_owned(), kind.to_owned()))?;
+            match (res.namespaced, ns) {
+                (true, None) => None,
+                (true, ns) => Some(res.key(ns, name)),
+                (false, _) => Some(res.key(None, name)),
+            }
+        };
+        self.owners.apply(key, new, created, &resolve)
+    }
+
+    /// Whether the namespace is terminating.
+    pub fn namespace_terminating(&self, name: &str) -> bool {
+        self.terminating_namespaces.contains(name)
+    }
+
+    /// Terminating namespaces, as keys.
+    pub fn terminating_namespace_keys(&self) -> impl Iterator<Item = String> + '_ {
+        self.terminating_namespaces
+            .iter()
+            .map(|n| format!("{}{n}", prefix::NAMESPACES))
+    }
+
+    /// Follows namespace terminations (`new` is `None` for a delete) and returns the
+    /// namespace key the namespace controller must look at: a namespace that is
+    /// terminating, or the namespace of an object deleted from a terminating one.
+    pub fn track_namespaces(&mut self, key: &str, new: Option<&Bytes>) -> Option<String> {
+        if let Some(name) = key.strip_prefix(prefix::NAMESPACES) {
+            let terminating = new.is_some_and(|b| {
+                memchr::memmem::find(b, b"\"deletionTimestamp\"").is_some()
+                    && parse(b).is_some_and(|v| v.pointer("/metadata/deletionTimestamp").is_some())
+            });
+            if terminating {
+                self.terminating_namespaces.insert(name.to_owned());
+                return Some(key.to_owned());
+            }
+            self.terminating_namespaces.remove(name);
+            return None;
+        }
+        let ns = super::keys::key_namespace(key)?;
+        (new.is_none() && self.terminating_namespaces.contains(ns))
+            .then(|| format!("{}{ns}", prefix::NAMESPACES))
     }
 
     /// The resource of a kind.

@@ -22,6 +22,8 @@ pub mod prefix {
     pub const WORKS: &str = "/work.karmada.io/works/";
     /// Namespaces.
     pub const NAMESPACES: &str = "/core/namespaces/";
+    /// Deployments.
+    pub const DEPLOYMENTS: &str = "/apps/deployments/";
 }
 
 /// Whether templates in this namespace are never propagated.

@@ -11,13 +11,19 @@
 //! safety net.
 
 pub mod cache;
+mod collect;
 pub mod dependencies;
 pub mod detector;
+pub mod gc;
+pub mod history;
 pub mod keys;
+pub mod namespace_lifecycle;
 pub mod namespaces;
+pub mod owners;
 pub mod queue;
 mod reflector;
 pub mod rendering;
+mod revisions;
 pub mod scheduling;
 pub mod status;
 pub mod triggers;
@@ -60,17 +66,26 @@ pub enum Controller {
     Namespaces,
     /// Attached bindings for the dependencies of bindings that propagate them.
     Dependencies,
+    /// Garbage collection by owner references.
+    Gc,
+    /// Deletion of terminating namespaces' content, then of the namespaces.
+    NamespaceLifecycle,
+    /// Revision history of Deployment templates.
+    History,
 }
 
 impl Controller {
     /// All controllers.
-    pub const ALL: [Controller; 6] = [
+    pub const ALL: [Controller; 9] = [
         Controller::Detector,
         Controller::Scheduler,
         Controller::Renderer,
         Controller::Status,
         Controller::Namespaces,
         Controller::Dependencies,
+        Controller::Gc,
+        Controller::NamespaceLifecycle,
+        Controller::History,
     ];
 
     /// The controller's name in logs and metrics.
@@ -82,6 +97,9 @@ impl Controller {
             Controller::Status => "status",
             Controller::Namespaces => "namespaces",
             Controller::Dependencies => "dependencies",
+            Controller::Gc => "garbage-collector",
+            Controller::NamespaceLifecycle => "namespace-lifecycle",
+            Controller::History => "revision-history",
         }
     }
 
@@ -96,6 +114,9 @@ impl Controller {
             Controller::Status => status::decide(state, key),
             Controller::Namespaces => namespaces::decide(state, key),
             Controller::Dependencies => dependencies::decide(state, key),
+            Controller::Gc => gc::decide(state, key),
+            Controller::NamespaceLifecycle => namespace_lifecycle::decide(state, key),
+            Controller::History => history::decide(state, key),
         }
     }
 }
@@ -133,6 +154,9 @@ impl Runtime {
             (Controller::Status, keys.status),
             (Controller::Namespaces, keys.namespaces),
             (Controller::Dependencies, keys.dependencies),
+            (Controller::Gc, keys.gc),
+            (Controller::NamespaceLifecycle, keys.namespace_lifecycle),
+            (Controller::History, keys.history),
         ] {
             let q = self.queue(c);
             let mut added = 0u64;
@@ -156,12 +180,18 @@ impl Runtime {
             if t.starts_with(keys::prefix::NAMESPACES) {
                 keys.namespaces.insert(t.clone());
             } else {
+                if t.starts_with(keys::prefix::DEPLOYMENTS) {
+                    keys.history.insert(t.clone());
+                }
                 keys.detector.insert(t.clone());
             }
         }
         for b in st.binding_keys() {
             keys.binding(b);
         }
+        keys.gc.extend(st.owners().keys().cloned());
+        keys.namespace_lifecycle
+            .extend(st.terminating_namespace_keys());
         keys
     }
 
@@ -218,18 +248,24 @@ impl Runtime {
     async fn resync(self, shutdown: CancellationToken) {
         let mut after_template: Option<String> = None;
         let mut after_binding: Option<String> = None;
+        let mut after_dependent: Option<String> = None;
         loop {
             tokio::select! {
                 _ = shutdown.cancelled() => return,
                 _ = tokio::time::sleep(RESYNC_TICK) => {}
             }
-            let (templates, bindings) = {
+            let (templates, bindings, dependents) = {
                 let st = self.read();
                 (
                     next_slice(st.template_keys(), after_template.as_deref()),
                     next_slice(st.binding_keys(), after_binding.as_deref()),
+                    next_slice(st.owners().keys(), after_dependent.as_deref()),
                 )
             };
+            after_dependent = dependents
+                .last()
+                .cloned()
+                .filter(|_| dependents.len() == RESYNC_KEYS_PER_TICK);
             after_template = templates
                 .last()
                 .cloned()
@@ -243,12 +279,16 @@ impl Runtime {
                 if t.starts_with(keys::prefix::NAMESPACES) {
                     keys.namespaces.insert(t);
                 } else {
+                    if t.starts_with(keys::prefix::DEPLOYMENTS) {
+                        keys.history.insert(t.clone());
+                    }
                     keys.detector.insert(t);
                 }
             }
             for b in bindings {
                 keys.binding(&b);
             }
+            keys.gc.extend(dependents);
             self.enqueue(keys);
         }
     }

@@ -11,7 +11,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::Runtime;
 use super::cache::{Class, State};
-use super::triggers::keys_for;
+use super::triggers::{Keys, keys_for};
 
 /// Items per list page.
 const PAGE: usize = 1000;
@@ -27,6 +27,8 @@ async fn list(rt: &Runtime) -> Result<State, StoreError> {
         let page = store.list("/", after.as_deref(), PAGE).await?;
         revision.get_or_insert(page.revision);
         for kv in &page.items {
+            state.index_owners(&kv.key, Some(&kv.value), false);
+            state.track_namespaces(&kv.key, Some(&kv.value));
             if state.classify(&kv.key) != Class::Other {
                 state.upsert(&kv.key, &kv.value);
             }
@@ -93,14 +95,22 @@ pub(super) async fn run(rt: Runtime, shutdown: CancellationToken) {
             let keys = {
                 let mut st = rt.write_cache();
                 st.sync_registry(rt.objects.registry());
-                if st.classify(&ev.kv.key) == Class::Other {
-                    st.revision = ev.kv.mod_revision;
-                    continue;
-                }
                 let new = match ev.kind {
                     EventKind::Deleted => None,
                     EventKind::Created | EventKind::Updated => Some(&ev.kv.value),
                 };
+                let lifecycle = Keys {
+                    gc: st.index_owners(&ev.kv.key, new, matches!(ev.kind, EventKind::Created)),
+                    namespace_lifecycle: st.track_namespaces(&ev.kv.key, new).into_iter().collect(),
+                    ..Keys::default()
+                };
+                if st.classify(&ev.kv.key) == Class::Other {
+                    st.revision = ev.kv.mod_revision;
+                    if !lifecycle.is_empty() {
+                        rt.enqueue(lifecycle);
+                    }
+                    continue;
+                }
                 st.apply_event(&ev.kv.key, new, ev.kv.mod_revision);
                 st.revision = ev.kv.mod_revision;
                 let prev = match ev.kind {
@@ -108,7 +118,10 @@ pub(super) async fn run(rt: Runtime, shutdown: CancellationToken) {
                     EventKind::Updated => ev.prev.as_ref(),
                     EventKind::Deleted => Some(&ev.kv.value),
                 };
-                keys_for(&st, &ev.kv.key, prev, new)
+                let mut keys = keys_for(&st, &ev.kv.key, prev, new);
+                keys.gc = lifecycle.gc;
+                keys.namespace_lifecycle = lifecycle.namespace_lifecycle;
+                keys
             };
             if !keys.is_empty() {
                 rt.enqueue(keys);

@@ -15,6 +15,7 @@ use serde_json::Value;
 
 use super::cache::{Class, State};
 use super::keys::{key_name, key_namespace, policy_id, prefix};
+use crate::registry::Resource;
 
 /// The keys to enqueue, per controller.
 #[derive(Debug, Default, Clone, PartialEq)]
@@ -31,6 +32,12 @@ pub struct Keys {
     pub namespaces: BTreeSet<String>,
     /// Depending binding keys for the dependencies distributor.
     pub dependencies: BTreeSet<String>,
+    /// Object keys for the garbage collector.
+    pub gc: BTreeSet<String>,
+    /// Namespace keys for the namespace lifecycle controller.
+    pub namespace_lifecycle: BTreeSet<String>,
+    /// Deployment keys for the revision history.
+    pub history: BTreeSet<String>,
 }
 
 impl Keys {
@@ -42,6 +49,9 @@ impl Keys {
             && self.status.is_empty()
             && self.namespaces.is_empty()
             && self.dependencies.is_empty()
+            && self.gc.is_empty()
+            && self.namespace_lifecycle.is_empty()
+            && self.history.is_empty()
     }
 
     /// Queues a binding for every controller keyed by bindings.
@@ -96,6 +106,22 @@ fn placement_admits(p: &Placement, c: &ClusterInfo) -> bool {
     }
 }
 
+/// Whether a Deployment's revision history may need a write: it is new, or its spec or its
+/// revision annotation changed.
+fn history_changed(res: &Resource, prev: &Option<Value>, new: &Option<Value>) -> bool {
+    if res.group != "apps" || res.kind != "Deployment" || new.is_none() {
+        return false;
+    }
+    let spec = |v: &Option<Value>| v.as_ref().and_then(|v| v.get("spec").cloned());
+    let rev = |v: &Option<Value>| {
+        v.as_ref().and_then(|v| {
+            v.pointer("/metadata/annotations/deployment.kubernetes.io~1revision")
+                .cloned()
+        })
+    };
+    prev.is_none() || spec(prev) != spec(new) || rev(prev) != rev(new)
+}
+
 /// The keys one store change affects. `new` is `None` for a delete.
 pub fn keys_for(state: &State, key: &str, prev: Option<&Bytes>, new: Option<&Bytes>) -> Keys {
     let mut out = Keys::default();
@@ -115,6 +141,9 @@ pub fn keys_for(state: &State, key: &str, prev: Option<&Bytes>, new: Option<&Byt
                 return out;
             }
             out.detector.insert(key.to_owned());
+            if history_changed(&res, &prev, &new) {
+                out.history.insert(key.to_owned());
+            }
             if let Some(b) = state.binding_key_of_template(key)
                 && state.binding(&b).is_some()
             {

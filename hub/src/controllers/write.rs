@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use serde_json::{Value, json};
 
+use crate::api::deletion::{DeleteOptions, Propagation};
 use crate::api::error::ApiError;
 use crate::api::objects::{Objects, PatchType, WriteOptions};
 use crate::registry::Resource;
@@ -71,6 +72,58 @@ pub enum Write {
         ns: Option<String>,
         /// Name.
         name: String,
+        /// What becomes of its dependents.
+        propagation: Propagation,
+    },
+    /// Look up a dependent's owners and delete it, or drop references to missing owners,
+    /// by [`gc::verdict`](super::gc::verdict).
+    Collect {
+        /// Its resource.
+        res: Arc<Resource>,
+        /// Namespace.
+        ns: Option<String>,
+        /// Name.
+        name: String,
+    },
+    /// Remove a dependent's references to the owner with this uid.
+    DropOwner {
+        /// Its resource.
+        res: Arc<Resource>,
+        /// Namespace.
+        ns: Option<String>,
+        /// Name.
+        name: String,
+        /// The owner's uid.
+        owner_uid: String,
+    },
+    /// Remove one of the garbage collector's finalizers from the object with this uid.
+    RemoveFinalizer {
+        /// Its resource.
+        res: Arc<Resource>,
+        /// Namespace.
+        ns: Option<String>,
+        /// Name.
+        name: String,
+        /// The object's uid.
+        uid: String,
+        /// The finalizer.
+        finalizer: &'static str,
+    },
+    /// Delete what a terminating namespace holds, and the namespace once it is empty.
+    FinalizeNamespace {
+        /// The namespace.
+        name: String,
+    },
+    /// Bring a Deployment's revision history (its ReplicaSets) up to date.
+    RecordHistory {
+        /// The Deployment's resource.
+        res: Arc<Resource>,
+        /// Namespace.
+        ns: Option<String>,
+        /// Name.
+        name: String,
+        /// Names of the ReplicaSets it owns, as the cache knows them.
+        replica_sets: Vec<String>,
     },
 }
 
@@ -117,6 +170,7 @@ impl Write {
             res: res.clone(),
             ns: ns_of(v),
             name: crate::api::meta::name(v).to_owned(),
+            propagation: Propagation::Background,
         }
     }
 
@@ -128,7 +182,16 @@ impl Write {
             Write::Status { res, object } => ("status", res, ns_of(object), name_of(object)),
             Write::Patch { res, ns, name, .. } => ("patch", res, ns.clone(), name.clone()),
             Write::EditStatus { res, ns, name, .. } => ("status", res, ns.clone(), name.clone()),
-            Write::Delete { res, ns, name } => ("delete", res, ns.clone(), name.clone()),
+            Write::Delete { res, ns, name, .. } => ("delete", res, ns.clone(), name.clone()),
+            Write::Collect { res, ns, name } => ("collect", res, ns.clone(), name.clone()),
+            Write::DropOwner { res, ns, name, .. } => ("orphan", res, ns.clone(), name.clone()),
+            Write::RemoveFinalizer { res, ns, name, .. } => {
+                ("finalize", res, ns.clone(), name.clone())
+            }
+            Write::FinalizeNamespace { name } => return format!("finalize Namespace {name}"),
+            Write::RecordHistory { res, ns, name, .. } => {
+                ("history", res, ns.clone(), name.clone())
+            }
         };
         match ns {
             Some(ns) => format!("{verb} {} {ns}/{name}", res.kind),
@@ -231,6 +294,15 @@ fn opts() -> WriteOptions {
     }
 }
 
+/// The options of the hub's own housekeeping writes (garbage collection, namespace
+/// finalization, revision history), which may touch read-only resources.
+pub(super) fn housekeeping_opts() -> WriteOptions {
+    WriteOptions {
+        privileged: true,
+        ..opts()
+    }
+}
+
 /// An object as a write stored it.
 #[derive(Debug)]
 pub struct Stored {
@@ -263,7 +335,19 @@ pub async fn execute(objects: &Objects, w: Write) -> Result<Option<Stored>, Writ
         | Write::Status { res, .. }
         | Write::EditStatus { res, .. }
         | Write::Patch { res, .. }
-        | Write::Delete { res, .. } => res.clone(),
+        | Write::Delete { res, .. }
+        | Write::Collect { res, .. }
+        | Write::DropOwner { res, .. }
+        | Write::RemoveFinalizer { res, .. }
+        | Write::RecordHistory { res, .. } => res.clone(),
+        Write::FinalizeNamespace { name } => {
+            return match super::namespace_lifecycle::finalize(objects, name).await {
+                Ok(_) => Ok(None),
+                Err(e) if e.reason == "NotFound" => Ok(None),
+                Err(e) if e.reason == "Conflict" => Err(WriteError::Stale(what)),
+                Err(source) => Err(WriteError::Api { what, source }),
+            };
+        }
     };
     let result: Result<Option<Value>, ApiError> = match w {
         Write::Create { res, object } => {
@@ -329,10 +413,47 @@ pub async fn execute(objects: &Objects, w: Write) -> Result<Option<Stored>, Writ
                 .await
                 .map(|w| Some(w.object))
         }
-        Write::Delete { res, ns, name } => objects
-            .delete(&res, ns.as_deref(), &name, None, None, false)
-            .await
-            .map(|_| None),
+        Write::Delete {
+            res,
+            ns,
+            name,
+            propagation,
+        } => {
+            let opts = DeleteOptions {
+                propagation,
+                ..DeleteOptions::default()
+            };
+            objects
+                .delete(&res, ns.as_deref(), &name, &opts)
+                .await
+                .map(|_| None)
+        }
+        Write::Collect { res, ns, name } => {
+            super::collect::collect(objects, &res, ns.as_deref(), &name).await
+        }
+        Write::DropOwner {
+            res,
+            ns,
+            name,
+            owner_uid,
+        } => super::collect::drop_owners(objects, &res, ns.as_deref(), &name, &[owner_uid]).await,
+        Write::RemoveFinalizer {
+            res,
+            ns,
+            name,
+            uid,
+            finalizer,
+        } => {
+            super::collect::remove_finalizer(objects, &res, ns.as_deref(), &name, &uid, finalizer)
+                .await
+        }
+        Write::FinalizeNamespace { .. } => Ok(None),
+        Write::RecordHistory {
+            res,
+            ns,
+            name,
+            replica_sets,
+        } => super::revisions::record(objects, &res, ns.as_deref(), &name, &replica_sets).await,
     };
     match result {
         Ok(object) => Ok(object.map(|object| Stored { res, object })),
