@@ -19,6 +19,20 @@ struct Member {
 }
 
 impl Member {
+    /// The image of the `demo/nginx` Deployment in this member.
+    async fn nginx_image(&self) -> Result<String> {
+        self.kubectl(&[
+            "get",
+            "deploy",
+            "nginx",
+            "-n",
+            "demo",
+            "-o",
+            "jsonpath={.spec.template.spec.containers[0].image}",
+        ])
+        .await
+    }
+
     /// Runs kubectl against the member; fails on a non-zero exit.
     async fn kubectl(&self, args: &[&str]) -> Result<String> {
         let out = self.cluster.kubectl().args(args).output().await?;
@@ -258,32 +272,55 @@ async fn karmada_policies_propagate_schedule_override_and_report_status() -> Res
     // An image override for one cluster only.
     hub_apply(&hub, "apiVersion: policy.karmada.io/v1alpha1\nkind: OverridePolicy\nmetadata: {name: nginx-m1, namespace: demo}\nspec:\n  resourceSelectors: [{apiVersion: apps/v1, kind: Deployment, name: nginx}]\n  overrideRules:\n  - targetCluster: {clusterNames: [m1]}\n    overriders:\n      imageOverrider:\n      - {component: Tag, operator: replace, value: '1.27'}\n").await?;
     wait_for("m1 runs nginx:1.27", Duration::from_secs(60), || async {
-        let img = members[0]
-            .kubectl(&[
-                "get",
-                "deploy",
-                "nginx",
-                "-n",
-                "demo",
-                "-o",
-                "jsonpath={.spec.template.spec.containers[0].image}",
-            ])
-            .await?;
-        Ok((img == "nginx:1.27").then_some(()))
+        Ok((members[0].nginx_image().await? == "nginx:1.27").then_some(()))
     })
     .await?;
-    let img = members[1]
-        .kubectl(&[
-            "get",
-            "deploy",
-            "nginx",
-            "-n",
-            "demo",
-            "-o",
-            "jsonpath={.spec.template.spec.containers[0].image}",
-        ])
+    assert_eq!(
+        members[1].nginx_image().await?,
+        "nginx:1.25",
+        "the override is for m1 only"
+    );
+
+    // A new image on the hub reaches m2; `kubectl rollout undo` on the hub's revision history
+    // brings the old one back there too.
+    hub.kubectl(&[
+        "set",
+        "image",
+        "deploy/nginx",
+        "-n",
+        "demo",
+        "nginx=nginx:1.26",
+    ])
+    .await?;
+    wait_for("m2 runs nginx:1.26", Duration::from_secs(60), || async {
+        Ok((members[1].nginx_image().await? == "nginx:1.26").then_some(()))
+    })
+    .await?;
+    wait_for(
+        "two revisions on the hub",
+        Duration::from_secs(30),
+        || async {
+            let h = hub
+                .kubectl(&["rollout", "history", "deploy/nginx", "-n", "demo"])
+                .await?;
+            Ok(h.lines()
+                .filter(|l| l.trim_start().starts_with(['1', '2']))
+                .count()
+                .eq(&2)
+                .then_some(()))
+        },
+    )
+    .await?;
+    let undo = hub
+        .kubectl(&["rollout", "undo", "deploy/nginx", "-n", "demo"])
         .await?;
-    assert_eq!(img, "nginx:1.25", "the override is for m1 only");
+    assert!(undo.contains("rolled back"), "{undo}");
+    wait_for(
+        "m2 runs nginx:1.25 again",
+        Duration::from_secs(60),
+        || async { Ok((members[1].nginx_image().await? == "nginx:1.25").then_some(())) },
+    )
+    .await?;
 
     // Duplicated to clusters selected by label, for a label-selected ConfigMap.
     hub_apply(&hub, "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: picked, namespace: demo, labels: {propagate: 'yes'}}\ndata: {a: '1'}\n---\napiVersion: v1\nkind: ConfigMap\nmetadata: {name: ignored, namespace: demo}\ndata: {a: '1'}\n---\napiVersion: policy.karmada.io/v1alpha1\nkind: PropagationPolicy\nmetadata: {name: configs, namespace: demo}\nspec:\n  resourceSelectors: [{apiVersion: v1, kind: ConfigMap, labelSelector: {matchLabels: {propagate: 'yes'}}}]\n  placement:\n    clusterAffinity: {labelSelector: {matchLabels: {env: prod}}}\n").await?;

@@ -1,7 +1,8 @@
 //! `kubectl rollout history` and `kubectl rollout undo` on a Deployment template of a real
 //! hub: each template change is a revision (a ReplicaSet owned by the Deployment), an undo
 //! brings an earlier template back as the newest revision, `revisionHistoryLimit` bounds the
-//! history, and the ReplicaSets go with the Deployment.
+//! history, and the ReplicaSets go with the Deployment. StatefulSets keep theirs as
+//! ControllerRevisions.
 #![allow(clippy::unwrap_used, missing_docs)]
 
 mod support;
@@ -18,7 +19,11 @@ fn ok(hub: &HubProcess, args: &[&str]) -> String {
 
 /// The revision numbers `kubectl rollout history` lists.
 fn revisions(hub: &HubProcess) -> Vec<u64> {
-    let out = ok(hub, &["rollout", "history", "deployment/web"]);
+    revisions_of(hub, "deployment/web")
+}
+
+fn revisions_of(hub: &HubProcess, what: &str) -> Vec<u64> {
+    let out = ok(hub, &["rollout", "history", what]);
     out.lines()
         .skip_while(|l| !l.starts_with("REVISION"))
         .skip(1)
@@ -137,4 +142,51 @@ fn history_and_undo_of_a_deployment() {
         let o = hub.kubectl(&["get", "replicasets", "-o", "name"]);
         o.status.success() && stdout(&o).trim().is_empty()
     }));
+}
+
+#[test]
+fn history_and_undo_of_a_statefulset() {
+    let hub = HubProcess::start();
+    let sts = |image: &str| {
+        format!(
+            "apiVersion: apps/v1\nkind: StatefulSet\nmetadata: {{name: db}}\nspec:\n  serviceName: db\n  selector: {{matchLabels: {{app: db}}}}\n  template:\n    metadata: {{labels: {{app: db}}}}\n    spec:\n      containers: [{{name: db, image: '{image}'}}]\n"
+        )
+    };
+    let sts_image = || {
+        ok(
+            &hub,
+            &[
+                "get",
+                "statefulset",
+                "db",
+                "-o",
+                "jsonpath={.spec.template.spec.containers[0].image}",
+            ],
+        )
+    };
+    for (i, image) in ["postgres:16", "postgres:17"].iter().enumerate() {
+        let o = hub.kubectl_stdin(&["apply", "-f", "-"], &sts(image));
+        assert!(o.status.success(), "{}", stderr(&o));
+        let want: Vec<u64> = (1..=i as u64 + 1).collect();
+        assert!(
+            eventually(WAIT, || revisions_of(&hub, "statefulset/db") == want),
+            "{:?}",
+            revisions_of(&hub, "statefulset/db")
+        );
+    }
+    let detail = ok(
+        &hub,
+        &["rollout", "history", "statefulset/db", "--revision=1"],
+    );
+    assert!(detail.contains("postgres:16"), "{detail}");
+    let undo = ok(&hub, &["rollout", "undo", "statefulset/db"]);
+    assert!(undo.contains("rolled back"), "{undo}");
+    assert_eq!(sts_image(), "postgres:16");
+    assert!(
+        eventually(WAIT, || revisions_of(&hub, "statefulset/db") == [2, 3]),
+        "{:?}",
+        revisions_of(&hub, "statefulset/db")
+    );
+    let revs = ok(&hub, &["get", "controllerrevisions", "-o", "name"]);
+    assert_eq!(revs.lines().count(), 2, "{revs}");
 }

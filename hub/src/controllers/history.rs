@@ -12,7 +12,7 @@
 use serde_json::{Map, Value, json};
 
 use super::cache::State;
-use super::keys::split_key;
+use super::keys::{prefix, split_key};
 use super::write::Write;
 
 /// The revision of a Deployment and of each of its ReplicaSets.
@@ -28,15 +28,17 @@ pub const HASH_LABEL: &str = "pod-template-hash";
 /// `revisionHistoryLimit` when unset.
 pub const DEFAULT_HISTORY_LIMIT: usize = 10;
 
-/// The writes one Deployment key needs: a live look at its history, when it is a stored,
-/// live Deployment.
+/// The writes one workload key needs: a live look at its history (ReplicaSets for a
+/// Deployment, ControllerRevisions for a StatefulSet or DaemonSet), when it is stored and live.
 pub fn decide(state: &State, key: &str) -> Vec<Write> {
     let Some(res) = state.resource_of_key(key) else {
         return Vec::new();
     };
-    if res.group != "apps" || res.kind != "Deployment" {
-        return Vec::new();
-    }
+    let records = match (res.group.as_str(), res.kind.as_str()) {
+        ("apps", "Deployment") => prefix::REPLICASETS,
+        ("apps", "StatefulSet" | "DaemonSet") => prefix::CONTROLLER_REVISIONS,
+        _ => return Vec::new(),
+    };
     let Some(deployment) = state.template(key) else {
         return Vec::new();
     };
@@ -47,13 +49,13 @@ pub fn decide(state: &State, key: &str) -> Vec<Write> {
         .pointer("/metadata/uid")
         .and_then(Value::as_str)
         .unwrap_or_default();
-    let replica_sets = state
+    let records = state
         .owners()
         .dependents(key, uid)
         .into_iter()
         .filter_map(|d| {
             d.key
-                .strip_prefix("/apps/replicasets/")
+                .strip_prefix(records)
                 .and_then(|rest| rest.split_once('/'))
                 .map(|(_, name)| name.to_owned())
         })
@@ -65,7 +67,7 @@ pub fn decide(state: &State, key: &str) -> Vec<Write> {
         res: res.clone(),
         ns: ns.map(str::to_owned),
         name: name.to_owned(),
-        replica_sets,
+        records,
     }]
 }
 

@@ -24,6 +24,26 @@ pub mod prefix {
     pub const NAMESPACES: &str = "/core/namespaces/";
     /// Deployments.
     pub const DEPLOYMENTS: &str = "/apps/deployments/";
+    /// StatefulSets.
+    pub const STATEFULSETS: &str = "/apps/statefulsets/";
+    /// DaemonSets.
+    pub const DAEMONSETS: &str = "/apps/daemonsets/";
+    /// ReplicaSets (the revision history of Deployments).
+    pub const REPLICASETS: &str = "/apps/replicasets/";
+    /// ControllerRevisions (the revision history of StatefulSets and DaemonSets).
+    pub const CONTROLLER_REVISIONS: &str = "/apps/controllerrevisions/";
+}
+
+/// Whether the key is a workload whose templates keep a revision history (Deployment,
+/// StatefulSet, DaemonSet).
+pub fn has_history(key: &str) -> bool {
+    [
+        prefix::DEPLOYMENTS,
+        prefix::STATEFULSETS,
+        prefix::DAEMONSETS,
+    ]
+    .iter()
+    .any(|p| key.starts_with(p))
 }
 
 /// Whether templates in this namespace are never propagated.

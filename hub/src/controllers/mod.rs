@@ -12,6 +12,7 @@
 
 pub mod cache;
 mod collect;
+pub mod controller_revisions;
 pub mod dependencies;
 pub mod detector;
 pub mod gc;
@@ -180,7 +181,7 @@ impl Runtime {
             if t.starts_with(keys::prefix::NAMESPACES) {
                 keys.namespaces.insert(t.clone());
             } else {
-                if t.starts_with(keys::prefix::DEPLOYMENTS) {
+                if keys::has_history(t) {
                     keys.history.insert(t.clone());
                 }
                 keys.detector.insert(t.clone());
@@ -279,7 +280,7 @@ impl Runtime {
                 if t.starts_with(keys::prefix::NAMESPACES) {
                     keys.namespaces.insert(t);
                 } else {
-                    if t.starts_with(keys::prefix::DEPLOYMENTS) {
+                    if keys::has_history(&t) {
                         keys.history.insert(t.clone());
                     }
                     keys.detector.insert(t);

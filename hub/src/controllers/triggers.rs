@@ -15,7 +15,6 @@ use serde_json::Value;
 
 use super::cache::{Class, State};
 use super::keys::{key_name, key_namespace, policy_id, prefix};
-use crate::registry::Resource;
 
 /// The keys to enqueue, per controller.
 #[derive(Debug, Default, Clone, PartialEq)]
@@ -106,10 +105,10 @@ fn placement_admits(p: &Placement, c: &ClusterInfo) -> bool {
     }
 }
 
-/// Whether a Deployment's revision history may need a write: it is new, or its spec or its
+/// Whether a workload's revision history may need a write: it is new, or its spec or its
 /// revision annotation changed.
-fn history_changed(res: &Resource, prev: &Option<Value>, new: &Option<Value>) -> bool {
-    if res.group != "apps" || res.kind != "Deployment" || new.is_none() {
+fn history_changed(key: &str, prev: &Option<Value>, new: &Option<Value>) -> bool {
+    if !super::keys::has_history(key) || new.is_none() {
         return false;
     }
     let spec = |v: &Option<Value>| v.as_ref().and_then(|v| v.get("spec").cloned());
@@ -141,7 +140,7 @@ pub fn keys_for(state: &State, key: &str, prev: Option<&Bytes>, new: Option<&Byt
                 return out;
             }
             out.detector.insert(key.to_owned());
-            if history_changed(&res, &prev, &new) {
+            if history_changed(key, &prev, &new) {
                 out.history.insert(key.to_owned());
             }
             if let Some(b) = state.binding_key_of_template(key)

@@ -114,16 +114,16 @@ pub enum Write {
         /// The namespace.
         name: String,
     },
-    /// Bring a Deployment's revision history (its ReplicaSets) up to date.
+    /// Bring a workload's revision history (ReplicaSets or ControllerRevisions) up to date.
     RecordHistory {
-        /// The Deployment's resource.
+        /// The workload's resource.
         res: Arc<Resource>,
         /// Namespace.
         ns: Option<String>,
         /// Name.
         name: String,
-        /// Names of the ReplicaSets it owns, as the cache knows them.
-        replica_sets: Vec<String>,
+        /// Names of the ReplicaSets or ControllerRevisions it owns, as the cache knows them.
+        records: Vec<String>,
     },
 }
 
@@ -452,8 +452,8 @@ pub async fn execute(objects: &Objects, w: Write) -> Result<Option<Stored>, Writ
             res,
             ns,
             name,
-            replica_sets,
-        } => super::revisions::record(objects, &res, ns.as_deref(), &name, &replica_sets).await,
+            records,
+        } => super::revisions::record(objects, &res, ns.as_deref(), &name, &records).await,
     };
     match result {
         Ok(object) => Ok(object.map(|object| Stored { res, object })),
