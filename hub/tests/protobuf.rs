@@ -153,7 +153,11 @@ fn kubectl_create_generators_send_protobuf_that_the_hub_stores_as_json() {
         );
         let container = &web["spec"]["template"]["spec"]["containers"][0];
         assert_eq!(container["image"], "nginx");
-        assert_eq!(container["ports"], json!([{"containerPort": 80}]));
+        // kube-apiserver's defaults are applied (the protocol of a port).
+        assert_eq!(
+            container["ports"],
+            json!([{"containerPort": 80, "protocol": "TCP"}])
+        );
         // Go's zero values of omitempty fields are not stored as "" or 0.
         assert!(web["metadata"].get("generateName").is_none(), "{web}");
         assert!(container.get("workingDir").is_none(), "{container}");

@@ -1,5 +1,6 @@
 //! The Kubernetes-compatible REST API.
 
+pub mod defaults;
 pub mod deletion;
 pub mod discovery;
 pub mod error;

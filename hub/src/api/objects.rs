@@ -133,12 +133,78 @@ fn parse_rv(obj: &Value) -> Result<Option<u64>, ApiError> {
 }
 
 /// The generation rules: bumped on changes outside metadata and status.
+/// The DaemonSet annotation kube-apiserver keeps equal to the generation of its last
+/// template change.
+const DAEMONSET_TEMPLATE_GENERATION: &str = "deprecated.daemonset.template.generation";
+
+/// Raises `metadata.generation` when the write changes the spec (for a Deployment also its
+/// annotations but the revision, which it hands to its ReplicaSets), as kube-apiserver's
+/// strategies do; a
+/// DaemonSet's template generation follows its template.
+fn bump_generation(res: &Resource, current: &Value, new: &mut Value) {
+    if !uses_generation(res) {
+        return;
+    }
+    let deployment = res.group == "apps" && res.kind == "Deployment";
+    // The revision annotation is written by the revision history, as kube's deployment
+    // controller writes it through the status subresource: no new generation.
+    let annotations = |v: &Value| {
+        let mut a = v
+            .pointer("/metadata/annotations")
+            .and_then(Value::as_object)
+            .cloned()
+            .unwrap_or_default();
+        a.remove(crate::controllers::history::REVISION_ANNOTATION);
+        a
+    };
+    if meta::spec_of(new) == meta::spec_of(current)
+        && !(deployment && annotations(new) != annotations(current))
+    {
+        return;
+    }
+    let g = current
+        .pointer("/metadata/generation")
+        .and_then(Value::as_i64)
+        .unwrap_or(0)
+        .saturating_add(1);
+    meta::metadata_mut(new).insert("generation".into(), json!(g));
+    if res.group == "apps"
+        && res.kind == "DaemonSet"
+        && new.pointer("/spec/template") != current.pointer("/spec/template")
+    {
+        set_annotation(new, DAEMONSET_TEMPLATE_GENERATION, &g.to_string());
+    }
+}
+
+fn set_annotation(obj: &mut Value, key: &str, value: &str) {
+    let m = meta::metadata_mut(obj);
+    let a = m.entry("annotations").or_insert_with(|| json!({}));
+    if !a.is_object() {
+        *a = json!({});
+    }
+    a[key] = json!(value);
+}
+
+/// Whether `metadata.generation` is kept: for custom and Karmada resources, and for the
+/// built-in kinds whose kube-apiserver strategy tracks it (workloads, PDBs, Ingresses,
+/// NetworkPolicies, CRDs, admission configuration), not for the others (ConfigMaps, Services,
+/// RBAC, quotas, storage and scheduling classes, ...).
 fn uses_generation(res: &Resource) -> bool {
-    !(res.group.is_empty()
-        && matches!(
+    if !res.is_builtin() {
+        return true;
+    }
+    match res.group.as_str() {
+        "" => matches!(res.kind.as_str(), "Pod" | "ReplicationController"),
+        "apps" => res.kind != "ControllerRevision",
+        "batch" | "apiextensions.k8s.io" | "admissionregistration.k8s.io" => true,
+        "policy" => res.kind == "PodDisruptionBudget",
+        "scheduling.k8s.io" => res.kind == "PriorityClass",
+        "networking.k8s.io" => matches!(
             res.kind.as_str(),
-            "ConfigMap" | "Secret" | "ServiceAccount" | "Namespace"
-        ))
+            "Ingress" | "NetworkPolicy" | "IngressClass"
+        ),
+        _ => false,
+    }
 }
 
 fn conflict_message(res: &Resource, name: &str) -> ApiError {
@@ -496,6 +562,9 @@ impl Objects {
         } else {
             m.remove("generation");
         }
+        if uses_gen && res.group == "apps" && res.kind == "DaemonSet" {
+            set_annotation(&mut obj, DAEMONSET_TEMPLATE_GENERATION, "1");
+        }
         label_namespace_name(res, &mut obj, &name);
         if res.kind == "Namespace" && res.group.is_empty() {
             obj["status"] = json!({"phase": "Active"});
@@ -651,14 +720,7 @@ impl Objects {
                 }
             }
         }
-        if uses_generation(res) && meta::spec_of(&new) != meta::spec_of(&current) {
-            let g = cur_meta
-                .get("generation")
-                .and_then(Value::as_i64)
-                .unwrap_or(0)
-                + 1;
-            meta::metadata_mut(&mut new).insert("generation".into(), json!(g));
-        }
+        bump_generation(res, &current, &mut new);
         let now = meta::now();
         if !new
             .get("metadata")
@@ -980,14 +1042,7 @@ impl Objects {
         if let Some(mf) = managed {
             m.insert("managedFields".into(), mf);
         }
-        if uses_generation(res) && meta::spec_of(&new) != meta::spec_of(&current) {
-            let g = cur_meta
-                .get("generation")
-                .and_then(Value::as_i64)
-                .unwrap_or(0)
-                + 1;
-            meta::metadata_mut(&mut new).insert("generation".into(), json!(g));
-        }
+        bump_generation(res, &current, &mut new);
         if res.read_only && !opts.privileged {
             return Err(ApiError::method_not_allowed(format!(
                 "{} is read-only: the hub maintains it",

@@ -21,6 +21,32 @@ fn s(v: &Value, ptr: &str) -> String {
     str_at(v, ptr).unwrap_or_default().to_owned()
 }
 
+/// A ResourceQuota's `used/hard` per resource, for `limits.*` resources or the others, as
+/// kubectl prints them (`pods: 0/10, requests.cpu: 0/2`).
+fn quota_usage(v: &Value, limits: bool) -> String {
+    let hard = v
+        .pointer("/status/hard")
+        .or_else(|| v.pointer("/spec/hard"))
+        .and_then(Value::as_object);
+    let mut out: Vec<String> = hard
+        .into_iter()
+        .flatten()
+        .filter(|(k, _)| k.starts_with("limits.") == limits)
+        .map(|(k, h)| {
+            let used = v
+                .pointer(&format!(
+                    "/status/used/{}",
+                    k.replace('~', "~0").replace('/', "~1")
+                ))
+                .and_then(Value::as_str)
+                .unwrap_or("0");
+            format!("{k}: {used}/{}", h.as_str().unwrap_or_default())
+        })
+        .collect();
+    out.sort();
+    out.join(", ")
+}
+
 fn or_none(x: String) -> Value {
     if x.is_empty() {
         json!("<none>")
@@ -443,8 +469,51 @@ fn columns(res: &Resource) -> Vec<Column> {
             c("StorageClass", "string", 0, |v| {
                 json!(s(v, "/spec/storageClassName"))
             }),
+            c("VolumeAttributesClass", "string", 0, |v| {
+                json!(str_at(v, "/spec/volumeAttributesClassName").unwrap_or("<unset>"))
+            }),
             age_col(),
         ]),
+        ("storage.k8s.io", "StorageClass") => cols.extend([
+            c("Provisioner", "string", 0, |v| json!(s(v, "/provisioner"))),
+            c("ReclaimPolicy", "string", 0, |v| {
+                json!(str_at(v, "/reclaimPolicy").unwrap_or("Delete"))
+            }),
+            c("VolumeBindingMode", "string", 0, |v| {
+                json!(str_at(v, "/volumeBindingMode").unwrap_or("Immediate"))
+            }),
+            c("AllowVolumeExpansion", "string", 0, |v| {
+                json!(
+                    v.get("allowVolumeExpansion")
+                        .and_then(Value::as_bool)
+                        .unwrap_or(false)
+                        .to_string()
+                )
+            }),
+            age_col(),
+        ]),
+        ("scheduling.k8s.io", "PriorityClass") => cols.extend([
+            c("Value", "integer", 0, |v| json!(i(v, "/value"))),
+            c("Global-Default", "boolean", 0, |v| {
+                json!(
+                    v.get("globalDefault")
+                        .and_then(Value::as_bool)
+                        .unwrap_or(false)
+                )
+            }),
+            age_col(),
+            c("PreemptionPolicy", "string", 0, |v| {
+                json!(str_at(v, "/preemptionPolicy").unwrap_or("PreemptLowerPriority"))
+            }),
+        ]),
+        ("", "ResourceQuota") => cols.extend([
+            c("Request", "string", 0, |v| json!(quota_usage(v, false))),
+            c("Limit", "string", 0, |v| json!(quota_usage(v, true))),
+            age_col(),
+        ]),
+        ("", "LimitRange") => cols.extend([c("Created At", "date", 0, |v| {
+            json!(s(v, "/metadata/creationTimestamp"))
+        })]),
         ("apiextensions.k8s.io", "CustomResourceDefinition") => {
             cols.extend([c("Created At", "date", 0, |v| {
                 json!(s(v, "/metadata/creationTimestamp"))
@@ -641,16 +710,7 @@ fn columns(res: &Resource) -> Vec<Column> {
                 json!(cs.join(","))
             }),
         ]),
-        ("", "ServiceAccount") => cols.extend([
-            c("Secrets", "integer", 0, |v| {
-                json!(
-                    v.get("secrets")
-                        .and_then(Value::as_array)
-                        .map_or(0, Vec::len)
-                )
-            }),
-            age_col(),
-        ]),
+        ("", "ServiceAccount") => cols.extend([age_col()]),
         ("coordination.k8s.io", "Lease") => cols.extend([
             c("Holder", "string", 0, |v| {
                 json!(s(v, "/spec/holderIdentity"))

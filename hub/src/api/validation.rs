@@ -171,6 +171,8 @@ pub fn validate(res: &Resource, obj: &Value, mode: FieldValidation) -> Result<Va
                 )
             })?;
             unknown_paths(obj, &typed, "", &mut unknown);
+            let mut typed = typed;
+            super::defaults::apply(&res.group, &res.kind, &mut typed);
             typed
         }
         Schema::Karmada => {
@@ -223,6 +225,10 @@ pub fn validate(res: &Resource, obj: &Value, mode: FieldValidation) -> Result<Va
     if !unknown.is_empty() && mode == FieldValidation::Strict {
         return Err(unknown_field_error(&unknown));
     }
+    let mut object = object;
+    if res.group.is_empty() && res.kind == "Secret" {
+        fold_string_data(&mut object);
+    }
     let warnings = if mode == FieldValidation::Warn {
         unknown
             .iter()
@@ -232,6 +238,27 @@ pub fn validate(res: &Resource, obj: &Value, mode: FieldValidation) -> Result<Va
         vec![]
     };
     Ok(Validated { object, warnings })
+}
+
+/// A Secret's write-only `stringData` merged into `data` (base64, overriding the same keys)
+/// and removed, as kube-apiserver stores it.
+fn fold_string_data(secret: &mut Value) {
+    use base64::Engine;
+    let Some(Value::Object(strings)) = secret.as_object_mut().and_then(|o| o.remove("stringData"))
+    else {
+        return;
+    };
+    if strings.is_empty() {
+        return;
+    }
+    if !secret.get("data").is_some_and(Value::is_object) {
+        secret["data"] = Value::Object(serde_json::Map::new());
+    }
+    for (k, v) in strings {
+        let text = v.as_str().unwrap_or_default();
+        secret["data"][k] =
+            Value::String(base64::engine::general_purpose::STANDARD.encode(text.as_bytes()));
+    }
 }
 
 /// Longest label value and name part of a label or annotation key, as in Kubernetes.

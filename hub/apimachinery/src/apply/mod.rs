@@ -360,7 +360,8 @@ fn sync_last_applied(merged: &mut Value, applied: &Value) {
             meta.remove("annotations");
         }
     }
-    let text = canonical_json(&config);
+    // As kube-apiserver encodes it (Go's JSON encoder ends with a newline).
+    let text = format!("{}\n", canonical_json(&config));
     if let Some(annotations) = merged
         .pointer_mut("/metadata/annotations")
         .and_then(Value::as_object_mut)
