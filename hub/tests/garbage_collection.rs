@@ -267,3 +267,50 @@ fn a_namespace_goes_after_its_content() {
         "the namespace goes with its last object"
     );
 }
+
+#[test]
+fn deletion_protection_holds_a_terminating_namespace() {
+    let hub = HubProcess::start();
+    let o = hub.kubectl(&["create", "namespace", "kept"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = hub.kubectl_stdin(
+        &["apply", "-f", "-"],
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: precious\n  namespace: kept\n  labels: {resourcetemplate.karmada.io/deletion-protected: Always}\n",
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = hub.kubectl(&["delete", "namespace", "kept", "--wait=false"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let failure = || {
+        get(&hub, "namespace", "kept").and_then(|ns| {
+            ns["status"]["conditions"]
+                .as_array()?
+                .iter()
+                .find(|c| c["type"] == "NamespaceDeletionContentFailure")
+                .cloned()
+        })
+    };
+    assert!(
+        eventually(WAIT, || failure().is_some_and(
+            |c| c["status"] == "True" && c["message"].as_str().unwrap().contains("protected")
+        )),
+        "the namespace says what it cannot delete: {:?}",
+        get(&hub, "namespace", "kept")
+    );
+    assert!(get_in(&hub, "kept", "configmap", "precious").is_some());
+    // Removing the label is an update, not a delete: the periodic look at terminating
+    // namespaces finishes it.
+    let o = hub.kubectl(&[
+        "label",
+        "configmap",
+        "precious",
+        "-n",
+        "kept",
+        "resourcetemplate.karmada.io/deletion-protected-",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        eventually(Duration::from_secs(40), || get(&hub, "namespace", "kept")
+            .is_none()),
+        "the namespace goes once nothing protects its content"
+    );
+}

@@ -290,6 +290,13 @@ impl Runtime {
                 keys.binding(&b);
             }
             keys.gc.extend(dependents);
+            {
+                // Terminating namespaces are few; each tick looks at all of them, so one whose
+                // content failed to delete is tried again without waiting for an event.
+                let st = self.read();
+                keys.namespace_lifecycle
+                    .extend(st.terminating_namespace_keys());
+            }
             self.enqueue(keys);
         }
     }

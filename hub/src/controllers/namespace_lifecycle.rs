@@ -2,6 +2,8 @@
 //! terminating namespace has everything in it deleted through the API (so finalizers and
 //! owner references are honoured), reports what remains in its status conditions, and is
 //! removed once it is empty, by dropping the `kubernetes` entry of `spec.finalizers`.
+//! Objects under Karmada's deletion protection stay, and hold the namespace, until the label
+//! is removed.
 //!
 //! Keys are namespace keys. The cache knows which namespaces are terminating; a delete of
 //! anything in one brings its key back, so a namespace goes as soon as its last object does.
@@ -177,6 +179,11 @@ pub async fn finalize(objects: &Objects, name: &str) -> Result<Option<Value>, Ap
                 continue;
             };
             let after = if v.pointer("/metadata/deletionTimestamp").is_some() {
+                Some(v)
+            } else if let Some(why) = flotilla_karmada::protection::deletion_refusal(&v) {
+                // Karmada's deletion protection holds inside a terminating namespace too.
+                rem.failures
+                    .push(format!("{what} {}: {why}", meta::name(&v)));
                 Some(v)
             } else {
                 match objects
