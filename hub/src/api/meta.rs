@@ -138,6 +138,10 @@ pub fn human_duration(secs: i64) -> String {
     }
 }
 
+/// The revision a Deployment and each of its ReplicaSets carry (written by the revision
+/// history; its changes give a Deployment no new generation).
+pub const DEPLOYMENT_REVISION_ANNOTATION: &str = "deployment.kubernetes.io/revision";
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -132,15 +132,14 @@ fn parse_rv(obj: &Value) -> Result<Option<u64>, ApiError> {
     }
 }
 
-/// The generation rules: bumped on changes outside metadata and status.
 /// The DaemonSet annotation kube-apiserver keeps equal to the generation of its last
 /// template change.
 const DAEMONSET_TEMPLATE_GENERATION: &str = "deprecated.daemonset.template.generation";
 
-/// Raises `metadata.generation` when the write changes the spec (for a Deployment also its
-/// annotations but the revision, which it hands to its ReplicaSets), as kube-apiserver's
-/// strategies do; a
-/// DaemonSet's template generation follows its template.
+/// The generation rules: `metadata.generation` rises when the write changes anything outside
+/// metadata and status (for a Deployment also its annotations, except the revision, because
+/// it hands them to its ReplicaSets), as kube-apiserver's strategies do; a DaemonSet's
+/// template generation follows its template.
 fn bump_generation(res: &Resource, current: &Value, new: &mut Value) {
     if !uses_generation(res) {
         return;
@@ -154,7 +153,7 @@ fn bump_generation(res: &Resource, current: &Value, new: &mut Value) {
             .and_then(Value::as_object)
             .cloned()
             .unwrap_or_default();
-        a.remove(crate::controllers::history::REVISION_ANNOTATION);
+        a.remove(meta::DEPLOYMENT_REVISION_ANNOTATION);
         a
     };
     if meta::spec_of(new) == meta::spec_of(current)
@@ -204,6 +203,15 @@ fn uses_generation(res: &Resource) -> bool {
             "Ingress" | "NetworkPolicy" | "IngressClass"
         ),
         _ => false,
+    }
+}
+
+/// A store error of a write to `res`/`name` as the API answers it.
+fn store_error(res: &Resource, name: &str, e: StoreError) -> ApiError {
+    match e {
+        StoreError::Conflict { .. } => conflict_message(res, name),
+        StoreError::NotFound(_) => ApiError::not_found(&res.group, &res.plural, name),
+        other => other.into(),
     }
 }
 
@@ -780,11 +788,7 @@ impl Objects {
                 .store
                 .delete(&key, Some(kv.mod_revision))
                 .await
-                .map_err(|e| match e {
-                    StoreError::Conflict { .. } => conflict_message(res, name),
-                    StoreError::NotFound(_) => ApiError::not_found(&res.group, &res.plural, name),
-                    other => other.into(),
-                })?;
+                .map_err(|e| store_error(res, name, e))?;
             return Ok(Written {
                 object: with_rv(new, kv.mod_revision),
                 created: false,
@@ -795,11 +799,7 @@ impl Objects {
             .store
             .update(&key, Some(kv.mod_revision), render(new.clone()))
             .await
-            .map_err(|e| match e {
-                StoreError::Conflict { .. } => conflict_message(res, name),
-                StoreError::NotFound(_) => ApiError::not_found(&res.group, &res.plural, name),
-                other => other.into(),
-            })?;
+            .map_err(|e| store_error(res, name, e))?;
         Ok(Written {
             object: with_rv(new, out.mod_revision),
             created: false,
@@ -1103,21 +1103,14 @@ impl Objects {
                 .store
                 .update(&kv.key, Some(kv.mod_revision), render(new.clone()))
                 .await
-                .map_err(|e| match e {
-                    StoreError::Conflict { .. } => conflict_message(res, name),
-                    other => other.into(),
-                })?;
+                .map_err(|e| store_error(res, name, e))?;
             return Ok(with_rv(new, out.mod_revision));
         }
         let out = self
             .store
             .delete(&kv.key, Some(kv.mod_revision))
             .await
-            .map_err(|e| match e {
-                StoreError::Conflict { .. } => conflict_message(res, name),
-                StoreError::NotFound(_) => ApiError::not_found(&res.group, &res.plural, name),
-                other => other.into(),
-            })?;
+            .map_err(|e| store_error(res, name, e))?;
         if res.kind == "CustomResourceDefinition" {
             self.delete_all_of_crd(&current).await?;
         }
@@ -1149,10 +1142,7 @@ impl Objects {
                 .store
                 .delete(&kv.key, Some(kv.mod_revision))
                 .await
-                .map_err(|e| match e {
-                    StoreError::Conflict { .. } => conflict_message(res, name),
-                    other => other.into(),
-                })?;
+                .map_err(|e| store_error(res, name, e))?;
             return Ok(with_rv(current, out.mod_revision));
         }
         terminating["status"]["phase"] = json!("Terminating");
@@ -1160,10 +1150,7 @@ impl Objects {
             .store
             .update(&kv.key, Some(kv.mod_revision), render(terminating.clone()))
             .await
-            .map_err(|e| match e {
-                StoreError::Conflict { .. } => conflict_message(res, name),
-                other => other.into(),
-            })?;
+            .map_err(|e| store_error(res, name, e))?;
         Ok(with_rv(terminating, marked.mod_revision))
     }
 

@@ -16,7 +16,7 @@ use super::keys::{prefix, split_key};
 use super::write::Write;
 
 /// The revision of a Deployment and of each of its ReplicaSets.
-pub const REVISION_ANNOTATION: &str = "deployment.kubernetes.io/revision";
+pub use crate::api::meta::DEPLOYMENT_REVISION_ANNOTATION as REVISION_ANNOTATION;
 /// Earlier revisions a ReplicaSet had before a rollback made it current again.
 pub const REVISION_HISTORY_ANNOTATION: &str = "deployment.kubernetes.io/revision-history";
 /// The Deployment's replicas when the ReplicaSet became current.
@@ -116,10 +116,13 @@ fn without_hash(template: &Value) -> Value {
     t
 }
 
+/// An annotation of an object.
+pub fn annotation<'a>(v: &'a Value, key: &str) -> Option<&'a str> {
+    v.pointer("/metadata/annotations")?.get(key)?.as_str()
+}
+
 fn revision(v: &Value) -> u64 {
-    v.pointer("/metadata/annotations")
-        .and_then(|a| a.get(REVISION_ANNOTATION))
-        .and_then(Value::as_str)
+    annotation(v, REVISION_ANNOTATION)
         .and_then(|r| r.parse().ok())
         .unwrap_or(0)
 }
@@ -170,10 +173,7 @@ fn new_replica_set(
         DESIRED_REPLICAS_ANNOTATION.into(),
         json!(replicas.to_string()),
     );
-    if let Some(cause) = str_at(
-        deployment,
-        "/metadata/annotations/kubernetes.io~1change-cause",
-    ) {
+    if let Some(cause) = annotation(deployment, CHANGE_CAUSE_ANNOTATION) {
         annotations.insert(CHANGE_CAUSE_ANNOTATION.into(), json!(cause));
     }
     let mut spec = json!({"replicas": replicas, "selector": selector, "template": template});
@@ -257,19 +257,13 @@ pub fn plan(deployment: &Value, replica_sets: &[Value]) -> Vec<Step> {
             let mut changed = false;
             let rev = if have < max {
                 // A rollback to an earlier template: it becomes the newest revision.
-                let history = str_at(
-                    rs,
-                    "/metadata/annotations/deployment.kubernetes.io~1revision-history",
-                )
-                .map(|h| format!("{h},{have}"))
-                .unwrap_or_else(|| have.to_string());
+                let history = annotation(rs, REVISION_HISTORY_ANNOTATION)
+                    .map(|h| format!("{h},{have}"))
+                    .unwrap_or_else(|| have.to_string());
                 let ann = &mut updated["metadata"]["annotations"];
                 ann[REVISION_ANNOTATION] = json!(max.saturating_add(1).to_string());
                 ann[REVISION_HISTORY_ANNOTATION] = json!(history);
-                if let Some(cause) = str_at(
-                    deployment,
-                    "/metadata/annotations/kubernetes.io~1change-cause",
-                ) {
+                if let Some(cause) = annotation(deployment, CHANGE_CAUSE_ANNOTATION) {
                     ann[CHANGE_CAUSE_ANNOTATION] = json!(cause);
                 }
                 changed = true;
@@ -317,11 +311,7 @@ pub fn plan(deployment: &Value, replica_sets: &[Value]) -> Vec<Step> {
         steps.push(Step::Delete(n));
     }
     let rev = current_rev.to_string();
-    if str_at(
-        deployment,
-        "/metadata/annotations/deployment.kubernetes.io~1revision",
-    ) != Some(rev.as_str())
-    {
+    if annotation(deployment, REVISION_ANNOTATION) != Some(rev.as_str()) {
         steps.push(Step::Annotate(rev));
     }
     steps

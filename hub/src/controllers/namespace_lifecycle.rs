@@ -20,6 +20,7 @@ use crate::api::deletion::DeleteOptions;
 use crate::api::error::ApiError;
 use crate::api::meta;
 use crate::api::objects::Objects;
+use crate::registry::Resource;
 
 /// The finalizer in `spec.finalizers` that the namespace controller removes.
 pub const KUBERNETES_FINALIZER: &str = "kubernetes";
@@ -27,12 +28,14 @@ pub const KUBERNETES_FINALIZER: &str = "kubernetes";
 /// The writes one key needs.
 pub fn decide(state: &State, key: &str) -> Vec<Write> {
     let name = key_name(key);
-    if key.starts_with(prefix::NAMESPACES) && state.namespace_terminating(name) {
-        vec![Write::FinalizeNamespace {
-            name: name.to_owned(),
-        }]
-    } else {
-        Vec::new()
+    match state.resource_of_key(key) {
+        Some(res) if key.starts_with(prefix::NAMESPACES) && state.namespace_terminating(name) => {
+            vec![Write::FinalizeNamespace {
+                res: res.clone(),
+                name: name.to_owned(),
+            }]
+        }
+        _ => Vec::new(),
     }
 }
 
@@ -154,11 +157,12 @@ pub fn conditions(rem: &Remaining, previous: &[Value]) -> Vec<Value> {
 
 /// Deletes what a terminating namespace holds, records what remains, and removes the
 /// namespace once nothing does.
-pub async fn finalize(objects: &Objects, name: &str) -> Result<Option<Value>, ApiError> {
-    let Some(ns_res) = crate::registry::builtin_resource("", "v1", "namespaces") else {
-        return Ok(None);
-    };
-    let mut ns = objects.get(&ns_res, None, name).await?;
+pub async fn finalize(
+    objects: &Objects,
+    ns_res: &Resource,
+    name: &str,
+) -> Result<Option<Value>, ApiError> {
+    let mut ns = objects.get(ns_res, None, name).await?;
     if ns.pointer("/metadata/deletionTimestamp").is_none() {
         return Ok(None);
     }
@@ -223,14 +227,7 @@ pub async fn finalize(objects: &Objects, name: &str) -> Result<Option<Value>, Ap
         if previous != conds {
             ns["status"]["conditions"] = json!(conds);
             objects
-                .update(
-                    &ns_res,
-                    None,
-                    name,
-                    ns,
-                    Some("status"),
-                    &housekeeping_opts(),
-                )
+                .update(ns_res, None, name, ns, Some("status"), &housekeeping_opts())
                 .await?;
         }
         tracing::debug!(namespace = name, remaining = ?rem.resources, "namespace content remains");
@@ -245,7 +242,7 @@ pub async fn finalize(objects: &Objects, name: &str) -> Result<Option<Value>, Ap
     ns["status"]["conditions"] = json!(conds);
     tracing::info!(namespace = name, "namespace empty; removing it");
     objects
-        .update(&ns_res, None, name, ns, None, &housekeeping_opts())
+        .update(ns_res, None, name, ns, None, &housekeeping_opts())
         .await?;
     Ok(None)
 }

@@ -51,7 +51,7 @@ pub fn prepare_manifest(template: &Value) -> Value {
         }
         if let Some(a) = md.get_mut("annotations").and_then(Value::as_object_mut) {
             a.remove("kubectl.kubernetes.io/last-applied-configuration");
-            a.remove("deployment.kubernetes.io/revision");
+            a.remove(crate::api::meta::DEPLOYMENT_REVISION_ANNOTATION);
             if a.is_empty() {
                 md.remove("annotations");
             }

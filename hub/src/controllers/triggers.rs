@@ -113,10 +113,9 @@ fn history_changed(key: &str, prev: &Option<Value>, new: &Option<Value>) -> bool
     }
     let spec = |v: &Option<Value>| v.as_ref().and_then(|v| v.get("spec").cloned());
     let rev = |v: &Option<Value>| {
-        v.as_ref().and_then(|v| {
-            v.pointer("/metadata/annotations/deployment.kubernetes.io~1revision")
-                .cloned()
-        })
+        v.as_ref()
+            .and_then(|v| super::history::annotation(v, super::history::REVISION_ANNOTATION))
+            .map(str::to_owned)
     };
     prev.is_none() || spec(prev) != spec(new) || rev(prev) != rev(new)
 }

@@ -111,6 +111,8 @@ pub enum Write {
     },
     /// Delete what a terminating namespace holds, and the namespace once it is empty.
     FinalizeNamespace {
+        /// The Namespace resource.
+        res: Arc<Resource>,
         /// The namespace.
         name: String,
     },
@@ -188,7 +190,7 @@ impl Write {
             Write::RemoveFinalizer { res, ns, name, .. } => {
                 ("finalize", res, ns.clone(), name.clone())
             }
-            Write::FinalizeNamespace { name } => return format!("finalize Namespace {name}"),
+            Write::FinalizeNamespace { res, name } => ("finalize", res, None, name.clone()),
             Write::RecordHistory { res, ns, name, .. } => {
                 ("history", res, ns.clone(), name.clone())
             }
@@ -339,15 +341,8 @@ pub async fn execute(objects: &Objects, w: Write) -> Result<Option<Stored>, Writ
         | Write::Collect { res, .. }
         | Write::DropOwner { res, .. }
         | Write::RemoveFinalizer { res, .. }
-        | Write::RecordHistory { res, .. } => res.clone(),
-        Write::FinalizeNamespace { name } => {
-            return match super::namespace_lifecycle::finalize(objects, name).await {
-                Ok(_) => Ok(None),
-                Err(e) if e.reason == "NotFound" => Ok(None),
-                Err(e) if e.reason == "Conflict" => Err(WriteError::Stale(what)),
-                Err(source) => Err(WriteError::Api { what, source }),
-            };
-        }
+        | Write::RecordHistory { res, .. }
+        | Write::FinalizeNamespace { res, .. } => res.clone(),
     };
     let result: Result<Option<Value>, ApiError> = match w {
         Write::Create { res, object } => {
@@ -447,7 +442,9 @@ pub async fn execute(objects: &Objects, w: Write) -> Result<Option<Stored>, Writ
             super::collect::remove_finalizer(objects, &res, ns.as_deref(), &name, &uid, finalizer)
                 .await
         }
-        Write::FinalizeNamespace { .. } => Ok(None),
+        Write::FinalizeNamespace { res, name } => {
+            super::namespace_lifecycle::finalize(objects, &res, &name).await
+        }
         Write::RecordHistory {
             res,
             ns,
