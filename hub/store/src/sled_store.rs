@@ -6,7 +6,6 @@
 //! watches whose prefix matches (never sled's own subscribers, which block writers when they
 //! fall behind).
 
-use std::collections::HashSet;
 use std::ops::Bound;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -82,9 +81,6 @@ pub(crate) struct Counters {
     pub(crate) flush_failures: AtomicU64,
 }
 
-/// Blob files (name and size) known to be synced.
-type SyncedBlobs = HashSet<(std::ffi::OsString, u64)>;
-
 /// State shared by the store handle, the writer task and watch streams.
 pub(crate) struct Shared {
     pub(crate) db: sled::Db,
@@ -100,11 +96,6 @@ pub(crate) struct Shared {
     pub(crate) unhealthy: Mutex<Option<String>>,
     /// sled's log file, opened again to `fdatasync` it after sled's flush.
     log_file: Arc<std::fs::File>,
-    /// The store's directory.
-    dir: PathBuf,
-    /// Blob files already synced, by name and size (sled writes each once, under `blobs/`;
-    /// the size tells a file synced while sled was still writing it).
-    synced_blobs: Arc<Mutex<SyncedBlobs>>,
     /// Flushes still to fail on purpose (tests of the failure path).
     #[cfg(test)]
     pub(crate) fail_flushes: AtomicU64,
@@ -116,57 +107,17 @@ impl Shared {
     /// sled's flush writes its log with `sync_file_range`, which starts and waits for the
     /// page writeback but neither flushes the drive's volatile cache nor syncs the file's
     /// size. `fdatasync` on any descriptor of the file does both for the whole file. Records
-    /// too big for the log are files of their own under `blobs/`, written without any sync:
-    /// each new one is `fsync`ed, then the directory.
+    /// too big for the log are files of their own under `blobs/`; the vendored sled syncs
+    /// each, and its directory entry, before the log record that points at it is written.
     pub(crate) async fn sync_log(&self) -> Result<(), String> {
         let file = Arc::clone(&self.log_file);
-        let blobs = self.dir.join("blobs");
-        let synced = Arc::clone(&self.synced_blobs);
         tokio::task::spawn_blocking(move || {
-            sync_new_blobs(&blobs, &synced)?;
             file.sync_data()
                 .map_err(|e| format!("fdatasync of the store log: {e}"))
         })
         .await
         .map_err(|e| e.to_string())?
     }
-}
-
-/// `fsync`s the blob files not synced yet, then their directory.
-fn sync_new_blobs(blobs: &Path, synced: &Mutex<SyncedBlobs>) -> Result<(), String> {
-    let entries = match std::fs::read_dir(blobs) {
-        Ok(entries) => entries,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
-        Err(e) => return Err(format!("reading {}: {e}", blobs.display())),
-    };
-    let mut synced = synced.lock().unwrap_or_else(PoisonError::into_inner);
-    let mut present = HashSet::new();
-    let mut new = false;
-    for entry in entries {
-        let entry = entry.map_err(|e| format!("reading {}: {e}", blobs.display()))?;
-        let len = match entry.metadata() {
-            Ok(m) => m.len(),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
-            Err(e) => return Err(format!("stat of {}: {e}", entry.path().display())),
-        };
-        let name = (entry.file_name(), len);
-        if !synced.contains(&name) {
-            match std::fs::File::open(entry.path()).and_then(|f| f.sync_all()) {
-                Ok(()) => new = true,
-                // sled removed it meanwhile.
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
-                Err(e) => return Err(format!("fsync of {}: {e}", entry.path().display())),
-            }
-        }
-        present.insert(name);
-    }
-    if new {
-        std::fs::File::open(blobs)
-            .and_then(|d| d.sync_all())
-            .map_err(|e| format!("fsync of {}: {e}", blobs.display()))?;
-    }
-    *synced = present;
-    Ok(())
 }
 
 /// A [`Store`] on an embedded sled database.
@@ -353,8 +304,6 @@ fn open_db(path: &Path, cache_capacity: u64) -> Result<(Shared, bool), StoreErro
             stats: Counters::default(),
             unhealthy: Mutex::new(None),
             log_file: Arc::new(log_file),
-            dir: path.to_owned(),
-            synced_blobs: Arc::new(Mutex::new(HashSet::new())),
             #[cfg(test)]
             fail_flushes: AtomicU64::new(0),
         },
