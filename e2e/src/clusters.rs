@@ -181,6 +181,77 @@ impl MemberCluster {
         })
     }
 
+    /// Kills the cluster's kube-apiserver with SIGKILL, as a crash would, and returns what
+    /// starts it again ([`Self::start_api_server`]). Process-runtime clusters only.
+    pub async fn kill_api_server(&self) -> Result<StoppedApiServer> {
+        let pid = self
+            .api_server_pid()
+            .context("the cluster has no kube-apiserver process")?;
+        // The other components may exit while it is gone (leader election lost), as they do
+        // on a real control plane, where their supervisor starts them again.
+        let processes = self
+            .processes()
+            .into_iter()
+            .filter_map(|p| ProcessSnapshot::of(p).ok())
+            .collect();
+        let status = tokio::process::Command::new("kill")
+            .args(["-KILL", &pid.to_string()])
+            .status()
+            .await?;
+        anyhow::ensure!(status.success(), "kill -KILL {pid} failed");
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while self.api_server_pid().is_some() {
+            anyhow::ensure!(
+                Instant::now() < deadline,
+                "kube-apiserver {pid} did not exit"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        Ok(StoppedApiServer { processes })
+    }
+
+    /// Starts a kube-apiserver killed by [`Self::kill_api_server`] again, with the same
+    /// command, environment and log, and waits until it answers `/readyz`; then starts again,
+    /// as a supervisor would, every other component that exited meanwhile. PIDs are recorded
+    /// where the cluster tooling looks for them.
+    pub async fn start_api_server(&self, stopped: StoppedApiServer) -> Result<()> {
+        let dir = clusters_root()
+            .join(self.name())
+            .join("kwok/clusters")
+            .join(self.name());
+        let (api, others): (Vec<_>, Vec<_>) = stopped
+            .processes
+            .into_iter()
+            .partition(|p| p.component == "kube-apiserver");
+        for p in &api {
+            p.spawn(&dir)?;
+        }
+        let deadline = Instant::now() + Duration::from_secs(120);
+        loop {
+            let out = self
+                .kubectl()
+                .args(["get", "--raw", "/readyz"])
+                .output()
+                .await?;
+            if out.status.success() {
+                break;
+            }
+            if Instant::now() > deadline {
+                bail!(
+                    "kube-apiserver of {} not ready 120 s after its restart: {}",
+                    self.name(),
+                    String::from_utf8_lossy(&out.stderr).trim()
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+        let running = self.processes();
+        for p in others.iter().filter(|p| !running.contains(&p.pid)) {
+            p.spawn(&dir)?;
+        }
+        Ok(())
+    }
+
     /// A `kubectl` command (the cached 1.36 build) pointed at this cluster.
     pub fn kubectl(&self) -> tokio::process::Command {
         let mut cmd = tokio::process::Command::new(kubectl_path());
@@ -198,6 +269,79 @@ impl MemberCluster {
         )
         .await
         .with_context(|| format!("deleting member cluster {name}"))?;
+        Ok(())
+    }
+}
+
+/// A kube-apiserver killed by [`MemberCluster::kill_api_server`], with how every component
+/// of the cluster was started.
+#[derive(Debug)]
+pub struct StoppedApiServer {
+    processes: Vec<ProcessSnapshot>,
+}
+
+/// How one component process was started: command line, environment, working directory.
+#[derive(Debug)]
+struct ProcessSnapshot {
+    pid: u32,
+    component: String,
+    argv: Vec<std::ffi::OsString>,
+    env: Vec<std::ffi::OsString>,
+    cwd: PathBuf,
+}
+
+impl ProcessSnapshot {
+    fn of(pid: u32) -> Result<Self> {
+        let split = |b: Vec<u8>| -> Vec<std::ffi::OsString> {
+            use std::os::unix::ffi::OsStringExt;
+            b.split(|c| *c == 0)
+                .filter(|p| !p.is_empty())
+                .map(|p| std::ffi::OsString::from_vec(p.to_vec()))
+                .collect()
+        };
+        let argv = split(std::fs::read(format!("/proc/{pid}/cmdline"))?);
+        let component = argv
+            .first()
+            .and_then(|a| Path::new(a).file_name())
+            .map(|n| n.to_string_lossy().into_owned())
+            .context("empty command line")?;
+        Ok(Self {
+            pid,
+            component,
+            argv,
+            env: split(std::fs::read(format!("/proc/{pid}/environ"))?),
+            cwd: std::fs::read_link(format!("/proc/{pid}/cwd"))?,
+        })
+    }
+
+    /// Starts the process again in its own process group, logging where the cluster
+    /// tooling logs it, and records its PID in the tooling's PID file.
+    fn spawn(&self, cluster_dir: &Path) -> Result<()> {
+        use std::os::unix::process::CommandExt;
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(cluster_dir.join(format!("logs/{}.log", self.component)))?;
+        let (program, args) = self.argv.split_first().context("empty command line")?;
+        let envs = self
+            .env
+            .iter()
+            .filter_map(|kv| kv.to_str()?.split_once('='));
+        let child = std::process::Command::new(program)
+            .args(args)
+            .env_clear()
+            .envs(envs)
+            .current_dir(&self.cwd)
+            .stdin(Stdio::null())
+            .stdout(log.try_clone()?)
+            .stderr(log)
+            .process_group(0)
+            .spawn()
+            .with_context(|| format!("starting {} again", self.component))?;
+        std::fs::write(
+            cluster_dir.join(format!("pids/{}.pid", self.component)),
+            child.id().to_string(),
+        )?;
         Ok(())
     }
 }

@@ -103,11 +103,7 @@ impl Member {
 }
 
 async fn hub_apply(hub: &HubProcess, yaml: &str) -> Result<()> {
-    let path = hub.data_dir.join(format!("apply-{}.yaml", yaml.len()));
-    std::fs::write(&path, yaml)?;
-    hub.kubectl(&["apply", "-f", path.to_str().unwrap()])
-        .await?;
-    Ok(())
+    hub.apply(yaml).await.map(drop)
 }
 
 fn deployment(ns: &str, name: &str, replicas: u32, extra_spec: &str) -> String {

@@ -39,6 +39,29 @@ pub struct HubArgs {
     /// Seconds without a heartbeat before a cluster is marked not ready.
     #[arg(long, env = "FLOTILLA_CLUSTER_GRACE_SECONDS", default_value_t = 40)]
     pub cluster_grace_seconds: u64,
+    /// Let `NoExecute` cluster taints evict workloads (cluster failover; Karmada's flag of the
+    /// same name). Off by default: taints then only stop new placements.
+    #[arg(long, env = "FLOTILLA_ENABLE_NO_EXECUTE_TAINT_EVICTION")]
+    pub enable_no_execute_taint_eviction: bool,
+    /// What becomes of the copy in a cluster a workload is evicted from when its policy's
+    /// `failover.cluster.purgeMode` says nothing: `Gracefully` (kept until the new placement
+    /// is healthy or the grace period ends) or `Directly` (removed at once).
+    #[arg(
+        long,
+        env = "FLOTILLA_NO_EXECUTE_TAINT_EVICTION_PURGE_MODE",
+        default_value = "Gracefully",
+        value_parser = ["Gracefully", "Directly"]
+    )]
+    pub no_execute_taint_eviction_purge_mode: String,
+    /// Longest time, in seconds, an evicted copy waits for its replacement to be healthy when
+    /// its eviction task sets no `gracePeriodSeconds` (counted once the replacement is
+    /// scheduled).
+    #[arg(
+        long,
+        env = "FLOTILLA_GRACEFUL_EVICTION_TIMEOUT_SECONDS",
+        default_value_t = 600
+    )]
+    pub graceful_eviction_timeout_seconds: u32,
     /// Lifetime of the client certificates signed for agents, in seconds; agents renew them
     /// at 70 to 80% of it. From 60 to 31,622,400 (a year).
     #[arg(
@@ -135,6 +158,17 @@ fn to_usize(n: u64) -> usize {
 }
 
 impl HubArgs {
+    /// The failover settings the flags give.
+    pub fn failover(&self) -> flotilla_karmada::failover::FailoverConfig {
+        use flotilla_karmada::failover::{FailoverConfig, PurgeMode};
+        FailoverConfig {
+            no_execute_eviction: self.enable_no_execute_taint_eviction,
+            purge_mode: PurgeMode::parse(&self.no_execute_taint_eviction_purge_mode)
+                .unwrap_or(PurgeMode::Gracefully),
+            grace_period_seconds: i64::from(self.graceful_eviction_timeout_seconds),
+        }
+    }
+
     /// The limits of the API listener.
     pub fn api_connection_limits(&self) -> crate::connections::ConnectionLimits {
         let defaults = crate::connections::ConnectionLimits::default();

@@ -286,6 +286,7 @@ impl Hub {
         tasks.spawn(controllers::run(
             state.objects.clone(),
             state.metrics.controllers(),
+            args.failover(),
             shutdown.clone(),
         ));
         tasks.spawn(events::run_reaper(state.objects.clone(), shutdown.clone()));

@@ -684,6 +684,16 @@ fn karmada_kinds() -> Vec<Resource> {
             false,
         ),
         karmada(
+            "policy.karmada.io",
+            "v1alpha1",
+            "ClusterTaintPolicy",
+            "clustertaintpolicies",
+            false,
+            &[],
+            false,
+            false,
+        ),
+        karmada(
             "cluster.karmada.io",
             "v1alpha1",
             "Cluster",

@@ -257,6 +257,18 @@ impl HubProcess {
             .collect())
     }
 
+    /// `kubectl apply` of YAML text on the hub.
+    pub async fn apply(&self, yaml: &str) -> Result<String> {
+        use std::sync::atomic::{AtomicU32, Ordering};
+        static N: AtomicU32 = AtomicU32::new(0);
+        let path = self
+            .data_dir
+            .with_extension(format!("apply-{}.yaml", N.fetch_add(1, Ordering::Relaxed)));
+        std::fs::write(&path, yaml)?;
+        self.kubectl(&["apply", "-f", &path.to_string_lossy()])
+            .await
+    }
+
     /// The Ready column of one cluster.
     pub async fn ready(&self, name: &str) -> Result<String> {
         Ok(self

@@ -4,6 +4,7 @@
 //! controllers call the algorithm modules with plain data.
 
 pub mod defaults;
+pub mod failover;
 pub mod health;
 pub mod interpreter;
 pub mod matching;

@@ -11,7 +11,7 @@ use serde_json::{Map, Value, json};
 
 use crate::types::{
     Cluster, ClusterOverridePolicy, ClusterPropagationPolicy, ClusterResourceBinding,
-    OverridePolicy, PropagationPolicy, ResourceBinding, Work,
+    ClusterTaintPolicy, OverridePolicy, PropagationPolicy, ResourceBinding, Work,
 };
 use crate::validation::served_kinds;
 
@@ -113,6 +113,16 @@ const REQUIRED: &[(&str, &[&str])] = &[
         &["subPath", "operator"],
     ),
     ("io.karmada.policy.v1alpha1.Taint", &["key", "effect"]),
+    ("io.karmada.policy.v1alpha1.PolicyTaint", &["key", "effect"]),
+    (
+        "io.karmada.policy.v1alpha1.MatchCondition",
+        &["conditionType", "operator", "statusValues"],
+    ),
+    (
+        "io.karmada.policy.v1alpha1.ClusterTaintPolicySpec",
+        &["taints"],
+    ),
+    ("io.karmada.policy.v1alpha1.ClusterTaintPolicy", &["spec"]),
     ("io.karmada.cluster.v1alpha1.ClusterSpec", &["syncMode"]),
     (
         "io.karmada.work.v1alpha2.ResourceBindingSpec",
@@ -208,6 +218,7 @@ pub fn openapi_schemas() -> Map<String, Value> {
     add::<ClusterPropagationPolicy>(&mut generator);
     add::<OverridePolicy>(&mut generator);
     add::<ClusterOverridePolicy>(&mut generator);
+    add::<ClusterTaintPolicy>(&mut generator);
     add::<Cluster>(&mut generator);
     add::<ResourceBinding>(&mut generator);
     add::<ClusterResourceBinding>(&mut generator);

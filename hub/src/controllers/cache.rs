@@ -9,9 +9,10 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 
 use bytes::Bytes;
+use flotilla_karmada::failover::FailoverConfig;
 use flotilla_karmada::matching::{CPP_NAME_ANNOTATION, PP_NAME_ANNOTATION, PolicyCandidate};
 use flotilla_karmada::scheduler::ClusterInfo;
-use flotilla_karmada::types::{ClusterPropagationPolicy, PropagationPolicy};
+use flotilla_karmada::types::{ClusterPropagationPolicy, ClusterTaintPolicy, PropagationPolicy};
 use serde_json::Value;
 
 use super::keys::{
@@ -31,6 +32,8 @@ pub enum Class {
     Policy,
     /// An OverridePolicy or ClusterOverridePolicy.
     Override,
+    /// A ClusterTaintPolicy.
+    TaintPolicy,
     /// A ResourceBinding or ClusterResourceBinding.
     Binding,
     /// A Work.
@@ -123,6 +126,10 @@ pub struct State {
     policies: BTreeMap<String, Policy>,
     overrides: BTreeMap<String, Arc<Value>>,
     cluster_overrides: BTreeMap<String, Arc<Value>>,
+    /// ClusterTaintPolicies by key.
+    taint_policies: BTreeMap<String, Arc<ClusterTaintPolicy>>,
+    /// The hub's failover settings.
+    pub failover: FailoverConfig,
     clusters: BTreeMap<String, ClusterEntry>,
     cluster_list: std::sync::Mutex<ClusterList>,
     bindings: HashMap<String, Bytes>,
@@ -303,6 +310,7 @@ impl State {
             (prefix::CPP, Class::Policy),
             (prefix::OP, Class::Override),
             (prefix::COP, Class::Override),
+            (prefix::CTP, Class::TaintPolicy),
             (prefix::RB, Class::Binding),
             (prefix::CRB, Class::Binding),
             (prefix::WORKS, Class::Work),
@@ -415,6 +423,15 @@ impl State {
                     map.insert(key.to_owned(), Arc::new(v));
                 }
             }
+            Class::TaintPolicy => match serde_json::from_slice::<ClusterTaintPolicy>(value) {
+                Ok(p) => {
+                    self.taint_policies.insert(key.to_owned(), Arc::new(p));
+                }
+                Err(e) => {
+                    tracing::warn!(policy = key, error = %e, "unreadable cluster taint policy");
+                    self.taint_policies.remove(key);
+                }
+            },
             Class::Binding => self.upsert_binding(key, value),
             Class::Work => self.upsert_work(key, value),
             Class::Other => {}
@@ -436,6 +453,9 @@ impl State {
             Class::Override => {
                 self.overrides.remove(key);
                 self.cluster_overrides.remove(key);
+            }
+            Class::TaintPolicy => {
+                self.taint_policies.remove(key);
             }
             Class::Binding => self.delete_binding(key),
             Class::Work => self.delete_work(key),
@@ -685,6 +705,35 @@ impl State {
     /// Whether any override policy exists.
     pub fn has_overrides(&self) -> bool {
         !(self.overrides.is_empty() && self.cluster_overrides.is_empty())
+    }
+
+    /// The ClusterTaintPolicies, oldest first (as Karmada applies them).
+    pub fn taint_policies(&self) -> Vec<&ClusterTaintPolicy> {
+        let mut out: Vec<&ClusterTaintPolicy> =
+            self.taint_policies.values().map(Arc::as_ref).collect();
+        let created = |p: &ClusterTaintPolicy| {
+            (
+                p.metadata
+                    .get("creationTimestamp")
+                    .and_then(Value::as_str)
+                    .unwrap_or_default()
+                    .to_owned(),
+                p.metadata
+                    .get("name")
+                    .and_then(Value::as_str)
+                    .unwrap_or_default()
+                    .to_owned(),
+            )
+        };
+        out.sort_by_key(|p| created(p));
+        out
+    }
+
+    /// The keys of every cluster.
+    pub fn cluster_keys(&self) -> impl Iterator<Item = String> + '_ {
+        self.clusters
+            .keys()
+            .map(|n| format!("{}{n}", prefix::CLUSTERS))
     }
 
     /// Clusters by name.

@@ -50,8 +50,14 @@ fn desired_binding(
             spec[k] = v.clone();
         }
     }
-    // The scheduler owns the result, the dependencies distributor `requiredBy`.
-    for k in ["clusters", "requiredBy"] {
+    // The scheduler owns the result, the dependencies distributor `requiredBy`, the failover
+    // the eviction tasks; a rebalance sets `rescheduleTriggeredAt`.
+    for k in [
+        "clusters",
+        "requiredBy",
+        "gracefulEvictionTasks",
+        "rescheduleTriggeredAt",
+    ] {
         if let Some(v) = current.and_then(|b| b.pointer(&format!("/spec/{k}"))) {
             spec[k] = v.clone();
         }

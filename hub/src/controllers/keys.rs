@@ -14,6 +14,8 @@ pub mod prefix {
     pub const OP: &str = "/policy.karmada.io/overridepolicies/";
     /// ClusterOverridePolicies.
     pub const COP: &str = "/policy.karmada.io/clusteroverridepolicies/";
+    /// ClusterTaintPolicies.
+    pub const CTP: &str = "/policy.karmada.io/clustertaintpolicies/";
     /// ResourceBindings.
     pub const RB: &str = "/work.karmada.io/resourcebindings/";
     /// ClusterResourceBindings.

@@ -15,6 +15,7 @@ mod collect;
 pub mod controller_revisions;
 pub mod dependencies;
 pub mod detector;
+pub mod failover;
 pub mod gc;
 pub mod history;
 pub mod keys;
@@ -73,11 +74,15 @@ pub enum Controller {
     NamespaceLifecycle,
     /// Revision history of Deployment templates.
     History,
+    /// Cluster taints from conditions and ClusterTaintPolicies.
+    Taints,
+    /// Evictions from tainted clusters and eviction tasks.
+    Failover,
 }
 
 impl Controller {
     /// All controllers.
-    pub const ALL: [Controller; 9] = [
+    pub const ALL: [Controller; 11] = [
         Controller::Detector,
         Controller::Scheduler,
         Controller::Renderer,
@@ -87,6 +92,8 @@ impl Controller {
         Controller::Gc,
         Controller::NamespaceLifecycle,
         Controller::History,
+        Controller::Taints,
+        Controller::Failover,
     ];
 
     /// The controller's name in logs and metrics.
@@ -101,23 +108,46 @@ impl Controller {
             Controller::Gc => "garbage-collector",
             Controller::NamespaceLifecycle => "namespace-lifecycle",
             Controller::History => "revision-history",
+            Controller::Taints => "cluster-taints",
+            Controller::Failover => "failover",
         }
     }
 
-    /// The writes one key needs.
-    pub fn decide(self, state: &State, key: &str) -> Vec<write::Write> {
+    /// The writes one key needs, and when to look at it again without an event.
+    pub fn decide(self, state: &State, key: &str) -> Decision {
         #[cfg(test)]
         tests::maybe_panic(self, key);
         match self {
-            Controller::Detector => detector::decide(state, key),
-            Controller::Scheduler => scheduling::decide(state, key, &state.cluster_infos()),
-            Controller::Renderer => rendering::decide(state, key),
-            Controller::Status => status::decide(state, key),
-            Controller::Namespaces => namespaces::decide(state, key),
-            Controller::Dependencies => dependencies::decide(state, key),
-            Controller::Gc => gc::decide(state, key),
-            Controller::NamespaceLifecycle => namespace_lifecycle::decide(state, key),
-            Controller::History => history::decide(state, key),
+            Controller::Detector => detector::decide(state, key).into(),
+            Controller::Scheduler => scheduling::decide(state, key, &state.cluster_infos()).into(),
+            Controller::Renderer => rendering::decide(state, key).into(),
+            Controller::Status => status::decide(state, key).into(),
+            Controller::Namespaces => namespaces::decide(state, key).into(),
+            Controller::Dependencies => dependencies::decide(state, key).into(),
+            Controller::Gc => gc::decide(state, key).into(),
+            Controller::NamespaceLifecycle => namespace_lifecycle::decide(state, key).into(),
+            Controller::History => history::decide(state, key).into(),
+            Controller::Taints => failover::taints(state, key, jiff::Timestamp::now()).into(),
+            Controller::Failover => failover::bindings(state, key, jiff::Timestamp::now()),
+        }
+    }
+}
+
+/// What one key needs.
+#[derive(Debug, Default)]
+pub struct Decision {
+    /// The writes, in order.
+    pub writes: Vec<write::Write>,
+    /// Look at the key again after this long even if nothing changes (a toleration or a
+    /// grace period that runs out).
+    pub after: Option<Duration>,
+}
+
+impl From<Vec<write::Write>> for Decision {
+    fn from(writes: Vec<write::Write>) -> Self {
+        Self {
+            writes,
+            after: None,
         }
     }
 }
@@ -129,6 +159,8 @@ pub struct Runtime {
     cache: Arc<RwLock<State>>,
     queues: Arc<[WorkQueue; Controller::ALL.len()]>,
     metrics: ControllerMetrics,
+    /// The hub's failover settings, copied into every cache the reflector lists.
+    failover: flotilla_karmada::failover::FailoverConfig,
 }
 
 impl Runtime {
@@ -139,6 +171,7 @@ impl Runtime {
             cache: Arc::new(RwLock::new(State::default())),
             queues: Arc::new(Default::default()),
             metrics,
+            failover: Default::default(),
         }
     }
 
@@ -158,6 +191,8 @@ impl Runtime {
             (Controller::Gc, keys.gc),
             (Controller::NamespaceLifecycle, keys.namespace_lifecycle),
             (Controller::History, keys.history),
+            (Controller::Taints, keys.taints),
+            (Controller::Failover, keys.failover),
         ] {
             let q = self.queue(c);
             let mut added = 0u64;
@@ -193,6 +228,7 @@ impl Runtime {
         keys.gc.extend(st.owners().keys().cloned());
         keys.namespace_lifecycle
             .extend(st.terminating_namespace_keys());
+        keys.taints.extend(st.cluster_keys());
         keys
     }
 
@@ -205,11 +241,17 @@ impl Runtime {
     }
 
     /// Processes one key: decide from the cache, then write.
-    async fn process(&self, c: Controller, key: &str) -> Result<usize, WriteError> {
-        let writes = {
+    /// Returns how many writes it made and when to look at the key again.
+    async fn process(
+        &self,
+        c: Controller,
+        key: &str,
+    ) -> Result<(usize, Option<Duration>), WriteError> {
+        let mut decision = {
             let st = self.read();
             c.decide(&st, key)
         };
+        let writes = std::mem::take(&mut decision.writes);
         let n = writes.len();
         for w in writes {
             // Write through to the cache, so the next decision on this key does not act on
@@ -226,7 +268,7 @@ impl Runtime {
                 self.write_cache().write_through(&stored.key(), &bytes, rev);
             }
         }
-        Ok(n)
+        Ok((n, decision.after))
     }
 
     /// One worker of a controller: takes keys until the queue closes.
@@ -236,9 +278,9 @@ impl Runtime {
         worker::work(c.name(), q, metrics, |key| {
             let rt = self.clone();
             async move {
-                let writes = rt.process(c, &key).await?;
-                tracing::debug!(controller = c.name(), key = %key, writes, "reconciled");
-                Ok::<_, WriteError>(None)
+                let (writes, after) = rt.process(c, &key).await?;
+                tracing::debug!(controller = c.name(), key = %key, writes, ?after, "reconciled");
+                Ok::<_, WriteError>(after)
             }
         })
         .await
@@ -349,8 +391,14 @@ where
 }
 
 /// Runs the controllers until `shutdown` fires.
-pub async fn run(objects: Objects, metrics: ControllerMetrics, shutdown: CancellationToken) {
-    let rt = Runtime::new(objects, metrics);
+pub async fn run(
+    objects: Objects,
+    metrics: ControllerMetrics,
+    failover: flotilla_karmada::failover::FailoverConfig,
+    shutdown: CancellationToken,
+) {
+    let mut rt = Runtime::new(objects, metrics);
+    rt.failover = failover;
     let mut tasks = tokio::task::JoinSet::new();
     {
         let rt = rt.clone();
@@ -489,6 +537,7 @@ mod tests {
         let task = tokio::spawn(run(
             objects.clone(),
             metrics.controllers(),
+            Default::default(),
             shutdown.clone(),
         ));
         for ns in ["demo", "karmada-es-m1"] {

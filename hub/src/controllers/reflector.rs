@@ -20,6 +20,7 @@ const PAGE: usize = 1000;
 async fn list(rt: &Runtime) -> Result<State, StoreError> {
     let store = rt.objects.store();
     let mut state = State::default();
+    state.failover = rt.failover.clone();
     state.sync_registry(rt.objects.registry());
     let mut after: Option<String> = None;
     let mut revision = None;

@@ -257,12 +257,22 @@ pub fn decide(state: &State, key: &str) -> Vec<Write> {
         return vec![];
     };
     let mut wanted: BTreeMap<String, Value> = BTreeMap::new();
+    let mut evicting = BTreeSet::new();
     if let Some(b) = state.binding(key)
         && b.pointer("/metadata/deletionTimestamp").is_none()
     {
         wanted_works(state, key, &b, &mut wanted);
+        evicting = kept_by_eviction(&b);
     }
     let mut out = reconcile_works(state, &works_res, key, wanted);
+    // The copy in a cluster the binding is being evicted from stays as it is until its
+    // eviction task is done (see `failover`).
+    if !evicting.is_empty() {
+        out.retain(|w| match w {
+            Write::Delete { ns: Some(ns), .. } => !evicting.contains(ns),
+            _ => true,
+        });
+    }
     // A Work of a dependency that an attached binding now holds for this one (a Work rendered
     // before dependencies had their own bindings) is left for that binding to take over, so
     // the member object is never deleted and created again.
@@ -286,6 +296,23 @@ pub fn decide(state: &State, key: &str) -> Vec<Write> {
         });
     }
     out
+}
+
+/// The execution namespaces of the clusters whose copy an eviction task keeps (every purge
+/// mode but `Directly`).
+fn kept_by_eviction(b: &Value) -> BTreeSet<String> {
+    b.pointer("/spec/gracefulEvictionTasks")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter(|t| {
+            let mode = t.get("purgeMode").and_then(Value::as_str).unwrap_or("");
+            flotilla_karmada::failover::PurgeMode::parse(mode)
+                != Some(flotilla_karmada::failover::PurgeMode::Directly)
+        })
+        .filter_map(|t| t.get("fromCluster").and_then(Value::as_str))
+        .map(execution_namespace)
+        .collect()
 }
 
 /// `kind/namespace/name` of an object or of a binding's resource reference.

@@ -78,44 +78,62 @@ async fn record_replica_sets(
         return Ok(None);
     };
     let found = read_all(objects, &rs_res, ns, records).await?;
-    let mut stored = None;
+    // The ReplicaSet writes are independent of each other: one group commit for all of them,
+    // then the annotation that points at the new revision.
+    let mut writes = Vec::new();
+    let mut annotate = None;
     for step in history::plan(deployment, &found) {
         match step {
-            history::Step::Create(rs) => {
-                tracing::debug!(deployment = name, replicaset = ?rs.pointer("/metadata/name"), "new revision");
-                objects
-                    .create(&rs_res, ns, rs, &housekeeping_opts())
-                    .await?;
-            }
-            history::Step::Update(rs) => {
-                let n = crate::api::meta::name(&rs).to_owned();
-                objects
-                    .update(&rs_res, ns, &n, rs, None, &housekeeping_opts())
-                    .await?;
-            }
-            history::Step::Delete(n) => delete(objects, &rs_res, ns, &n).await?,
-            history::Step::Annotate(rev) => {
-                let patch = json!({"metadata": {
-                    "annotations": {REVISION_ANNOTATION: rev},
-                    "resourceVersion": deployment.pointer("/metadata/resourceVersion"),
-                }});
-                let body = serde_json::to_vec(&patch).unwrap_or_default();
-                let w = objects
-                    .patch(
-                        res,
-                        ns,
-                        name,
-                        PatchType::Merge,
-                        &body,
-                        None,
-                        &housekeeping_opts(),
-                    )
-                    .await?;
-                stored = Some(w.object);
-            }
+            history::Step::Annotate(rev) => annotate = Some(rev),
+            step => writes.push(replica_set_write(objects, &rs_res, ns, name, step)),
         }
     }
-    Ok(stored)
+    futures::future::try_join_all(writes).await?;
+    let Some(rev) = annotate else {
+        return Ok(None);
+    };
+    let patch = json!({"metadata": {
+        "annotations": {REVISION_ANNOTATION: rev},
+        "resourceVersion": deployment.pointer("/metadata/resourceVersion"),
+    }});
+    let body = serde_json::to_vec(&patch).unwrap_or_default();
+    let w = objects
+        .patch(
+            res,
+            ns,
+            name,
+            PatchType::Merge,
+            &body,
+            None,
+            &housekeeping_opts(),
+        )
+        .await?;
+    Ok(Some(w.object))
+}
+
+/// One ReplicaSet step of the plan.
+async fn replica_set_write(
+    objects: &Objects,
+    rs_res: &Resource,
+    ns: Option<&str>,
+    deployment: &str,
+    step: history::Step,
+) -> Result<(), ApiError> {
+    match step {
+        history::Step::Create(rs) => {
+            tracing::debug!(deployment, replicaset = ?rs.pointer("/metadata/name"), "new revision");
+            objects.create(rs_res, ns, rs, &housekeeping_opts()).await?;
+        }
+        history::Step::Update(rs) => {
+            let n = crate::api::meta::name(&rs).to_owned();
+            objects
+                .update(rs_res, ns, &n, rs, None, &housekeeping_opts())
+                .await?;
+        }
+        history::Step::Delete(n) => delete(objects, rs_res, ns, &n).await?,
+        history::Step::Annotate(_) => {}
+    }
+    Ok(())
 }
 
 async fn record_controller_revisions(

@@ -110,10 +110,15 @@ pub fn decide(state: &State, key: &str, clusters: &[ClusterInfo]) -> Vec<Write> 
         applied.as_ref(),
         &deleting,
     );
+    // A lost condition is recomputed, and so is a failure (the clusters may fit now, or the
+    // failover put the old placement back).
     let has_condition = b
         .pointer("/status/conditions")
         .and_then(Value::as_array)
-        .is_some_and(|cs| cs.iter().any(|c| c["type"] == "Scheduled"));
+        .is_some_and(|cs| {
+            cs.iter()
+                .any(|c| c["type"] == "Scheduled" && c["status"] == "True")
+        });
     let Some(trigger) = trigger else {
         // The result stands. If the write of its condition was lost (the status write after
         // the spec write failed), the condition is recomputed; the targets are kept.

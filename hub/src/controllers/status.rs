@@ -22,6 +22,17 @@ fn item(cluster: &str, work: Option<&Value>) -> Value {
         .and_then(Value::as_array)
         .and_then(|cs| cs.iter().find(|c| c["type"] == "Applied"));
     let applied = applied_cond.is_some_and(|c| c["status"] == "True");
+    // A report for an older version of the Work says nothing about the health of this one
+    // (the failover waits for the new replicas, not for the old ones).
+    let current = applied_cond
+        .and_then(|c| c.get("observedGeneration"))
+        .and_then(Value::as_i64)
+        .is_none_or(|g| {
+            g >= w
+                .pointer("/metadata/generation")
+                .and_then(Value::as_i64)
+                .unwrap_or(0)
+        });
     let manifest = w.pointer("/status/manifestStatuses/0");
     let mut out = json!({"clusterName": cluster, "applied": applied});
     if applied {
@@ -33,6 +44,7 @@ fn item(cluster: &str, work: Option<&Value>) -> Value {
         }
         out["health"] = manifest
             .and_then(|m| m.get("health"))
+            .filter(|_| current)
             .cloned()
             .unwrap_or(json!("Unknown"));
     } else {
@@ -160,6 +172,18 @@ mod tests {
             "status": {"conditions": [{"type": "Applied", "status": "True"}],
                 "manifestStatuses": [{"health": "Healthy", "status": {"replicas": 1, "readyReplicas": ready,
                     "availableReplicas": ready, "updatedReplicas": 1, "observedGeneration": 2}}]}})
+    }
+
+    #[test]
+    fn a_report_for_an_older_work_has_unknown_health() {
+        let mut w = work("m1", 1);
+        w["metadata"]["generation"] = json!(3);
+        w["status"]["conditions"][0]["observedGeneration"] = json!(2);
+        let i = item("m1", Some(&w));
+        assert_eq!(i["applied"], true);
+        assert_eq!(i["health"], "Unknown");
+        w["status"]["conditions"][0]["observedGeneration"] = json!(3);
+        assert_eq!(item("m1", Some(&w))["health"], "Healthy");
     }
 
     fn wkey(cluster: &str) -> String {

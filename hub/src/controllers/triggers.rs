@@ -37,6 +37,10 @@ pub struct Keys {
     pub namespace_lifecycle: BTreeSet<String>,
     /// Deployment keys for the revision history.
     pub history: BTreeSet<String>,
+    /// Cluster keys for the cluster taints.
+    pub taints: BTreeSet<String>,
+    /// Binding keys for the failover.
+    pub failover: BTreeSet<String>,
 }
 
 impl Keys {
@@ -51,6 +55,8 @@ impl Keys {
             && self.gc.is_empty()
             && self.namespace_lifecycle.is_empty()
             && self.history.is_empty()
+            && self.taints.is_empty()
+            && self.failover.is_empty()
     }
 
     /// Queues a binding for every controller keyed by bindings.
@@ -59,6 +65,7 @@ impl Keys {
         self.renderer.insert(key.to_owned());
         self.status.insert(key.to_owned());
         self.dependencies.insert(key.to_owned());
+        self.failover.insert(key.to_owned());
     }
 }
 
@@ -66,7 +73,9 @@ fn parse(b: Option<&Bytes>) -> Option<Value> {
     b.and_then(|b| serde_json::from_slice(b).ok())
 }
 
-/// An object without what the server and status writers change on their own.
+/// An object without what the server and status writers change on their own, nor the
+/// revision annotation the revision history writes (only the history reads it: it is never
+/// propagated, see `rendering`).
 fn content(v: &Value) -> Value {
     let mut v = v.clone();
     if let Some(o) = v.as_object_mut() {
@@ -75,6 +84,12 @@ fn content(v: &Value) -> Value {
     if let Some(md) = v.get_mut("metadata").and_then(Value::as_object_mut) {
         for k in ["resourceVersion", "managedFields", "generation"] {
             md.remove(k);
+        }
+        if let Some(a) = md.get_mut("annotations").and_then(Value::as_object_mut) {
+            a.remove(super::history::REVISION_ANNOTATION);
+            if a.is_empty() {
+                md.remove("annotations");
+            }
         }
     }
     v
@@ -131,6 +146,9 @@ pub fn keys_for(state: &State, key: &str, prev: Option<&Bytes>, new: Option<&Byt
     let new = parse(new);
     match class {
         Class::Template(res) => {
+            if history_changed(key, &prev, &new) {
+                out.history.insert(key.to_owned());
+            }
             if !content_changed(&prev, &new) {
                 return out;
             }
@@ -139,9 +157,6 @@ pub fn keys_for(state: &State, key: &str, prev: Option<&Bytes>, new: Option<&Byt
                 return out;
             }
             out.detector.insert(key.to_owned());
-            if history_changed(key, &prev, &new) {
-                out.history.insert(key.to_owned());
-            }
             if let Some(b) = state.binding_key_of_template(key)
                 && state.binding(&b).is_some()
             {
@@ -191,6 +206,18 @@ pub fn keys_for(state: &State, key: &str, prev: Option<&Bytes>, new: Option<&Byt
             );
         }
         Class::Cluster => {
+            let taint_inputs = |v: &Option<Value>| {
+                v.as_ref().map(|v| {
+                    (
+                        v.pointer("/status/conditions").cloned(),
+                        v.pointer("/spec/taints").cloned(),
+                        v.pointer("/metadata/labels").cloned(),
+                    )
+                })
+            };
+            if new.is_some() && taint_inputs(&prev) != taint_inputs(&new) {
+                out.taints.insert(key.to_owned());
+            }
             let before = prev.as_ref().and_then(fit_view);
             let after = new.as_ref().and_then(fit_view);
             if before == after {
@@ -208,12 +235,30 @@ pub fn keys_for(state: &State, key: &str, prev: Option<&Bytes>, new: Option<&Byt
             }
             let on = state.bindings_on(name);
             out.scheduler.extend(on.iter().cloned());
+            out.failover.extend(on.iter().cloned());
             out.renderer.extend(on);
             if before.is_none() || after.is_none() {
                 out.namespaces.extend(state.namespace_keys());
             }
         }
+        Class::TaintPolicy => {
+            if content_changed(&prev, &new) {
+                out.taints.extend(state.cluster_keys());
+            }
+        }
         Class::Binding => {
+            // An eviction task waits for the new placement's health, which the status says.
+            let evicting = new
+                .as_ref()
+                .and_then(|b| b.pointer("/spec/gracefulEvictionTasks"))
+                .and_then(Value::as_array)
+                .is_some_and(|t| !t.is_empty());
+            if evicting
+                && prev.as_ref().and_then(|b| b.get("status"))
+                    != new.as_ref().and_then(|b| b.get("status"))
+            {
+                out.failover.insert(key.to_owned());
+            }
             let spec = |v: &Option<Value>| {
                 v.as_ref().map(|v| {
                     (
@@ -377,6 +422,27 @@ mod tests {
         with_status["metadata"]["resourceVersion"] = json!("2");
         let k = apply(&mut s, T, Some(deployment("b")), Some(with_status));
         assert!(k.is_empty(), "{k:?}");
+    }
+
+    #[test]
+    fn the_revision_annotation_reaches_only_the_history() {
+        let mut s = seeded();
+        let mut annotated = deployment("a");
+        annotated["metadata"]["annotations"] =
+            json!({super::super::history::REVISION_ANNOTATION: "2"});
+        let k = apply(&mut s, T, Some(deployment("a")), Some(annotated.clone()));
+        assert_eq!(
+            k,
+            Keys {
+                history: BTreeSet::from([T.to_owned()]),
+                ..Keys::default()
+            }
+        );
+        // Another annotation beside it is content.
+        let mut more = annotated.clone();
+        more["metadata"]["annotations"]["team"] = json!("web");
+        let k = apply(&mut s, T, Some(annotated), Some(more));
+        assert_eq!(k.renderer, BTreeSet::from([B.to_owned()]));
     }
 
     #[test]

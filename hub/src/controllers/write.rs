@@ -127,6 +127,20 @@ pub enum Write {
         /// Names of the ReplicaSets or ControllerRevisions it owns, as the cache knows them.
         records: Vec<String>,
     },
+    /// Record an Event about an object (counted on an earlier one of the same reason and
+    /// message, see [`crate::events`]).
+    Event {
+        /// The object's resource.
+        res: Arc<Resource>,
+        /// The object (`apiVersion`, `kind`, `metadata`).
+        object: Value,
+        /// `Normal` or `Warning`.
+        type_: &'static str,
+        /// Machine-readable reason.
+        reason: &'static str,
+        /// What happened.
+        message: String,
+    },
 }
 
 fn ns_of(v: &Value) -> Option<String> {
@@ -194,6 +208,7 @@ impl Write {
             Write::RecordHistory { res, ns, name, .. } => {
                 ("history", res, ns.clone(), name.clone())
             }
+            Write::Event { res, object, .. } => ("event", res, ns_of(object), name_of(object)),
         };
         match ns {
             Some(ns) => format!("{verb} {} {ns}/{name}", res.kind),
@@ -342,6 +357,7 @@ pub async fn execute(objects: &Objects, w: Write) -> Result<Option<Stored>, Writ
         | Write::DropOwner { res, .. }
         | Write::RemoveFinalizer { res, .. }
         | Write::RecordHistory { res, .. }
+        | Write::Event { res, .. }
         | Write::FinalizeNamespace { res, .. } => res.clone(),
     };
     let result: Result<Option<Value>, ApiError> = match w {
@@ -451,6 +467,25 @@ pub async fn execute(objects: &Objects, w: Write) -> Result<Option<Stored>, Writ
             name,
             records,
         } => super::revisions::record(objects, &res, ns.as_deref(), &name, &records).await,
+        Write::Event {
+            object,
+            type_,
+            reason,
+            message,
+            ..
+        } => {
+            let record = crate::events::Record {
+                object: &object,
+                type_,
+                reason,
+                message: &message,
+            };
+            // An Event is a report, not state: losing one never retries the key.
+            if let Err(e) = crate::events::record(objects, &record).await {
+                tracing::warn!(reason, error = %e, "recording an Event failed");
+            }
+            Ok(None)
+        }
     };
     match result {
         Ok(object) => Ok(object.map(|object| Stored { res, object })),

@@ -16,7 +16,9 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 
 use serde::Serialize;
 
-pub use cluster::{ClusterInfo, Readiness, ResourceSummaryInfo, api_key};
+pub use cluster::{
+    ClusterInfo, NOT_READY_TAINT, Readiness, ResourceSummaryInfo, UNREACHABLE_TAINT, api_key,
+};
 pub use division::divide_job_completions;
 pub use filter::{FilterReason, FilteredCluster};
 pub use trigger::{APPLIED_PLACEMENT_ANNOTATION, RescheduleTrigger, reschedule_trigger};

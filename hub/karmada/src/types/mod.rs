@@ -9,6 +9,7 @@ mod cluster;
 mod common;
 mod override_policy;
 mod policy;
+mod taint_policy;
 
 pub use binding::*;
 pub use cluster::*;
@@ -18,3 +19,4 @@ pub use common::{
 };
 pub use override_policy::*;
 pub use policy::*;
+pub use taint_policy::*;

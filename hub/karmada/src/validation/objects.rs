@@ -6,8 +6,9 @@ use super::names::{is_dns1123_label, is_dns1123_subdomain, is_label_value, is_qu
 use super::policy::{validate_override_spec, validate_propagation_spec, validate_taint};
 use super::{Errs, FieldError, decode};
 use crate::types::{
-    Cluster, ClusterOverridePolicy, ClusterPropagationPolicy, ClusterResourceBinding, Metadata,
-    OverridePolicy, PropagationPolicy, ResourceBinding, ResourceBindingSpec, Work,
+    Cluster, ClusterOverridePolicy, ClusterPropagationPolicy, ClusterResourceBinding,
+    ClusterTaintPolicy, ClusterTaintPolicySpec, Metadata, OverridePolicy, PropagationPolicy,
+    ResourceBinding, ResourceBindingSpec, Work,
 };
 
 pub(super) fn validate_kind(
@@ -43,6 +44,11 @@ pub(super) fn validate_kind(
             let o: ClusterOverridePolicy = decode(obj, unknown)?;
             validate_metadata(&o.metadata, NameRule::Subdomain, errs);
             validate_override_spec(&o.spec, None, errs);
+        }
+        "ClusterTaintPolicy" => {
+            let o: ClusterTaintPolicy = decode(obj, unknown)?;
+            validate_metadata(&o.metadata, NameRule::Subdomain, errs);
+            validate_taint_policy(&o.spec, errs);
         }
         "Cluster" => {
             let o: Cluster = decode(obj, unknown)?;
@@ -121,6 +127,58 @@ fn validate_metadata(m: &Metadata, rule: NameRule, errs: &mut Errs) {
                 );
             } else if name.len() > 48 {
                 errs.invalid("metadata.name", name, "must be no more than 48 characters");
+            }
+        }
+    }
+}
+
+fn validate_taint_policy(s: &ClusterTaintPolicySpec, errs: &mut Errs) {
+    if s.taints.is_empty() {
+        errs.required("spec.taints", "at least one taint");
+    }
+    for (i, t) in s.taints.iter().enumerate() {
+        let f = format!("spec.taints[{i}]");
+        if t.key.is_empty() {
+            errs.required(&format!("{f}.key"), "");
+        }
+        errs.one_of(
+            &format!("{f}.effect"),
+            &t.effect,
+            &["NoSchedule", "PreferNoSchedule", "NoExecute"],
+            false,
+        );
+        if s.taints[..i]
+            .iter()
+            .any(|o| o.key == t.key && o.effect == t.effect)
+        {
+            errs.duplicate(&f, format!("{}:{}", t.key, t.effect));
+        }
+    }
+    for (list, conditions) in [
+        ("addOnConditions", &s.add_on_conditions),
+        ("removeOnConditions", &s.remove_on_conditions),
+    ] {
+        for (i, c) in conditions.iter().enumerate() {
+            let f = format!("spec.{list}[{i}]");
+            if c.condition_type.is_empty() {
+                errs.required(&format!("{f}.conditionType"), "");
+            }
+            errs.one_of(
+                &format!("{f}.operator"),
+                &c.operator,
+                &["In", "NotIn"],
+                false,
+            );
+            if c.status_values.is_empty() {
+                errs.required(&format!("{f}.statusValues"), "");
+            }
+            for (j, v) in c.status_values.iter().enumerate() {
+                errs.one_of(
+                    &format!("{f}.statusValues[{j}]"),
+                    v,
+                    &["True", "False", "Unknown"],
+                    false,
+                );
             }
         }
     }

@@ -1,0 +1,440 @@
+//! Cluster failover end to end: a hub with `--enable-no-execute-taint-eviction`, three real
+//! member clusters with agents, a ClusterTaintPolicy that taints not-ready clusters
+//! `NoExecute`, and workloads that tolerate it for 10 s.
+//!
+//! 1. Member m1's kube-apiserver is killed: its replicas come up in m2 and m3 and report Ready
+//!    on the hub before m1's copy is given up; once m1 is back, its copy is gone.
+//! 2. A workload that can run nowhere but m1 stays where it is, says why, and is back in m1's
+//!    placement when m1 recovers; nothing of it was deleted or recreated.
+//! 3. m1's agent is killed (its API server is fine): m1 turns Unknown, the replacement comes up
+//!    in m2 and m3, and m1's copy is removed through its agent when the agent comes back.
+#![allow(clippy::unwrap_used, missing_docs)]
+
+mod agent_support;
+
+use std::time::{Duration, Instant};
+
+use agent_support::{AgentProcess, HubProcess, build_binaries, wait_for};
+use anyhow::{Context, Result, ensure};
+use flotilla_e2e::clusters::{ClusterOptions, MemberCluster};
+use serde_json::Value;
+
+struct Member {
+    name: &'static str,
+    cluster: MemberCluster,
+    agent: AgentProcess,
+}
+
+impl Member {
+    /// `kubectl get` against the member: `Some(stdout)`, `None` on NotFound; any other
+    /// failure is an error, so an unreachable member never reads as "absent".
+    async fn get(&self, args: &[&str]) -> Result<Option<String>> {
+        let out = self
+            .cluster
+            .kubectl()
+            .arg("get")
+            .args(args)
+            .output()
+            .await?;
+        if out.status.success() {
+            return Ok(Some(String::from_utf8(out.stdout)?));
+        }
+        let err = String::from_utf8_lossy(&out.stderr);
+        ensure!(
+            err.contains("NotFound"),
+            "kubectl get {args:?} on {}: {err}",
+            self.name
+        );
+        Ok(None)
+    }
+
+    /// Ready replicas of Deployment `demo/name` (0 when it has none, None when absent).
+    async fn ready(&self, name: &str) -> Result<Option<i64>> {
+        let out = self
+            .get(&[
+                "deploy",
+                name,
+                "-n",
+                "demo",
+                "-o",
+                "jsonpath={.status.readyReplicas}",
+            ])
+            .await?;
+        Ok(out.map(|s| s.trim().parse().unwrap_or(0)))
+    }
+
+    /// The uid of Deployment `demo/name`.
+    async fn uid(&self, name: &str) -> Result<Option<String>> {
+        self.get(&[
+            "deploy",
+            name,
+            "-n",
+            "demo",
+            "-o",
+            "jsonpath={.metadata.uid}",
+        ])
+        .await
+    }
+}
+
+const TAINT_POLICY: &str = "apiVersion: policy.karmada.io/v1alpha1
+kind: ClusterTaintPolicy
+metadata: {name: not-ready-evicts}
+spec:
+  addOnConditions:
+  - {conditionType: Ready, operator: In, statusValues: [\"False\", \"Unknown\"]}
+  removeOnConditions:
+  - {conditionType: Ready, operator: In, statusValues: [\"True\"]}
+  taints:
+  - {key: cluster.karmada.io/not-ready, effect: NoExecute}
+";
+
+/// A Deployment and its PropagationPolicy: static weights 1:1:1 over `clusters`, tolerating
+/// the not-ready `NoExecute` taint for 10 s.
+fn app(name: &str, replicas: u32, clusters: &[&str]) -> String {
+    let weights: String = clusters
+        .iter()
+        .map(|c| format!("        - {{targetCluster: {{clusterNames: [{c}]}}, weight: 1}}\n"))
+        .collect();
+    format!(
+        "apiVersion: apps/v1
+kind: Deployment
+metadata: {{name: {name}, namespace: demo}}
+spec:
+  replicas: {replicas}
+  selector: {{matchLabels: {{app: {name}}}}}
+  template:
+    metadata: {{labels: {{app: {name}}}}}
+    spec:
+      containers:
+      - {{name: app, image: registry.k8s.io/pause:3.10}}
+---
+apiVersion: policy.karmada.io/v1alpha1
+kind: PropagationPolicy
+metadata: {{name: {name}, namespace: demo}}
+spec:
+  resourceSelectors: [{{apiVersion: apps/v1, kind: Deployment, name: {name}}}]
+  failover:
+    cluster: {{purgeMode: Gracefully}}
+  placement:
+    clusterAffinity: {{clusterNames: [{names}]}}
+    clusterTolerations:
+    - {{key: cluster.karmada.io/not-ready, operator: Exists, effect: NoExecute, tolerationSeconds: 10}}
+    replicaScheduling:
+      replicaSchedulingType: Divided
+      replicaDivisionPreference: Weighted
+      weightPreference:
+        staticWeightList:
+{weights}",
+        names = clusters.join(", ")
+    )
+}
+
+/// Whether the hub holds a Work of Deployment `demo/name` for `cluster`.
+async fn work_exists(hub: &HubProcess, cluster: &str, name: &str) -> Result<bool> {
+    let out = hub
+        .kubectl(&[
+            "get",
+            "works",
+            "-n",
+            &format!("karmada-es-{cluster}"),
+            "-o",
+            "json",
+        ])
+        .await?;
+    let list: Value = serde_json::from_str(&out)?;
+    Ok(list["items"].as_array().into_iter().flatten().any(|w| {
+        w.pointer("/spec/workload/manifests/0/metadata/name") == Some(&Value::from(name))
+            && w.pointer("/spec/workload/manifests/0/kind") == Some(&Value::from("Deployment"))
+    }))
+}
+
+/// The binding of Deployment `demo/name` on the hub.
+async fn binding(hub: &HubProcess, name: &str) -> Result<Value> {
+    let out = hub
+        .kubectl(&[
+            "get",
+            "rb",
+            &format!("{name}-deployment"),
+            "-n",
+            "demo",
+            "-o",
+            "json",
+        ])
+        .await?;
+    Ok(serde_json::from_str(&out)?)
+}
+
+fn targets(b: &Value) -> Vec<(String, i64)> {
+    b.pointer("/spec/clusters")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .map(|c| {
+            (
+                c["name"].as_str().unwrap_or_default().to_owned(),
+                c["replicas"].as_i64().unwrap_or(0),
+            )
+        })
+        .collect()
+}
+
+fn condition<'a>(b: &'a Value, type_: &str) -> Option<&'a Value> {
+    b.pointer("/status/conditions")
+        .and_then(Value::as_array)?
+        .iter()
+        .find(|c| c["type"] == type_)
+}
+
+/// Whether cluster `name` carries a taint with this key and effect.
+async fn tainted(hub: &HubProcess, name: &str, key: &str, effect: &str) -> Result<bool> {
+    let out = hub
+        .kubectl(&["get", "cluster", name, "-o", "jsonpath={.spec.taints}"])
+        .await?;
+    let taints: Value = serde_json::from_str(if out.trim().is_empty() { "[]" } else { &out })?;
+    Ok(taints
+        .as_array()
+        .into_iter()
+        .flatten()
+        .any(|t| t["key"] == key && t["effect"] == effect))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failover_moves_work_and_removes_nothing_before_its_replacement_is_healthy() -> Result<()> {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    build_binaries()?;
+    let tmp = tempfile::tempdir()?;
+    let hub =
+        HubProcess::start_with(tmp.path(), 10, &["--enable-no-execute-taint-eviction"]).await?;
+    let mut members = Vec::new();
+    for (name, region) in [("m1", "us-east"), ("m2", "us-west"), ("m3", "eu-central")] {
+        let cluster = MemberCluster::create(
+            name,
+            ClusterOptions::with_nodes(2).in_zone(region, &format!("{region}-1a")),
+        )
+        .await?;
+        let out = hub
+            .ctl(&[
+                "-o", "json", "register", "cluster", name, "--region", region,
+            ])
+            .await?;
+        let reg: Value = serde_json::from_str(&out).context("register output")?;
+        let agent = AgentProcess::start(&reg, cluster.kubeconfig(), &tmp.path().join(name)).await?;
+        members.push(Member {
+            name,
+            cluster,
+            agent,
+        });
+    }
+    for m in &members {
+        wait_for(
+            &format!("{} Ready", m.name),
+            Duration::from_secs(90),
+            || async { Ok((hub.ready(m.name).await? == "True").then_some(())) },
+        )
+        .await?;
+    }
+    hub.kubectl(&["create", "namespace", "demo"]).await?;
+    hub.apply(TAINT_POLICY).await?;
+    hub.apply(&app("web", 6, &["m1", "m2", "m3"])).await?;
+    hub.apply(&app("solo", 2, &["m1"])).await?;
+    let [m1, m2, m3] = [&members[0], &members[1], &members[2]];
+    wait_for(
+        "web 2/2/2 ready and solo 2 ready in m1",
+        Duration::from_secs(120),
+        || async {
+            let web = [
+                m1.ready("web").await?,
+                m2.ready("web").await?,
+                m3.ready("web").await?,
+            ];
+            Ok((web == [Some(2); 3] && m1.ready("solo").await? == Some(2)).then_some(()))
+        },
+    )
+    .await?;
+    let solo_uid = m1.uid("solo").await?.context("solo in m1")?;
+
+    // 1. m1's API server dies.
+    let killed_at = Instant::now();
+    let stopped = m1.cluster.kill_api_server().await?;
+    let mut min_healthy = i64::MAX;
+    let mut moved_after = None;
+    loop {
+        // Members first, then the hub's Work: the Work may only be gone once m2 and m3
+        // report the replacement Ready, and the hub says so too.
+        let moved = m2.ready("web").await?.unwrap_or(0) + m3.ready("web").await?.unwrap_or(0);
+        min_healthy = min_healthy.min(moved);
+        let b = binding(&hub, "web").await?;
+        let healthy_on_hub = ["m2", "m3"].iter().all(|c| {
+            b.pointer("/status/aggregatedStatus")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+                .any(|i| i["clusterName"] == *c && i["health"] == "Healthy")
+        });
+        if moved == 6 && healthy_on_hub && moved_after.is_none() {
+            moved_after = Some(killed_at.elapsed());
+        }
+        if !work_exists(&hub, "m1", "web").await? {
+            if moved_after.is_none() {
+                let events = hub.kubectl(&["get", "events", "-A"]).await?;
+                let b = binding(&hub, "web").await?;
+                eprintln!("events:\n{events}\nbinding: {b:#}");
+            }
+            ensure!(
+                moved_after.is_some(),
+                "m1's copy of web was given up before m2 and m3 ran 6 Ready replicas and the hub had them Healthy ({moved} ready, healthy on the hub: {healthy_on_hub})"
+            );
+            break;
+        }
+        ensure!(
+            killed_at.elapsed() < Duration::from_secs(90),
+            "web did not fail over within 90 s: {moved} ready in m2 and m3"
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    let moved_after = moved_after.unwrap();
+    eprintln!(
+        "failover: 6 replicas Ready in m2+m3 {:.1}s after the kill; fewest healthy in m2+m3 during it: {min_healthy}",
+        moved_after.as_secs_f64()
+    );
+    // The toleration (10 s) plus 30 s, plus the time to notice (heartbeats every 2 s).
+    ensure!(
+        moved_after < Duration::from_secs(45),
+        "failover took {moved_after:?}"
+    );
+    ensure!(
+        min_healthy >= 4,
+        "m2+m3 dropped to {min_healthy} healthy replicas"
+    );
+    wait_for(
+        "the hub's web READY 6/6",
+        Duration::from_secs(30),
+        || async {
+            let out = hub
+                .kubectl(&["get", "deploy", "web", "-n", "demo", "--no-headers"])
+                .await?;
+            Ok(out.contains("6/6").then_some(()))
+        },
+    )
+    .await?;
+    ensure!(tainted(&hub, "m1", "cluster.karmada.io/not-ready", "NoExecute").await?);
+    let web = binding(&hub, "web").await?;
+    let mut placed = targets(&web);
+    placed.sort();
+    ensure!(
+        placed == [("m2".into(), 3), ("m3".into(), 3)],
+        "web: {placed:?}"
+    );
+
+    // 2. solo can run nowhere else: it keeps m1's copy and says why.
+    let solo = wait_for(
+        "solo reports it cannot be placed",
+        Duration::from_secs(30),
+        || async {
+            let b = binding(&hub, "solo").await?;
+            let failed = condition(&b, "Scheduled").is_some_and(|c| c["status"] == "False");
+            Ok(failed.then_some(b))
+        },
+    )
+    .await?;
+    ensure!(
+        solo["spec"]["gracefulEvictionTasks"][0]["fromCluster"] == "m1",
+        "solo: {solo}"
+    );
+    ensure!(
+        work_exists(&hub, "m1", "solo").await?,
+        "solo's Work for m1 was removed"
+    );
+
+    // m1 comes back: web's stale copy is removed, solo is placed in m1 again, untouched.
+    m1.cluster.start_api_server(stopped).await?;
+    wait_for("m1 Ready again", Duration::from_secs(60), || async {
+        Ok((hub.ready("m1").await? == "True").then_some(()))
+    })
+    .await?;
+    wait_for("web gone from m1", Duration::from_secs(60), || async {
+        Ok(m1.ready("web").await?.is_none().then_some(()))
+    })
+    .await?;
+    wait_for(
+        "solo placed in m1 again",
+        Duration::from_secs(60),
+        || async {
+            let b = binding(&hub, "solo").await?;
+            Ok((targets(&b) == [("m1".to_owned(), 2)]
+                && b["spec"].get("gracefulEvictionTasks").is_none())
+            .then_some(()))
+        },
+    )
+    .await?;
+    ensure!(
+        m1.uid("solo").await?.as_deref() == Some(solo_uid.as_str()),
+        "solo was recreated in m1"
+    );
+    wait_for(
+        "m1's NoExecute taint removed",
+        Duration::from_secs(30),
+        || async {
+            Ok(
+                (!tainted(&hub, "m1", "cluster.karmada.io/not-ready", "NoExecute").await?)
+                    .then_some(()),
+            )
+        },
+    )
+    .await?;
+
+    // 3. m1's agent dies; its API server is fine. A fresh workload over all three moves off m1
+    // once m1 turns Unknown, and m1's copy goes only through its agent when it is back.
+    hub.apply(&app("api", 6, &["m1", "m2", "m3"])).await?;
+    let placed = wait_for("api 2/2/2 ready", Duration::from_secs(120), || async {
+        let api = [
+            m1.ready("api").await?,
+            m2.ready("api").await?,
+            m3.ready("api").await?,
+        ];
+        Ok((api == [Some(2); 3]).then_some(()))
+    })
+    .await;
+    if placed.is_err() {
+        let b = binding(&hub, "api").await?;
+        let api = [
+            m1.ready("api").await?,
+            m2.ready("api").await?,
+            m3.ready("api").await?,
+        ];
+        let clusters = hub.kubectl(&["get", "clusters", "-o", "json"]).await?;
+        eprintln!("api in members: {api:?}\nbinding: {b:#}\nclusters: {clusters}");
+    }
+    placed?;
+    let mut members = members;
+    members[0].agent.kill().await;
+    let [m1, m2, m3] = [&members[0], &members[1], &members[2]];
+    wait_for("m1 Unknown", Duration::from_secs(60), || async {
+        Ok((hub.ready("m1").await? == "Unknown").then_some(()))
+    })
+    .await?;
+    wait_for(
+        "api 3/3 ready in m2 and m3, m1's Work given up",
+        Duration::from_secs(60),
+        || async {
+            let moved = m2.ready("api").await? == Some(3) && m3.ready("api").await? == Some(3);
+            Ok((moved && !work_exists(&hub, "m1", "api").await?).then_some(()))
+        },
+    )
+    .await?;
+    // Nobody could reach m1 meanwhile: its copy is still there.
+    ensure!(
+        m1.ready("api").await? == Some(2),
+        "m1's copy of api changed without its agent"
+    );
+    members[0].agent.restart().await?;
+    let m1 = &members[0];
+    wait_for(
+        "api removed from m1 by its agent",
+        Duration::from_secs(60),
+        || async { Ok(m1.ready("api").await?.is_none().then_some(())) },
+    )
+    .await?;
+    Ok(())
+}

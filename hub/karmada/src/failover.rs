@@ -1,0 +1,532 @@
+//! Cluster failover decisions, as pure functions of plain data: the taints a cluster carries
+//! (from its `Ready` condition and from ClusterTaintPolicies), when a binding leaves a cluster
+//! with an untolerated `NoExecute` taint, and when the eviction task that keeps the old copy
+//! is done.
+//!
+//! The rule throughout: a failure moves work to where it can run, and the old copy is removed
+//! only once the new placement is scheduled and healthy, or its grace period is over. While no
+//! new placement could be scheduled, the old copy stays however long that takes.
+
+use std::collections::BTreeMap;
+
+use jiff::{SignedDuration, Timestamp};
+
+use crate::scheduler::{ClusterInfo, NOT_READY_TAINT, UNREACHABLE_TAINT};
+use crate::selectors::{affinity_matches, tolerates};
+use crate::types::{
+    ClusterTaintPolicy, Condition, GracefulEvictionTask, MatchCondition, ResourceBindingSpec,
+    ResourceBindingStatus, Taint, Toleration,
+};
+
+/// `producer` of the eviction tasks the taint manager creates.
+pub const TAINT_MANAGER: &str = "TaintManager";
+/// `reason` of an eviction for an untolerated `NoExecute` taint.
+pub const TAINT_UNTOLERATED: &str = "TaintUntolerated";
+/// How long a graceful eviction keeps the old copy when neither the task nor the hub says.
+pub const DEFAULT_GRACE_PERIOD_SECONDS: i64 = 600;
+
+/// The hub's failover settings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FailoverConfig {
+    /// Whether `NoExecute` taints evict bindings (Karmada's
+    /// `--enable-no-execute-taint-eviction`); off by default.
+    pub no_execute_eviction: bool,
+    /// Purge mode of a taint eviction when the policy names none.
+    pub purge_mode: PurgeMode,
+    /// Grace period of a graceful eviction when the task names none.
+    pub grace_period_seconds: i64,
+}
+
+impl Default for FailoverConfig {
+    fn default() -> Self {
+        Self {
+            no_execute_eviction: false,
+            purge_mode: PurgeMode::Gracefully,
+            grace_period_seconds: DEFAULT_GRACE_PERIOD_SECONDS,
+        }
+    }
+}
+
+/// What happens to the copy in the cluster a binding leaves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PurgeMode {
+    /// Removed at once.
+    Directly,
+    /// Kept until the new placement is healthy or the grace period is over.
+    Gracefully,
+    /// Kept until someone clears the task's `suppressDeletion`.
+    Never,
+}
+
+impl PurgeMode {
+    /// Reads a purge mode, legacy names included (`Immediately`, `Graciously`); `None` for
+    /// anything else.
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "Directly" | "Immediately" => Some(Self::Directly),
+            "Gracefully" | "Graciously" => Some(Self::Gracefully),
+            "Never" => Some(Self::Never),
+            _ => None,
+        }
+    }
+
+    /// The name written into eviction tasks.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Directly => "Directly",
+            Self::Gracefully => "Gracefully",
+            Self::Never => "Never",
+        }
+    }
+}
+
+fn condition_status<'a>(conditions: &'a [Condition], type_: &str) -> Option<&'a str> {
+    conditions
+        .iter()
+        .find(|c| c.type_ == type_)
+        .map(|c| c.status.as_str())
+}
+
+/// Whether every match condition holds (an empty list never matches), as Karmada decides it.
+pub fn conditions_match(conditions: &[Condition], rules: &[MatchCondition]) -> bool {
+    if rules.is_empty() {
+        return false;
+    }
+    rules.iter().all(|rule| {
+        let Some(status) = condition_status(conditions, &rule.condition_type) else {
+            return false;
+        };
+        let listed = rule.status_values.iter().any(|v| v == status);
+        match rule.operator.as_str() {
+            "In" => listed,
+            "NotIn" => !listed,
+            _ => false,
+        }
+    })
+}
+
+fn same_taint(a: &Taint, key: &str, effect: &str) -> bool {
+    a.key == key && a.effect == effect
+}
+
+fn add_taint(taints: &mut Vec<Taint>, key: &str, value: &str, effect: &str, now: &str) {
+    if !taints.iter().any(|t| same_taint(t, key, effect)) {
+        taints.push(Taint {
+            key: key.to_owned(),
+            value: value.to_owned(),
+            effect: effect.to_owned(),
+            time_added: Some(now.to_owned()),
+        });
+    }
+}
+
+fn remove_taint(taints: &mut Vec<Taint>, key: &str, effect: &str) {
+    taints.retain(|t| !same_taint(t, key, effect));
+}
+
+/// The taints a cluster should carry.
+///
+/// First the readiness taints Karmada's cluster controller keeps (`not-ready` while `Ready` is
+/// False, `unreachable` while it is Unknown, both `NoSchedule`), then each ClusterTaintPolicy
+/// that targets the cluster, oldest first: its taints are added when its `addOnConditions`
+/// match and removed when its `removeOnConditions` match. Added taints are stamped with `now`,
+/// as is any `NoExecute` taint that has no time yet (tolerations count from it). `policies`
+/// must be in creation order.
+pub fn cluster_taints(
+    cluster: &ClusterInfo,
+    conditions: &[Condition],
+    policies: &[&ClusterTaintPolicy],
+    now: &str,
+) -> Vec<Taint> {
+    let mut taints = cluster.taints.clone();
+    match condition_status(conditions, "Ready") {
+        Some("False") => {
+            add_taint(&mut taints, NOT_READY_TAINT, "", "NoSchedule", now);
+            remove_taint(&mut taints, UNREACHABLE_TAINT, "NoSchedule");
+        }
+        Some("Unknown") => {
+            add_taint(&mut taints, UNREACHABLE_TAINT, "", "NoSchedule", now);
+            remove_taint(&mut taints, NOT_READY_TAINT, "NoSchedule");
+        }
+        Some("True") => {
+            remove_taint(&mut taints, NOT_READY_TAINT, "NoSchedule");
+            remove_taint(&mut taints, UNREACHABLE_TAINT, "NoSchedule");
+        }
+        _ => {}
+    }
+    for p in policies {
+        let spec = &p.spec;
+        if spec
+            .target_clusters
+            .as_ref()
+            .is_some_and(|a| !affinity_matches(Some(a), cluster))
+        {
+            continue;
+        }
+        if conditions_match(conditions, &spec.add_on_conditions) {
+            for t in &spec.taints {
+                add_taint(&mut taints, &t.key, &t.value, &t.effect, now);
+            }
+        }
+        if conditions_match(conditions, &spec.remove_on_conditions) {
+            for t in &spec.taints {
+                remove_taint(&mut taints, &t.key, &t.effect);
+            }
+        }
+    }
+    for t in &mut taints {
+        if t.effect == "NoExecute" && t.time_added.is_none() {
+            t.time_added = Some(now.to_owned());
+        }
+    }
+    taints
+}
+
+/// What a cluster's `NoExecute` taints mean for a binding placed there.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NoExecute {
+    /// None, or all tolerated forever.
+    Stay,
+    /// Leave now; the message says which taint.
+    Evict(String),
+    /// Tolerated until then.
+    Until(Timestamp),
+}
+
+fn describe(t: &Taint) -> String {
+    if t.value.is_empty() {
+        format!("{}:{}", t.key, t.effect)
+    } else {
+        format!("{}={}:{}", t.key, t.value, t.effect)
+    }
+}
+
+/// Decides from a cluster's taints and a placement's tolerations (Karmada's taint manager):
+/// an untolerated `NoExecute` taint evicts at once; tolerated ones evict when the shortest
+/// `tolerationSeconds` of the tolerations that match runs out, counted from the taint's
+/// `timeAdded`; a matching toleration without `tolerationSeconds` tolerates that taint
+/// forever. A taint without a readable `timeAdded` counts from `now`.
+pub fn no_execute(taints: &[Taint], tolerations: &[Toleration], now: Timestamp) -> NoExecute {
+    let mut until: Option<Timestamp> = None;
+    for taint in taints.iter().filter(|t| t.effect == "NoExecute") {
+        let matching: Vec<&Toleration> =
+            tolerations.iter().filter(|t| tolerates(t, taint)).collect();
+        if matching.is_empty() {
+            return NoExecute::Evict(format!(
+                "the cluster has the taint {} that the placement does not tolerate",
+                describe(taint)
+            ));
+        }
+        if matching.iter().any(|t| t.toleration_seconds.is_none()) {
+            continue;
+        }
+        let seconds = matching
+            .iter()
+            .filter_map(|t| t.toleration_seconds)
+            .min()
+            .unwrap_or(0)
+            .max(0);
+        let added = taint
+            .time_added
+            .as_deref()
+            .and_then(|t| t.parse::<Timestamp>().ok())
+            .unwrap_or(now);
+        let at = added
+            .checked_add(SignedDuration::from_secs(seconds))
+            .unwrap_or(Timestamp::MAX);
+        if at <= now {
+            return NoExecute::Evict(format!(
+                "the cluster has had the taint {} for longer than the placement tolerates ({seconds}s)",
+                describe(taint)
+            ));
+        }
+        until = Some(until.map_or(at, |u| u.min(at)));
+    }
+    until.map_or(NoExecute::Stay, NoExecute::Until)
+}
+
+/// Where an eviction task stands.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TaskState {
+    /// The old copy may go; the message says why.
+    Done(String),
+    /// Keep it; look again at this time (never, if `None`) or when the binding changes.
+    Waiting(Option<Timestamp>, String),
+}
+
+/// Whether every target of the binding is applied and reports Healthy, for the generation
+/// the scheduler last placed.
+pub fn placement_healthy(
+    spec: &ResourceBindingSpec,
+    status: Option<&ResourceBindingStatus>,
+    generation: i64,
+) -> bool {
+    let Some(status) = status else {
+        return false;
+    };
+    let scheduled = status.scheduler_observed_generation >= generation
+        && condition_status(&status.conditions, "Scheduled") == Some("True");
+    if !scheduled || spec.clusters.is_empty() {
+        return false;
+    }
+    spec.clusters.iter().all(|c| {
+        status.aggregated_status.iter().any(|a| {
+            a.cluster_name == c.name
+                && a.applied
+                && a.health == "Healthy"
+                && reports_replicas(a.status.as_ref(), c.replicas)
+        })
+    })
+}
+
+/// Whether a cluster's reported status is for its current share of the replicas: a report
+/// from before the cluster's Work was updated is healthy for the old count. Statuses without
+/// `replicas` (non-workloads, kinds without the field) are taken as they are.
+fn reports_replicas(status: Option<&serde_json::Value>, replicas: i32) -> bool {
+    if replicas <= 0 {
+        return true;
+    }
+    match status.and_then(|s| s.get("replicas")) {
+        Some(r) => r.as_i64() == Some(i64::from(replicas)),
+        None => true,
+    }
+}
+
+/// Decides one eviction task of a binding (Karmada's graceful eviction controller, with
+/// Flotilla's rule that no grace period runs out while the binding has no new placement).
+pub fn assess_task(
+    task: &GracefulEvictionTask,
+    spec: &ResourceBindingSpec,
+    status: Option<&ResourceBindingStatus>,
+    generation: i64,
+    config: &FailoverConfig,
+    now: Timestamp,
+) -> TaskState {
+    if spec.clusters.iter().any(|c| c.name == task.from_cluster) {
+        return TaskState::Done("the cluster is a target again".into());
+    }
+    let mode = PurgeMode::parse(&task.purge_mode).unwrap_or(PurgeMode::Gracefully);
+    match mode {
+        PurgeMode::Directly => return TaskState::Done("purge mode Directly".into()),
+        PurgeMode::Never => {
+            return if task.suppress_deletion == Some(false) {
+                TaskState::Done("suppressDeletion was cleared".into())
+            } else {
+                TaskState::Waiting(
+                    None,
+                    "purge mode Never: waits for suppressDeletion: false".into(),
+                )
+            };
+        }
+        PurgeMode::Gracefully => {}
+    }
+    if task.suppress_deletion == Some(true) {
+        return TaskState::Waiting(None, "suppressDeletion is set".into());
+    }
+    if placement_healthy(spec, status, generation) {
+        return TaskState::Done("the new placement is healthy".into());
+    }
+    let scheduled = status.is_some_and(|s| {
+        s.scheduler_observed_generation >= generation
+            && condition_status(&s.conditions, "Scheduled") == Some("True")
+    }) && !spec.clusters.is_empty();
+    if !scheduled {
+        return TaskState::Waiting(
+            None,
+            "no new placement is scheduled yet; the old copy stays".into(),
+        );
+    }
+    let grace = task
+        .grace_period_seconds
+        .map(i64::from)
+        .unwrap_or(config.grace_period_seconds)
+        .max(0);
+    let created = task
+        .creation_timestamp
+        .as_deref()
+        .and_then(|t| t.parse::<Timestamp>().ok());
+    let Some(created) = created else {
+        return TaskState::Waiting(None, "waiting for the new placement to be healthy".into());
+    };
+    let deadline = created
+        .checked_add(SignedDuration::from_secs(grace))
+        .unwrap_or(Timestamp::MAX);
+    if deadline <= now {
+        return TaskState::Done(format!(
+            "the grace period of {grace}s ended before the new placement was healthy"
+        ));
+    }
+    TaskState::Waiting(
+        Some(deadline),
+        format!("waiting for the new placement to be healthy, at most until {deadline}"),
+    )
+}
+
+/// One change the failover made to a binding, for Events and logs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Change {
+    /// The binding left this cluster.
+    Evicted {
+        /// The cluster.
+        cluster: String,
+        /// Why.
+        message: String,
+    },
+    /// The eviction task of this cluster is done: the old copy goes.
+    Completed {
+        /// The cluster.
+        cluster: String,
+        /// Why.
+        message: String,
+    },
+    /// The cluster recovered before the binding could be placed anywhere else: it is a
+    /// target again, with its old replicas, and its copy was never touched.
+    Restored {
+        /// The cluster.
+        cluster: String,
+    },
+}
+
+/// Whether the binding has no placement to move to: nothing scheduled, or the last
+/// scheduling found no cluster.
+fn unplaced(spec: &ResourceBindingSpec, status: Option<&ResourceBindingStatus>) -> bool {
+    spec.clusters.is_empty()
+        || status.is_some_and(|s| condition_status(&s.conditions, "Scheduled") == Some("False"))
+}
+
+/// The failover's decision for one binding.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Decision {
+    /// The new spec, when it changed.
+    pub spec: Option<ResourceBindingSpec>,
+    /// What changed.
+    pub changes: Vec<Change>,
+    /// The earliest time something may change without an event (a toleration or a grace
+    /// period running out).
+    pub recheck_at: Option<Timestamp>,
+}
+
+/// Runs the taint manager and the eviction tasks over one binding.
+///
+/// `clusters` gives the current view of each cluster by name (the targets and the clusters
+/// of the eviction tasks). A cluster evicted by its taints comes back as a target when it
+/// recovers while the binding has nowhere else to go.
+pub fn decide(
+    spec: &ResourceBindingSpec,
+    status: Option<&ResourceBindingStatus>,
+    generation: i64,
+    clusters: &BTreeMap<&str, &ClusterInfo>,
+    config: &FailoverConfig,
+    now: Timestamp,
+) -> Decision {
+    let mut next = spec.clone();
+    let mut out = Decision::default();
+    let earliest = |at: &mut Option<Timestamp>, t: Timestamp| {
+        *at = Some(at.map_or(t, |a| a.min(t)));
+    };
+
+    if config.no_execute_eviction {
+        let tolerations = spec
+            .placement
+            .as_ref()
+            .map(|p| p.cluster_tolerations.as_slice())
+            .unwrap_or_default();
+        let purge = spec
+            .failover
+            .as_ref()
+            .and_then(|f| f.cluster.as_ref())
+            .and_then(|c| PurgeMode::parse(&c.purge_mode))
+            .unwrap_or(config.purge_mode);
+        let before: Vec<_> = spec.clusters.clone();
+        for target in &spec.clusters {
+            let Some(info) = clusters.get(target.name.as_str()) else {
+                continue;
+            };
+            match no_execute(&info.taints, tolerations, now) {
+                NoExecute::Stay => {}
+                NoExecute::Until(at) => earliest(&mut out.recheck_at, at),
+                NoExecute::Evict(message) => {
+                    next.clusters.retain(|c| c.name != target.name);
+                    if !next
+                        .graceful_eviction_tasks
+                        .iter()
+                        .any(|t| t.from_cluster == target.name)
+                    {
+                        next.graceful_eviction_tasks.push(GracefulEvictionTask {
+                            from_cluster: target.name.clone(),
+                            purge_mode: purge.as_str().into(),
+                            replicas: (spec.replicas > 0).then_some(target.replicas),
+                            reason: TAINT_UNTOLERATED.into(),
+                            message: message.clone(),
+                            producer: TAINT_MANAGER.into(),
+                            suppress_deletion: (purge == PurgeMode::Never).then_some(true),
+                            clusters_before_failover: before
+                                .iter()
+                                .map(|c| c.name.clone())
+                                .collect(),
+                            creation_timestamp: Some(now.to_string()),
+                            ..GracefulEvictionTask::default()
+                        });
+                    }
+                    out.changes.push(Change::Evicted {
+                        cluster: target.name.clone(),
+                        message,
+                    });
+                }
+            }
+        }
+    }
+
+    // Tasks are assessed against the spec as it stood: one just created waits for the
+    // scheduler to place its replicas elsewhere.
+    let mut kept = Vec::with_capacity(next.graceful_eviction_tasks.len());
+    for task in &next.graceful_eviction_tasks {
+        let fresh = !spec
+            .graceful_eviction_tasks
+            .iter()
+            .any(|t| t.from_cluster == task.from_cluster);
+        if fresh {
+            kept.push(task.clone());
+            continue;
+        }
+        let tolerations = spec
+            .placement
+            .as_ref()
+            .map(|p| p.cluster_tolerations.as_slice())
+            .unwrap_or_default();
+        let recovered = clusters.get(task.from_cluster.as_str()).is_some_and(|c| {
+            !matches!(no_execute(&c.taints, tolerations, now), NoExecute::Evict(_))
+        });
+        if recovered && unplaced(spec, status) && task.producer == TAINT_MANAGER {
+            next.clusters.push(crate::types::TargetCluster {
+                name: task.from_cluster.clone(),
+                replicas: task.replicas.unwrap_or(0),
+                components: Vec::new(),
+            });
+            out.changes.push(Change::Restored {
+                cluster: task.from_cluster.clone(),
+            });
+            continue;
+        }
+        match assess_task(task, spec, status, generation, config, now) {
+            TaskState::Done(message) => out.changes.push(Change::Completed {
+                cluster: task.from_cluster.clone(),
+                message,
+            }),
+            TaskState::Waiting(at, _) => {
+                if let Some(at) = at {
+                    earliest(&mut out.recheck_at, at);
+                }
+                kept.push(task.clone());
+            }
+        }
+    }
+    next.graceful_eviction_tasks = kept;
+    if next != *spec {
+        out.spec = Some(next);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,326 @@
+//! Cluster failover on the hub, as two keyed controllers over the cache:
+//!
+//! - **cluster taints** (keyed by cluster): keeps each cluster's `spec.taints` as its `Ready`
+//!   condition and the ClusterTaintPolicies say, and records every change as an Event;
+//! - **failover** (keyed by binding): evicts a binding from a cluster whose `NoExecute` taint it
+//!   no longer tolerates (when the hub runs with `--enable-no-execute-taint-eviction`), with an
+//!   eviction task that keeps the old copy, and ends each task when its new placement is
+//!   healthy, its grace period is over, or its purge mode says so.
+//!
+//! The decisions are [`flotilla_karmada::failover`]'s; this module reads the cache, turns them
+//! into writes and says when to look again.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use flotilla_karmada::failover::{self, Change};
+use flotilla_karmada::scheduler::ClusterInfo;
+use flotilla_karmada::types::{Condition, ResourceBinding, Taint};
+use jiff::Timestamp;
+use serde_json::{Value, json};
+
+use super::Decision;
+use super::cache::State;
+use super::keys::key_name;
+use super::write::Write;
+
+/// Event reason of a change of a cluster's taints (Karmada's).
+pub const TAINTED: &str = "TaintClusterSucceed";
+/// Event reason of an eviction of a binding from a cluster (Karmada's).
+pub const EVICTED: &str = "EvictWorkloadFromClusterSucceed";
+/// Event reason of an eviction task that is done: the old copy is removed.
+pub const TASK_DONE: &str = "GracefulEvictionTaskCompleted";
+/// Event reason of an evicted cluster placed again because nothing else could be found.
+pub const RESTORED: &str = "EvictedClusterRestored";
+
+/// `now` to whole seconds, as Kubernetes writes times.
+fn seconds(now: Timestamp) -> Timestamp {
+    Timestamp::from_second(now.as_second()).unwrap_or(now)
+}
+
+fn taint_list(taints: &[Taint]) -> String {
+    taints
+        .iter()
+        .map(|t| {
+            if t.value.is_empty() {
+                format!("{}:{}", t.key, t.effect)
+            } else {
+                format!("{}={}:{}", t.key, t.value, t.effect)
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+/// The writes that bring one cluster's taints up to date (cluster key).
+pub fn taints(state: &State, key: &str, now: Timestamp) -> Vec<Write> {
+    let Some(entry) = state.clusters().get(key_name(key)) else {
+        return vec![];
+    };
+    let Some(res) = state.resource_of_key(key).cloned() else {
+        return vec![];
+    };
+    let conditions: Vec<Condition> = entry
+        .object
+        .pointer("/status/conditions")
+        .and_then(|c| serde_json::from_value(c.clone()).ok())
+        .unwrap_or_default();
+    let now = seconds(now).to_string();
+    let want = failover::cluster_taints(&entry.info, &conditions, &state.taint_policies(), &now);
+    if want == entry.info.taints {
+        return vec![];
+    }
+    let mut object = (*entry.object).clone();
+    if want.is_empty() {
+        if let Some(spec) = object.get_mut("spec").and_then(Value::as_object_mut) {
+            spec.remove("taints");
+        }
+    } else {
+        object["spec"]["taints"] = serde_json::to_value(&want).unwrap_or(json!([]));
+    }
+    let message = format!(
+        "Update Cluster({}) with taints({}) succeed",
+        key_name(key),
+        taint_list(&want)
+    );
+    vec![
+        Write::Update {
+            res: res.clone(),
+            object: object.clone(),
+        },
+        Write::Event {
+            res,
+            object,
+            type_: "Normal",
+            reason: TAINTED,
+            message,
+        },
+    ]
+}
+
+/// Evictions and eviction tasks of one binding (binding key).
+pub fn bindings(state: &State, key: &str, now: Timestamp) -> Decision {
+    let Some(b) = state.binding(key) else {
+        return Decision::default();
+    };
+    if b.pointer("/metadata/deletionTimestamp").is_some() {
+        return Decision::default();
+    }
+    let tasks = b
+        .pointer("/spec/gracefulEvictionTasks")
+        .and_then(Value::as_array)
+        .is_some_and(|t| !t.is_empty());
+    if !tasks && !state.failover.no_execute_eviction {
+        return Decision::default();
+    }
+    let Some(res) = state.binding_resource(key) else {
+        return Decision::default();
+    };
+    let typed = match serde_json::from_value::<ResourceBinding>(b.clone()) {
+        Ok(t) => t,
+        Err(e) => {
+            tracing::warn!(binding = key, error = %e, "binding cannot be read; no failover for it");
+            return Decision::default();
+        }
+    };
+    let generation = b
+        .pointer("/metadata/generation")
+        .and_then(Value::as_i64)
+        .unwrap_or(0);
+    let names = typed.spec.clusters.iter().map(|c| c.name.as_str()).chain(
+        typed
+            .spec
+            .graceful_eviction_tasks
+            .iter()
+            .map(|t| t.from_cluster.as_str()),
+    );
+    let clusters: BTreeMap<&str, &ClusterInfo> = names
+        .filter_map(|n| {
+            state
+                .clusters()
+                .get_key_value(n)
+                .map(|(n, e)| (n.as_str(), e.info.as_ref()))
+        })
+        .collect();
+    let now = seconds(now);
+    let d = failover::decide(
+        &typed.spec,
+        typed.status.as_ref(),
+        generation,
+        &clusters,
+        &state.failover,
+        now,
+    );
+    let mut out = Decision {
+        after: d.recheck_at.map(|at| {
+            let wait = at.duration_since(now).as_secs().max(0);
+            // A second late, so the deadline has passed when the key is looked at.
+            Duration::from_secs(u64::try_from(wait).unwrap_or(0).saturating_add(1))
+        }),
+        ..Decision::default()
+    };
+    let Some(spec) = d.spec else {
+        return out;
+    };
+    let mut object = b.clone();
+    object["spec"]["clusters"] = serde_json::to_value(&spec.clusters).unwrap_or(json!([]));
+    if spec.graceful_eviction_tasks.is_empty() {
+        if let Some(s) = object.get_mut("spec").and_then(Value::as_object_mut) {
+            s.remove("gracefulEvictionTasks");
+        }
+    } else {
+        object["spec"]["gracefulEvictionTasks"] =
+            serde_json::to_value(&spec.graceful_eviction_tasks).unwrap_or(json!([]));
+    }
+    out.writes.push(Write::Update {
+        res: res.clone(),
+        object: object.clone(),
+    });
+    for change in d.changes {
+        let (reason, message) = match change {
+            Change::Evicted { cluster, message } => {
+                tracing::info!(binding = key, cluster, %message, "evicted from cluster");
+                (
+                    EVICTED,
+                    format!("Evicted from cluster {cluster}: {message}"),
+                )
+            }
+            Change::Restored { cluster } => {
+                tracing::info!(
+                    binding = key,
+                    cluster,
+                    "cluster recovered; placed there again"
+                );
+                (
+                    RESTORED,
+                    format!(
+                        "Cluster {cluster} recovered before the workload could be placed elsewhere; it is a target again"
+                    ),
+                )
+            }
+            Change::Completed { cluster, message } => {
+                tracing::info!(binding = key, cluster, %message, "eviction task done");
+                (
+                    TASK_DONE,
+                    format!("The copy in cluster {cluster} is removed: {message}"),
+                )
+            }
+        };
+        out.writes.push(Write::Event {
+            res: res.clone(),
+            object: object.clone(),
+            type_: "Normal",
+            reason,
+            message,
+        });
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use serde_json::json;
+
+    use super::super::cache::tests::{put, state};
+    use super::*;
+
+    const C: &str = "/cluster.karmada.io/clusters/m1";
+    const B: &str = "/work.karmada.io/resourcebindings/demo/web-deployment";
+
+    fn now() -> Timestamp {
+        "2026-11-30T12:00:00.250Z".parse().unwrap()
+    }
+
+    fn cluster(ready: &str, taints: Value) -> Value {
+        json!({"apiVersion": "cluster.karmada.io/v1alpha1", "kind": "Cluster",
+            "metadata": {"name": "m1", "resourceVersion": "3"},
+            "spec": {"syncMode": "Pull", "taints": taints},
+            "status": {"conditions": [{"type": "Ready", "status": ready}]}})
+    }
+
+    #[test]
+    fn a_cluster_gets_its_readiness_taint_and_an_event() {
+        let mut s = state();
+        put(&mut s, C, cluster("Unknown", json!([])));
+        let w = taints(&s, C, now());
+        assert_eq!(w.len(), 2, "{w:?}");
+        let Write::Update { object, .. } = &w[0] else {
+            panic!("{w:?}")
+        };
+        assert_eq!(
+            object["spec"]["taints"],
+            json!([{"key": "cluster.karmada.io/unreachable", "effect": "NoSchedule",
+                "timeAdded": "2026-11-30T12:00:00Z"}])
+        );
+        assert!(matches!(&w[1], Write::Event { reason, message, .. }
+            if *reason == TAINTED && message.contains("cluster.karmada.io/unreachable:NoSchedule")));
+        // Once written, nothing more to do.
+        put(&mut s, C, object.clone());
+        assert!(taints(&s, C, now()).is_empty());
+    }
+
+    #[test]
+    fn a_policy_taint_is_added_and_removed() {
+        let mut s = state();
+        put(
+            &mut s,
+            "/policy.karmada.io/clustertaintpolicies/p",
+            json!({"apiVersion": "policy.karmada.io/v1alpha1", "kind": "ClusterTaintPolicy",
+                "metadata": {"name": "p"},
+                "spec": {"addOnConditions": [{"conditionType": "Ready", "operator": "In", "statusValues": ["False"]}],
+                    "removeOnConditions": [{"conditionType": "Ready", "operator": "In", "statusValues": ["True"]}],
+                    "taints": [{"key": "failed", "effect": "NoExecute"}]}}),
+        );
+        put(&mut s, C, cluster("False", json!([])));
+        let w = taints(&s, C, now());
+        let Write::Update { object, .. } = &w[0] else {
+            panic!("{w:?}")
+        };
+        let keys: Vec<&str> = object["spec"]["taints"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| t["key"].as_str().unwrap())
+            .collect();
+        assert_eq!(keys, ["cluster.karmada.io/not-ready", "failed"]);
+        let mut back = object.clone();
+        back["status"]["conditions"][0]["status"] = json!("True");
+        put(&mut s, C, back);
+        let w = taints(&s, C, now());
+        let Write::Update { object, .. } = &w[0] else {
+            panic!("{w:?}")
+        };
+        assert!(object["spec"].get("taints").is_none(), "{object}");
+    }
+
+    #[test]
+    fn bindings_are_left_alone_unless_failover_is_on_or_a_task_exists() {
+        let mut s = state();
+        put(
+            &mut s,
+            C,
+            cluster(
+                "False",
+                json!([{"key": "failed", "effect": "NoExecute", "timeAdded": "2026-11-30T11:00:00Z"}]),
+            ),
+        );
+        let binding = json!({"apiVersion": "work.karmada.io/v1alpha2", "kind": "ResourceBinding",
+            "metadata": {"name": "web-deployment", "namespace": "demo", "generation": 1, "resourceVersion": "5"},
+            "spec": {"resource": {"apiVersion": "apps/v1", "kind": "Deployment", "namespace": "demo", "name": "web"},
+                "replicas": 2, "placement": {}, "clusters": [{"name": "m1", "replicas": 2}]}});
+        put(&mut s, B, binding);
+        assert!(bindings(&s, B, now()).writes.is_empty());
+        s.failover.no_execute_eviction = true;
+        let d = bindings(&s, B, now());
+        let Write::Update { object, .. } = &d.writes[0] else {
+            panic!("{:?}", d.writes)
+        };
+        assert_eq!(object["spec"]["clusters"], json!([]));
+        assert_eq!(
+            object["spec"]["gracefulEvictionTasks"][0]["fromCluster"],
+            "m1"
+        );
+        assert!(matches!(&d.writes[1], Write::Event { reason, .. } if *reason == EVICTED));
+    }
+}
