@@ -27,7 +27,7 @@ pub enum Output {
     name = "flotillactl",
     version,
     about = "Flotilla command-line tool: enroll member clusters and manage their Work",
-    after_help = "Examples:\n  flotillactl --kubeconfig hub.kubeconfig register cluster m1 --region eu-west --zone eu-west-1a\n  flotillactl get clusters\n  flotillactl describe binding default/nginx-deployment\n  flotillactl work put --cluster m1 -f deployment.yaml\n  flotillactl revoke cluster m1\n  flotillactl unregister cluster m1\n  flotillactl create user alice --group team-a --out alice.kubeconfig"
+    after_help = "Examples:\n  flotillactl --kubeconfig hub.kubeconfig register cluster m1 --region eu-west --zone eu-west-1a\n  flotillactl get clusters\n  flotillactl describe binding default/nginx-deployment\n  flotillactl rebalance deploy/nginx -n default\n  flotillactl work put --cluster m1 -f deployment.yaml\n  flotillactl revoke cluster m1\n  flotillactl unregister cluster m1\n  flotillactl create user alice --group team-a --out alice.kubeconfig"
 )]
 pub struct Cli {
     /// Kubeconfig of the hub (default: $KUBECONFIG or ~/.kube/config).
@@ -80,6 +80,23 @@ pub enum Command {
         /// What to describe.
         #[command(subcommand)]
         what: DescribeWhat,
+    },
+    /// Schedule workloads again from scratch (a WorkloadRebalancer), e.g. to move replicas back
+    /// to a cluster that recovered; failover's rules hold: nothing is removed before its
+    /// replacement is placed.
+    #[command(
+        after_help = "Examples:\n  flotillactl rebalance deploy/web -n demo\n  flotillactl rebalance deploy/web sts/db -n demo --ttl 300"
+    )]
+    Rebalance {
+        /// Workloads as `TYPE/NAME` (deploy, sts, ds, job, cronjob).
+        #[arg(required = true)]
+        targets: Vec<String>,
+        /// Namespace of the workloads.
+        #[arg(short = 'n', long, default_value = "default")]
+        namespace: String,
+        /// Delete the WorkloadRebalancer this many seconds after it finished.
+        #[arg(long)]
+        ttl: Option<u32>,
     },
     /// Change a cluster's Work set by hand.
     Work {
@@ -370,6 +387,31 @@ pub async fn run(cli: Cli) -> Result<()> {
                     crate::describe::describe_binding(&hub, &target).await?
                 );
             }
+        }
+        Command::Rebalance {
+            targets,
+            namespace,
+            ttl,
+        } => {
+            let stamp = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_secs())
+                .unwrap_or_default();
+            let body = crate::rebalance::rebalancer(
+                &format!("rebalance-{stamp}"),
+                &targets,
+                &namespace,
+                ttl,
+            )?;
+            let (lines, ok) =
+                crate::rebalance::run(&hub, &body, std::time::Duration::from_secs(30)).await?;
+            for l in lines {
+                println!("{l}");
+            }
+            anyhow::ensure!(
+                ok,
+                "some workloads were not rebalanced: a workload needs a binding (is it selected by a PropagationPolicy?)"
+            );
         }
         Command::Work {
             what: WorkWhat::Put { cluster, file },

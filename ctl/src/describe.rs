@@ -70,6 +70,43 @@ pub fn render(b: &Value) -> String {
             None => out.push_str(&format!("  {}\n", s(c, "/name"))),
         }
     }
+    let tasks = b
+        .pointer("/spec/gracefulEvictionTasks")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    if !tasks.is_empty() {
+        out.push_str("Evictions (the old copy stays until the task is done):\n");
+    }
+    for t in &tasks {
+        let replicas = t
+            .get("replicas")
+            .and_then(Value::as_i64)
+            .map(|r| format!("{r} replicas"))
+            .unwrap_or_default();
+        let mode = match s(t, "/purgeMode") {
+            "" => "Gracefully",
+            m => m,
+        };
+        let waits = match mode {
+            "Directly" | "Immediately" => "nothing: removed at once".to_owned(),
+            "Never" => "suppressDeletion: false on this task".to_owned(),
+            _ => match t.get("gracePeriodSeconds").and_then(Value::as_i64) {
+                Some(g) => format!(
+                    "the new placement to report Healthy, or {g}s once it is scheduled"
+                ),
+                None => "the new placement to report Healthy, or the hub's grace period once it is scheduled".to_owned(),
+            },
+        };
+        out.push_str(&format!(
+            "  {:<20} {replicas:<12} {mode:<10} {} by {} at {}\n    why: {}\n    waits for: {waits}\n",
+            s(t, "/fromCluster"),
+            s(t, "/reason"),
+            s(t, "/producer"),
+            s(t, "/creationTimestamp"),
+            s(t, "/message"),
+        ));
+    }
     out.push_str("Conditions:\n");
     for c in b
         .pointer("/status/conditions")
@@ -176,5 +213,31 @@ mod tests {
             "{text}"
         );
         assert!(text.contains("not applied  Unknown  conflict"), "{text}");
+        assert!(!text.contains("Evictions"), "{text}");
+    }
+
+    #[test]
+    fn renders_eviction_tasks_and_what_they_wait_for() {
+        let b = json!({
+            "metadata": {"name": "web-deployment", "namespace": "demo"},
+            "spec": {"resource": {"kind": "Deployment", "namespace": "demo", "name": "web"}, "replicas": 6,
+                "clusters": [{"name": "m2", "replicas": 3}, {"name": "m3", "replicas": 3}],
+                "gracefulEvictionTasks": [{"fromCluster": "m1", "purgeMode": "Gracefully", "replicas": 2,
+                    "reason": "TaintUntolerated", "producer": "TaintManager",
+                    "creationTimestamp": "2026-11-30T12:00:00Z",
+                    "message": "the cluster has the taint cluster.karmada.io/not-ready:NoExecute"}]}
+        });
+        let text = render(&b);
+        assert!(
+            text.contains("m1                   2 replicas   Gracefully TaintUntolerated by TaintManager at 2026-11-30T12:00:00Z"),
+            "{text}"
+        );
+        assert!(text.contains("why: the cluster has the taint"), "{text}");
+        assert!(
+            text.contains(
+                "waits for: the new placement to report Healthy, or the hub's grace period"
+            ),
+            "{text}"
+        );
     }
 }

@@ -8,6 +8,9 @@
 //!    placement when m1 recovers; nothing of it was deleted or recreated.
 //! 3. m1's agent is killed (its API server is fine): m1 turns Unknown, the replacement comes up
 //!    in m2 and m3, and m1's copy is removed through its agent when the agent comes back.
+//! 4. `flotillactl rebalance` (a WorkloadRebalancer) moves replicas back to m1, and the ready
+//!    count never drops while they move.
+//! 5. Application failover: a workload that cannot become healthy in m1 moves to m2 and m3.
 #![allow(clippy::unwrap_used, missing_docs)]
 
 mod agent_support;
@@ -92,6 +95,16 @@ spec:
 /// A Deployment and its PropagationPolicy: static weights 1:1:1 over `clusters`, tolerating
 /// the not-ready `NoExecute` taint for 10 s.
 fn app(name: &str, replicas: u32, clusters: &[&str]) -> String {
+    app_with(
+        name,
+        replicas,
+        clusters,
+        "    cluster: {purgeMode: Gracefully}\n",
+    )
+}
+
+/// [`app`] with another `failover` section (YAML at four spaces).
+fn app_with(name: &str, replicas: u32, clusters: &[&str], failover: &str) -> String {
     let weights: String = clusters
         .iter()
         .map(|c| format!("        - {{targetCluster: {{clusterNames: [{c}]}}, weight: 1}}\n"))
@@ -114,9 +127,9 @@ kind: PropagationPolicy
 metadata: {{name: {name}, namespace: demo}}
 spec:
   resourceSelectors: [{{apiVersion: apps/v1, kind: Deployment, name: {name}}}]
+  propagateDeps: true
   failover:
-    cluster: {{purgeMode: Gracefully}}
-  placement:
+{failover}  placement:
     clusterAffinity: {{clusterNames: [{names}]}}
     clusterTolerations:
     - {{key: cluster.karmada.io/not-ready, operator: Exists, effect: NoExecute, tolerationSeconds: 10}}
@@ -130,8 +143,26 @@ spec:
     )
 }
 
-/// Whether the hub holds a Work of Deployment `demo/name` for `cluster`.
-async fn work_exists(hub: &HubProcess, cluster: &str, name: &str) -> Result<bool> {
+/// An OverridePolicy that gives Deployment `demo/deployment` in m1 a node selector no node
+/// there matches: its pods never run in m1.
+fn unschedulable_in_m1(policy: &str, deployment: &str) -> String {
+    format!(
+        "apiVersion: policy.karmada.io/v1alpha1
+kind: OverridePolicy
+metadata: {{name: {policy}, namespace: demo}}
+spec:
+  resourceSelectors: [{{apiVersion: apps/v1, kind: Deployment, name: {deployment}}}]
+  overrideRules:
+  - targetCluster: {{clusterNames: [m1]}}
+    overriders:
+      plaintext:
+      - {{path: /spec/template/spec/nodeSelector, operator: add, value: {{flotilla.io/no-such-node: \"true\"}}}}
+"
+    )
+}
+
+/// The Deployment `demo/name` in the hub's Work for `cluster`, if there is one.
+async fn work_manifest(hub: &HubProcess, cluster: &str, name: &str) -> Result<Option<Value>> {
     let out = hub
         .kubectl(&[
             "get",
@@ -143,10 +174,25 @@ async fn work_exists(hub: &HubProcess, cluster: &str, name: &str) -> Result<bool
         ])
         .await?;
     let list: Value = serde_json::from_str(&out)?;
-    Ok(list["items"].as_array().into_iter().flatten().any(|w| {
-        w.pointer("/spec/workload/manifests/0/metadata/name") == Some(&Value::from(name))
-            && w.pointer("/spec/workload/manifests/0/kind") == Some(&Value::from("Deployment"))
-    }))
+    Ok(list["items"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|w| w.pointer("/spec/workload/manifests/0"))
+        .find(|m| m["kind"] == "Deployment" && m["metadata"]["name"] == name)
+        .cloned())
+}
+
+/// Whether the hub holds a Work of Deployment `demo/name` for `cluster`.
+async fn work_exists(hub: &HubProcess, cluster: &str, name: &str) -> Result<bool> {
+    Ok(work_manifest(hub, cluster, name).await?.is_some())
+}
+
+/// Replicas of Deployment `demo/name` in the hub's Work for `cluster`.
+async fn work_replicas(hub: &HubProcess, cluster: &str, name: &str) -> Result<Option<i64>> {
+    Ok(work_manifest(hub, cluster, name)
+        .await?
+        .and_then(|m| m.pointer("/spec/replicas").and_then(Value::as_i64)))
 }
 
 /// The binding of Deployment `demo/name` on the hub.
@@ -260,30 +306,17 @@ async fn failover_moves_work_and_removes_nothing_before_its_replacement_is_healt
     let mut min_healthy = i64::MAX;
     let mut moved_after = None;
     loop {
-        // Members first, then the hub's Work: the Work may only be gone once m2 and m3
-        // report the replacement Ready, and the hub says so too.
+        // Members first, then the hub's Work: when the Work is first seen gone, m2 and m3 must
+        // already have run 6 Ready replicas (the Event below says the hub saw them Healthy).
         let moved = m2.ready("web").await?.unwrap_or(0) + m3.ready("web").await?.unwrap_or(0);
         min_healthy = min_healthy.min(moved);
-        let b = binding(&hub, "web").await?;
-        let healthy_on_hub = ["m2", "m3"].iter().all(|c| {
-            b.pointer("/status/aggregatedStatus")
-                .and_then(Value::as_array)
-                .into_iter()
-                .flatten()
-                .any(|i| i["clusterName"] == *c && i["health"] == "Healthy")
-        });
-        if moved == 6 && healthy_on_hub && moved_after.is_none() {
+        if moved == 6 && moved_after.is_none() {
             moved_after = Some(killed_at.elapsed());
         }
         if !work_exists(&hub, "m1", "web").await? {
-            if moved_after.is_none() {
-                let events = hub.kubectl(&["get", "events", "-A"]).await?;
-                let b = binding(&hub, "web").await?;
-                eprintln!("events:\n{events}\nbinding: {b:#}");
-            }
             ensure!(
                 moved_after.is_some(),
-                "m1's copy of web was given up before m2 and m3 ran 6 Ready replicas and the hub had them Healthy ({moved} ready, healthy on the hub: {healthy_on_hub})"
+                "m1's copy of web was given up before m2 and m3 ran 6 Ready replicas ({moved} ready)"
             );
             break;
         }
@@ -293,6 +326,22 @@ async fn failover_moves_work_and_removes_nothing_before_its_replacement_is_healt
         );
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
+    let events = hub
+        .kubectl(&[
+            "get",
+            "events",
+            "-n",
+            "demo",
+            "--field-selector",
+            "involvedObject.name=web-deployment,reason=GracefulEvictionTaskCompleted",
+            "-o",
+            "jsonpath={.items[*].message}",
+        ])
+        .await?;
+    ensure!(
+        events.contains("The copy in cluster m1 is removed: the new placement is healthy"),
+        "the eviction task ended otherwise: {events:?}"
+    );
     let moved_after = moved_after.unwrap();
     eprintln!(
         "failover: 6 replicas Ready in m2+m3 {:.1}s after the kill; fewest healthy in m2+m3 during it: {min_healthy}",
@@ -436,5 +485,153 @@ async fn failover_moves_work_and_removes_nothing_before_its_replacement_is_healt
         || async { Ok(m1.ready("api").await?.is_none().then_some(())) },
     )
     .await?;
+
+    // 4. m1 is back for good: a rebalance moves web's replicas back to it, and m2 and m3 give
+    // theirs up only once m1 runs its share.
+    wait_for("m1 Ready", Duration::from_secs(60), || async {
+        Ok((hub.ready("m1").await? == "True").then_some(()))
+    })
+    .await?;
+    let [m1, m2, m3] = [&members[0], &members[1], &members[2]];
+    let before = [
+        m1.ready("web").await?,
+        m2.ready("web").await?,
+        m3.ready("web").await?,
+    ];
+    ensure!(
+        before == [None, Some(3), Some(3)],
+        "web moved back to m1 before the rebalance: {before:?}"
+    );
+    // While m1 cannot run its share (an override gives web a node selector no node there
+    // matches), m2 and m3 keep theirs.
+    hub.apply(&unschedulable_in_m1("web-stuck-in-m1", "web"))
+        .await?;
+    let out = hub.ctl(&["rebalance", "deploy/web", "-n", "demo"]).await?;
+    ensure!(out.contains("Deployment/web in demo: Successful"), "{out}");
+    wait_for(
+        "web placed in m1, not ready there",
+        Duration::from_secs(60),
+        || async { Ok((m1.ready("web").await? == Some(0)).then_some(())) },
+    )
+    .await?;
+    let held_since = Instant::now();
+    while held_since.elapsed() < Duration::from_secs(10) {
+        let kept = [
+            work_replicas(&hub, "m2", "web").await?,
+            work_replicas(&hub, "m3", "web").await?,
+            m2.ready("web").await?,
+            m3.ready("web").await?,
+        ];
+        ensure!(
+            kept == [Some(3); 4],
+            "m2 and m3 gave up replicas m1 cannot run (Works, Ready): {kept:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    // m1 can run them now: m2 and m3 give theirs up, and the total never drops.
+    let started = Instant::now();
+    let watch = async {
+        let mut fewest = i64::MAX;
+        loop {
+            let ready = [
+                m1.ready("web").await?,
+                m2.ready("web").await?,
+                m3.ready("web").await?,
+            ];
+            let total: i64 = ready.iter().flatten().sum();
+            fewest = fewest.min(total);
+            if ready == [Some(2); 3] {
+                return Ok(fewest);
+            }
+            ensure!(
+                started.elapsed() < Duration::from_secs(90),
+                "web not back to 2/2/2 after the rebalance: {ready:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    };
+    let unstick = async {
+        hub.kubectl(&[
+            "delete",
+            "overridepolicy",
+            "web-stuck-in-m1",
+            "-n",
+            "demo",
+            "--timeout=30s",
+        ])
+        .await
+    };
+    let (fewest, unstuck) = tokio::join!(watch, unstick);
+    unstuck?;
+    let fewest = fewest?;
+    eprintln!(
+        "rebalance: 2/2/2 after {:.1}s, fewest Ready replicas meanwhile {fewest}",
+        started.elapsed().as_secs_f64()
+    );
+    ensure!(
+        fewest >= 6,
+        "the rebalance dropped web to {fewest} Ready replicas"
+    );
+
+    // 5. Application failover: `app` cannot run in m1 (an override gives it a node selector no
+    // node there matches), so it leaves m1 after the 10 s its policy tolerates; m1's copy is
+    // removed once m2 and m3 run all 6.
+    hub.apply(&unschedulable_in_m1("app-broken-in-m1", "app"))
+        .await?;
+    hub.apply(&app_with(
+        "app",
+        6,
+        &["m1", "m2", "m3"],
+        "    application:\n      decisionConditions: {tolerationSeconds: 10}\n      purgeMode: Gracefully\n      gracePeriodSeconds: 120\n",
+    ))
+    .await?;
+    wait_for(
+        "app unready in m1, ready in m2 and m3",
+        Duration::from_secs(60),
+        || async {
+            let ready = [
+                m1.ready("app").await?,
+                m2.ready("app").await?,
+                m3.ready("app").await?,
+            ];
+            Ok((ready == [Some(0), Some(2), Some(2)]).then_some(()))
+        },
+    )
+    .await?;
+    let moved = wait_for(
+        "app 3/3 in m2 and m3, gone from m1",
+        Duration::from_secs(90),
+        || async {
+            let ready = [
+                m1.ready("app").await?,
+                m2.ready("app").await?,
+                m3.ready("app").await?,
+            ];
+            Ok((ready == [None, Some(3), Some(3)]).then_some(()))
+        },
+    )
+    .await;
+    if moved.is_err() {
+        let b = binding(&hub, "app").await?;
+        eprintln!("app binding: {b:#}");
+    }
+    moved?;
+    let events = hub
+        .kubectl(&[
+            "get",
+            "events",
+            "-n",
+            "demo",
+            "--field-selector",
+            "involvedObject.name=app-deployment",
+            "-o",
+            "json",
+        ])
+        .await?;
+    ensure!(
+        events.contains("EvictWorkloadFromClusterSucceed")
+            && events.contains("unhealthy in the cluster"),
+        "no eviction Event for app: {events}"
+    );
     Ok(())
 }

@@ -694,6 +694,16 @@ fn karmada_kinds() -> Vec<Resource> {
             false,
         ),
         karmada(
+            "apps.karmada.io",
+            "v1alpha1",
+            "WorkloadRebalancer",
+            "workloadrebalancers",
+            false,
+            &[],
+            true,
+            false,
+        ),
+        karmada(
             "cluster.karmada.io",
             "v1alpha1",
             "Cluster",

@@ -22,6 +22,13 @@ use crate::types::{
 pub const TAINT_MANAGER: &str = "TaintManager";
 /// `reason` of an eviction for an untolerated `NoExecute` taint.
 pub const TAINT_UNTOLERATED: &str = "TaintUntolerated";
+/// `producer` of the eviction tasks application failover creates (Karmada's, for
+/// ResourceBindings).
+pub const APPLICATION_FAILOVER: &str = "resource-binding-application-failover-controller";
+/// `reason` of an eviction for a workload unhealthy longer than its policy tolerates.
+pub const APPLICATION_FAILURE: &str = "ApplicationFailure";
+/// Application failover's default `decisionConditions.tolerationSeconds`.
+pub const DEFAULT_APPLICATION_TOLERATION_SECONDS: i64 = 300;
 /// How long a graceful eviction keeps the old copy when neither the task nor the hub says.
 pub const DEFAULT_GRACE_PERIOD_SECONDS: i64 = 600;
 
@@ -269,13 +276,18 @@ pub fn placement_healthy(
     if !scheduled || spec.clusters.is_empty() {
         return false;
     }
-    spec.clusters.iter().all(|c| {
-        status.aggregated_status.iter().any(|a| {
-            a.cluster_name == c.name
-                && a.applied
-                && a.health == "Healthy"
-                && reports_replicas(a.status.as_ref(), c.replicas)
-        })
+    spec.clusters
+        .iter()
+        .all(|c| cluster_healthy(status, &c.name, c.replicas))
+}
+
+/// Whether the binding's report for `cluster` is applied, Healthy, and for `replicas`.
+pub fn cluster_healthy(status: &ResourceBindingStatus, cluster: &str, replicas: i32) -> bool {
+    status.aggregated_status.iter().any(|a| {
+        a.cluster_name == cluster
+            && a.applied
+            && a.health == "Healthy"
+            && reports_replicas(a.status.as_ref(), replicas)
     })
 }
 
@@ -406,6 +418,39 @@ pub struct Decision {
     pub recheck_at: Option<Timestamp>,
 }
 
+/// Takes `target` out of the binding's clusters and records the eviction: `task` carries the
+/// mode, reason and producer; the rest (cluster, replicas, the clusters before, the time)
+/// is filled in here. A cluster already being evicted keeps its task.
+fn evict(
+    spec: &ResourceBindingSpec,
+    next: &mut ResourceBindingSpec,
+    out: &mut Decision,
+    target: &crate::types::TargetCluster,
+    task: GracefulEvictionTask,
+    message: String,
+    now: Timestamp,
+) {
+    next.clusters.retain(|c| c.name != target.name);
+    if !next
+        .graceful_eviction_tasks
+        .iter()
+        .any(|t| t.from_cluster == target.name)
+    {
+        next.graceful_eviction_tasks.push(GracefulEvictionTask {
+            from_cluster: target.name.clone(),
+            replicas: (spec.replicas > 0).then_some(target.replicas),
+            message: message.clone(),
+            clusters_before_failover: spec.clusters.iter().map(|c| c.name.clone()).collect(),
+            creation_timestamp: Some(now.to_string()),
+            ..task
+        });
+    }
+    out.changes.push(Change::Evicted {
+        cluster: target.name.clone(),
+        message,
+    });
+}
+
 /// Runs the taint manager and the eviction tasks over one binding.
 ///
 /// `clusters` gives the current view of each cluster by name (the targets and the clusters
@@ -416,6 +461,7 @@ pub fn decide(
     status: Option<&ResourceBindingStatus>,
     generation: i64,
     clusters: &BTreeMap<&str, &ClusterInfo>,
+    unhealthy_since: &BTreeMap<&str, Timestamp>,
     config: &FailoverConfig,
     now: Timestamp,
 ) -> Decision {
@@ -437,7 +483,6 @@ pub fn decide(
             .and_then(|f| f.cluster.as_ref())
             .and_then(|c| PurgeMode::parse(&c.purge_mode))
             .unwrap_or(config.purge_mode);
-        let before: Vec<_> = spec.clusters.clone();
         for target in &spec.clusters {
             let Some(info) = clusters.get(target.name.as_str()) else {
                 continue;
@@ -446,34 +491,51 @@ pub fn decide(
                 NoExecute::Stay => {}
                 NoExecute::Until(at) => earliest(&mut out.recheck_at, at),
                 NoExecute::Evict(message) => {
-                    next.clusters.retain(|c| c.name != target.name);
-                    if !next
-                        .graceful_eviction_tasks
-                        .iter()
-                        .any(|t| t.from_cluster == target.name)
-                    {
-                        next.graceful_eviction_tasks.push(GracefulEvictionTask {
-                            from_cluster: target.name.clone(),
-                            purge_mode: purge.as_str().into(),
-                            replicas: (spec.replicas > 0).then_some(target.replicas),
-                            reason: TAINT_UNTOLERATED.into(),
-                            message: message.clone(),
-                            producer: TAINT_MANAGER.into(),
-                            suppress_deletion: (purge == PurgeMode::Never).then_some(true),
-                            clusters_before_failover: before
-                                .iter()
-                                .map(|c| c.name.clone())
-                                .collect(),
-                            creation_timestamp: Some(now.to_string()),
-                            ..GracefulEvictionTask::default()
-                        });
-                    }
-                    out.changes.push(Change::Evicted {
-                        cluster: target.name.clone(),
-                        message,
-                    });
+                    let task = GracefulEvictionTask {
+                        purge_mode: purge.as_str().into(),
+                        reason: TAINT_UNTOLERATED.into(),
+                        producer: TAINT_MANAGER.into(),
+                        suppress_deletion: (purge == PurgeMode::Never).then_some(true),
+                        ..GracefulEvictionTask::default()
+                    };
+                    evict(spec, &mut next, &mut out, target, task, message, now);
                 }
             }
+        }
+    }
+
+    // Application failover: a workload unhealthy in a cluster for longer than the policy's
+    // toleration leaves that cluster.
+    if let Some(app) = spec.failover.as_ref().and_then(|f| f.application.as_ref()) {
+        let toleration = app
+            .decision_conditions
+            .toleration_seconds
+            .map_or(DEFAULT_APPLICATION_TOLERATION_SECONDS, i64::from)
+            .max(0);
+        let purge = PurgeMode::parse(&app.purge_mode).unwrap_or(PurgeMode::Gracefully);
+        for target in next.clusters.clone() {
+            let Some(since) = unhealthy_since.get(target.name.as_str()) else {
+                continue;
+            };
+            let at = since
+                .checked_add(SignedDuration::from_secs(toleration))
+                .unwrap_or(Timestamp::MAX);
+            if at > now {
+                earliest(&mut out.recheck_at, at);
+                continue;
+            }
+            let message = format!(
+                "the workload has been unhealthy in the cluster since {since}, longer than the {toleration}s the policy tolerates"
+            );
+            let task = GracefulEvictionTask {
+                purge_mode: purge.as_str().into(),
+                reason: APPLICATION_FAILURE.into(),
+                producer: APPLICATION_FAILOVER.into(),
+                grace_period_seconds: app.grace_period_seconds,
+                suppress_deletion: (purge == PurgeMode::Never).then_some(true),
+                ..GracefulEvictionTask::default()
+            };
+            evict(spec, &mut next, &mut out, &target, task, message, now);
         }
     }
 

@@ -12,12 +12,20 @@ use serde_json::{Map, Value, json};
 use crate::types::{
     Cluster, ClusterOverridePolicy, ClusterPropagationPolicy, ClusterResourceBinding,
     ClusterTaintPolicy, OverridePolicy, PropagationPolicy, ResourceBinding, Work,
+    WorkloadRebalancer,
 };
 use crate::validation::served_kinds;
 
 /// Name of the ObjectMeta schema the API server provides.
 pub const OBJECT_META: &str = "io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta";
 
+const APPS_TYPES: &[&str] = &[
+    "WorkloadRebalancer",
+    "WorkloadRebalancerSpec",
+    "RebalancerWorkload",
+    "WorkloadRebalancerStatus",
+    "ObservedWorkload",
+];
 const CLUSTER_TYPES: &[&str] = &[
     "Cluster",
     "ClusterSpec",
@@ -123,6 +131,15 @@ const REQUIRED: &[(&str, &[&str])] = &[
         &["taints"],
     ),
     ("io.karmada.policy.v1alpha1.ClusterTaintPolicy", &["spec"]),
+    ("io.karmada.apps.v1alpha1.WorkloadRebalancer", &["spec"]),
+    (
+        "io.karmada.apps.v1alpha1.WorkloadRebalancerSpec",
+        &["workloads"],
+    ),
+    (
+        "io.karmada.apps.v1alpha1.RebalancerWorkload",
+        &["apiVersion", "kind", "name"],
+    ),
     ("io.karmada.cluster.v1alpha1.ClusterSpec", &["syncMode"]),
     (
         "io.karmada.work.v1alpha2.ResourceBindingSpec",
@@ -136,7 +153,9 @@ const REQUIRED: &[(&str, &[&str])] = &[
 ];
 
 fn full_name(rust_name: &str) -> String {
-    let prefix = if CLUSTER_TYPES.contains(&rust_name) {
+    let prefix = if APPS_TYPES.contains(&rust_name) {
+        "io.karmada.apps.v1alpha1"
+    } else if CLUSTER_TYPES.contains(&rust_name) {
         "io.karmada.cluster.v1alpha1"
     } else if WORK_V1ALPHA1_TYPES.contains(&rust_name) {
         "io.karmada.work.v1alpha1"
@@ -219,6 +238,7 @@ pub fn openapi_schemas() -> Map<String, Value> {
     add::<OverridePolicy>(&mut generator);
     add::<ClusterOverridePolicy>(&mut generator);
     add::<ClusterTaintPolicy>(&mut generator);
+    add::<WorkloadRebalancer>(&mut generator);
     add::<Cluster>(&mut generator);
     add::<ResourceBinding>(&mut generator);
     add::<ClusterResourceBinding>(&mut generator);

@@ -37,6 +37,9 @@ pub fn set_condition(
     }
 }
 
+/// The Work condition that says whether its manifests are healthy, and since when.
+pub const HEALTHY_CONDITION: &str = "Healthy";
+
 fn health_name(h: i32) -> &'static str {
     match Health::try_from(h).unwrap_or(Health::Unknown) {
         Health::Healthy => "Healthy",
@@ -65,6 +68,34 @@ pub fn work_status(prev: Option<&Value>, report: &WorkStatus, now: &str) -> Valu
         &mut conditions,
         "Applied",
         status,
+        reason,
+        message,
+        Some(report.observed_generation),
+        now,
+    );
+    // When the workload turned unhealthy is what application failover counts from.
+    let healths: Vec<&str> = report
+        .manifests
+        .iter()
+        .map(|m| health_name(m.health))
+        .collect();
+    let (health, reason, message) = if !report.applied {
+        ("Unknown", "NotApplied", "the Work is not applied")
+    } else if healths.contains(&"Unhealthy") {
+        ("False", "WorkloadUnhealthy", "a manifest reports Unhealthy")
+    } else if !healths.is_empty() && healths.iter().all(|h| *h == "Healthy") {
+        ("True", "WorkloadHealthy", "every manifest reports Healthy")
+    } else {
+        (
+            "Unknown",
+            "HealthUnknown",
+            "no manifest health reported yet",
+        )
+    };
+    set_condition(
+        &mut conditions,
+        HEALTHY_CONDITION,
+        health,
         reason,
         message,
         Some(report.observed_generation),
@@ -328,6 +359,32 @@ mod tests {
         assert_eq!(s2["conditions"][0]["message"], "boom");
         assert_eq!(s2["conditions"][0]["lastTransitionTime"], "t2");
         assert!(s2.get("manifestStatuses").is_none());
+    }
+
+    #[test]
+    fn the_healthy_condition_keeps_when_health_last_changed() {
+        let report = |health: Health| WorkStatus {
+            work_name: "w".into(),
+            observed_generation: 1,
+            applied: true,
+            message: String::new(),
+            manifests: vec![ManifestStatus {
+                health: health as i32,
+                applied: true,
+                ..ManifestStatus::default()
+            }],
+        };
+        let healthy = |s: &Value| s["conditions"][1].clone();
+        let s = work_status(None, &report(Health::Healthy), "t1");
+        assert_eq!(healthy(&s)["type"], HEALTHY_CONDITION);
+        assert_eq!(healthy(&s)["status"], "True");
+        let s = work_status(Some(&s), &report(Health::Unhealthy), "t2");
+        assert_eq!(healthy(&s)["status"], "False");
+        assert_eq!(healthy(&s)["lastTransitionTime"], "t2");
+        let s = work_status(Some(&s), &report(Health::Unhealthy), "t3");
+        assert_eq!(healthy(&s)["lastTransitionTime"], "t2");
+        let s = work_status(Some(&s), &report(Health::Unknown), "t4");
+        assert_eq!(healthy(&s)["status"], "Unknown");
     }
 
     #[test]

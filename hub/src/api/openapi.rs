@@ -870,6 +870,7 @@ mod tests {
             "apis/cluster.karmada.io/v1alpha1",
             "apis/work.karmada.io/v1alpha1",
             "apis/work.karmada.io/v1alpha2",
+            "apis/apps.karmada.io/v1alpha1",
         ] {
             let url = paths[want]["serverRelativeURL"]
                 .as_str()
@@ -879,7 +880,7 @@ mod tests {
                 "{url}"
             );
         }
-        assert_eq!(paths.len(), 19, "{:?}", paths.keys().collect::<Vec<_>>());
+        assert_eq!(paths.len(), 20, "{:?}", paths.keys().collect::<Vec<_>>());
     }
 
     #[test]

@@ -34,6 +34,8 @@ pub enum Class {
     Override,
     /// A ClusterTaintPolicy.
     TaintPolicy,
+    /// A WorkloadRebalancer.
+    Rebalancer,
     /// A ResourceBinding or ClusterResourceBinding.
     Binding,
     /// A Work.
@@ -128,6 +130,8 @@ pub struct State {
     cluster_overrides: BTreeMap<String, Arc<Value>>,
     /// ClusterTaintPolicies by key.
     taint_policies: BTreeMap<String, Arc<ClusterTaintPolicy>>,
+    /// WorkloadRebalancers by key (few, short-lived).
+    rebalancers: BTreeMap<String, Bytes>,
     /// The hub's failover settings.
     pub failover: FailoverConfig,
     clusters: BTreeMap<String, ClusterEntry>,
@@ -311,6 +315,7 @@ impl State {
             (prefix::OP, Class::Override),
             (prefix::COP, Class::Override),
             (prefix::CTP, Class::TaintPolicy),
+            (prefix::REBALANCERS, Class::Rebalancer),
             (prefix::RB, Class::Binding),
             (prefix::CRB, Class::Binding),
             (prefix::WORKS, Class::Work),
@@ -432,6 +437,9 @@ impl State {
                     self.taint_policies.remove(key);
                 }
             },
+            Class::Rebalancer => {
+                self.rebalancers.insert(key.to_owned(), value.clone());
+            }
             Class::Binding => self.upsert_binding(key, value),
             Class::Work => self.upsert_work(key, value),
             Class::Other => {}
@@ -456,6 +464,9 @@ impl State {
             }
             Class::TaintPolicy => {
                 self.taint_policies.remove(key);
+            }
+            Class::Rebalancer => {
+                self.rebalancers.remove(key);
             }
             Class::Binding => self.delete_binding(key),
             Class::Work => self.delete_work(key),
@@ -727,6 +738,16 @@ impl State {
         };
         out.sort_by_key(|p| created(p));
         out
+    }
+
+    /// A WorkloadRebalancer.
+    pub fn rebalancer(&self, key: &str) -> Option<Value> {
+        self.rebalancers.get(key).and_then(parse)
+    }
+
+    /// The keys of every WorkloadRebalancer.
+    pub fn rebalancer_keys(&self) -> impl Iterator<Item = &String> {
+        self.rebalancers.keys()
     }
 
     /// The keys of every cluster.

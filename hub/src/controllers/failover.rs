@@ -3,7 +3,8 @@
 //! - **cluster taints** (keyed by cluster): keeps each cluster's `spec.taints` as its `Ready`
 //!   condition and the ClusterTaintPolicies say, and records every change as an Event;
 //! - **failover** (keyed by binding): evicts a binding from a cluster whose `NoExecute` taint it
-//!   no longer tolerates (when the hub runs with `--enable-no-execute-taint-eviction`), with an
+//!   no longer tolerates (when the hub runs with `--enable-no-execute-taint-eviction`) or where
+//!   its workload has been unhealthy longer than `failover.application` tolerates, with an
 //!   eviction task that keeps the old copy, and ends each task when its new placement is
 //!   healthy, its grace period is over, or its purge mode says so.
 //!
@@ -22,7 +23,9 @@ use serde_json::{Value, json};
 use super::Decision;
 use super::cache::State;
 use super::keys::key_name;
+use super::rendering::execution_namespace;
 use super::write::Write;
+use crate::agents::status::HEALTHY_CONDITION;
 
 /// Event reason of a change of a cluster's taints (Karmada's).
 pub const TAINTED: &str = "TaintClusterSucceed";
@@ -98,6 +101,41 @@ pub fn taints(state: &State, key: &str, now: Timestamp) -> Vec<Write> {
     ]
 }
 
+/// Since when the workload has been unhealthy in each target cluster, from the `Healthy`
+/// condition of the binding's Work there.
+fn unhealthy_since(state: &State, key: &str, b: &ResourceBinding) -> BTreeMap<String, Timestamp> {
+    let mut out = BTreeMap::new();
+    for wkey in state.works_of(key) {
+        let Some(w) = state.work(&wkey) else {
+            continue;
+        };
+        let ns = w
+            .pointer("/metadata/namespace")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
+        let Some(cluster) = b
+            .spec
+            .clusters
+            .iter()
+            .find(|c| execution_namespace(&c.name) == ns)
+        else {
+            continue;
+        };
+        let since = w
+            .pointer("/status/conditions")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .find(|c| c["type"] == HEALTHY_CONDITION && c["status"] == "False")
+            .and_then(|c| c["lastTransitionTime"].as_str())
+            .and_then(|t| t.parse::<Timestamp>().ok());
+        if let Some(since) = since {
+            out.insert(cluster.name.clone(), since);
+        }
+    }
+    out
+}
+
 /// Evictions and eviction tasks of one binding (binding key).
 pub fn bindings(state: &State, key: &str, now: Timestamp) -> Decision {
     let Some(b) = state.binding(key) else {
@@ -110,7 +148,8 @@ pub fn bindings(state: &State, key: &str, now: Timestamp) -> Decision {
         .pointer("/spec/gracefulEvictionTasks")
         .and_then(Value::as_array)
         .is_some_and(|t| !t.is_empty());
-    if !tasks && !state.failover.no_execute_eviction {
+    let application = b.pointer("/spec/failover/application").is_some();
+    if !tasks && !application && !state.failover.no_execute_eviction {
         return Decision::default();
     }
     let Some(res) = state.binding_resource(key) else {
@@ -142,12 +181,22 @@ pub fn bindings(state: &State, key: &str, now: Timestamp) -> Decision {
                 .map(|(n, e)| (n.as_str(), e.info.as_ref()))
         })
         .collect();
+    let unhealthy_since = if application {
+        unhealthy_since(state, key, &typed)
+    } else {
+        BTreeMap::new()
+    };
+    let unhealthy: BTreeMap<&str, Timestamp> = unhealthy_since
+        .iter()
+        .map(|(c, t)| (c.as_str(), *t))
+        .collect();
     let now = seconds(now);
     let d = failover::decide(
         &typed.spec,
         typed.status.as_ref(),
         generation,
         &clusters,
+        &unhealthy,
         &state.failover,
         now,
     );

@@ -16,6 +16,8 @@ pub mod prefix {
     pub const COP: &str = "/policy.karmada.io/clusteroverridepolicies/";
     /// ClusterTaintPolicies.
     pub const CTP: &str = "/policy.karmada.io/clustertaintpolicies/";
+    /// WorkloadRebalancers.
+    pub const REBALANCERS: &str = "/apps.karmada.io/workloadrebalancers/";
     /// ResourceBindings.
     pub const RB: &str = "/work.karmada.io/resourcebindings/";
     /// ClusterResourceBindings.

@@ -23,6 +23,7 @@ pub mod namespace_lifecycle;
 pub mod namespaces;
 pub mod owners;
 pub mod queue;
+pub mod rebalancer;
 mod reflector;
 pub mod rendering;
 mod revisions;
@@ -78,11 +79,13 @@ pub enum Controller {
     Taints,
     /// Evictions from tainted clusters and eviction tasks.
     Failover,
+    /// WorkloadRebalancers.
+    Rebalancer,
 }
 
 impl Controller {
     /// All controllers.
-    pub const ALL: [Controller; 11] = [
+    pub const ALL: [Controller; 12] = [
         Controller::Detector,
         Controller::Scheduler,
         Controller::Renderer,
@@ -94,6 +97,7 @@ impl Controller {
         Controller::History,
         Controller::Taints,
         Controller::Failover,
+        Controller::Rebalancer,
     ];
 
     /// The controller's name in logs and metrics.
@@ -110,6 +114,7 @@ impl Controller {
             Controller::History => "revision-history",
             Controller::Taints => "cluster-taints",
             Controller::Failover => "failover",
+            Controller::Rebalancer => "workload-rebalancer",
         }
     }
 
@@ -120,7 +125,7 @@ impl Controller {
         match self {
             Controller::Detector => detector::decide(state, key).into(),
             Controller::Scheduler => scheduling::decide(state, key, &state.cluster_infos()).into(),
-            Controller::Renderer => rendering::decide(state, key).into(),
+            Controller::Renderer => rendering::decide(state, key),
             Controller::Status => status::decide(state, key).into(),
             Controller::Namespaces => namespaces::decide(state, key).into(),
             Controller::Dependencies => dependencies::decide(state, key).into(),
@@ -129,6 +134,7 @@ impl Controller {
             Controller::History => history::decide(state, key).into(),
             Controller::Taints => failover::taints(state, key, jiff::Timestamp::now()).into(),
             Controller::Failover => failover::bindings(state, key, jiff::Timestamp::now()),
+            Controller::Rebalancer => rebalancer::decide(state, key, jiff::Timestamp::now()),
         }
     }
 }
@@ -193,6 +199,7 @@ impl Runtime {
             (Controller::History, keys.history),
             (Controller::Taints, keys.taints),
             (Controller::Failover, keys.failover),
+            (Controller::Rebalancer, keys.rebalancer),
         ] {
             let q = self.queue(c);
             let mut added = 0u64;
@@ -229,6 +236,7 @@ impl Runtime {
         keys.namespace_lifecycle
             .extend(st.terminating_namespace_keys());
         keys.taints.extend(st.cluster_keys());
+        keys.rebalancer.extend(st.rebalancer_keys().cloned());
         keys
     }
 

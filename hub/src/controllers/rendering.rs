@@ -250,9 +250,22 @@ pub fn dependencies(t: &Value) -> Vec<(&'static str, String)> {
     out.into_iter().collect()
 }
 
+/// How often a binding that holds a cluster's old replica count is looked at again.
+pub const HOLD_RECHECK: std::time::Duration = std::time::Duration::from_secs(2);
+
 /// What the renderer writes for one binding: the Works its target clusters should hold,
-/// and the removal of its Works no longer wanted.
-pub fn decide(state: &State, key: &str) -> Vec<Write> {
+/// and the removal of its Works no longer wanted; with a later look when a cluster keeps its
+/// old, higher replica count until the clusters that gain replicas are healthy.
+pub fn decide(state: &State, key: &str) -> super::Decision {
+    let mut held = false;
+    let writes = decide_holding(state, key, &mut held);
+    super::Decision {
+        writes,
+        after: held.then_some(HOLD_RECHECK),
+    }
+}
+
+fn decide_holding(state: &State, key: &str, held: &mut bool) -> Vec<Write> {
     let Some(works_res) = state.resource_of_key(prefix::WORKS).cloned() else {
         return vec![];
     };
@@ -261,7 +274,7 @@ pub fn decide(state: &State, key: &str) -> Vec<Write> {
     if let Some(b) = state.binding(key)
         && b.pointer("/metadata/deletionTimestamp").is_none()
     {
-        wanted_works(state, key, &b, &mut wanted);
+        *held = wanted_works(state, key, &b, &mut wanted);
         evicting = kept_by_eviction(&b);
     }
     let mut out = reconcile_works(state, &works_res, key, wanted);
@@ -374,15 +387,60 @@ pub fn targets(b: &Value) -> Vec<flotilla_karmada::types::TargetCluster> {
     out
 }
 
-/// Adds the Works a binding wants, by `namespace/name`.
-fn wanted_works(state: &State, key: &str, b: &Value, wanted: &mut BTreeMap<String, Value>) {
+/// Replicas of the workload in a Work.
+fn work_replicas(w: &Value) -> Option<i64> {
+    w.pointer("/spec/workload/manifests/0/spec/replicas")
+        .and_then(Value::as_i64)
+}
+
+/// Whether clusters that lose replicas keep their current count for now: some other target
+/// (one that gains replicas, is new, or keeps its count) does not report its share Healthy.
+/// Replicas move as a surge: nothing is taken away before what replaces it runs. (A target
+/// that is unhealthy for reasons of its own holds scale-downs elsewhere back too: the hub
+/// cannot tell it from one still starting its new replicas.)
+fn hold_shrinking(
+    b: &Value,
+    targets: &[flotilla_karmada::types::TargetCluster],
+    current: &dyn Fn(&str) -> Option<i64>,
+) -> bool {
+    let status: Option<flotilla_karmada::types::ResourceBindingStatus> = b
+        .get("status")
+        .and_then(|s| serde_json::from_value(s.clone()).ok());
+    let shrinks = targets
+        .iter()
+        .any(|t| current(&t.name).is_some_and(|c| c > i64::from(t.replicas)));
+    shrinks
+        && targets.iter().any(|t| {
+            current(&t.name).is_none_or(|c| c <= i64::from(t.replicas))
+                && !status.as_ref().is_some_and(|s| {
+                    flotilla_karmada::failover::cluster_healthy(s, &t.name, t.replicas)
+                })
+        })
+}
+
+/// Adds the Works a binding wants, by `namespace/name`. Returns whether a cluster keeps its
+/// old replica count for now (see [`hold_shrinking`]).
+fn wanted_works(state: &State, key: &str, b: &Value, wanted: &mut BTreeMap<String, Value>) -> bool {
     let Some(tkey) = state.template_key_of_binding(b) else {
-        return;
+        return false;
     };
     let Some(template) = state.template(&tkey) else {
-        return;
+        return false;
     };
     let targets = targets(b);
+    let wname = work_name(&template);
+    let current_work = |cluster: &str| {
+        state.work(&format!(
+            "{}{}/{wname}",
+            prefix::WORKS,
+            execution_namespace(cluster)
+        ))
+    };
+    let current = |cluster: &str| current_work(cluster).as_ref().and_then(work_replicas);
+    let hold = template
+        .get("spec")
+        .is_some_and(|s| s.get("replicas").is_some())
+        && hold_shrinking(b, &targets, &current);
     let divided = b
         .pointer("/spec/placement/replicaScheduling/replicaSchedulingType")
         .and_then(Value::as_str)
@@ -408,7 +466,13 @@ fn wanted_works(state: &State, key: &str, b: &Value, wanted: &mut BTreeMap<Strin
         let Some(cluster) = state.clusters().get(cname) else {
             continue;
         };
-        let wname = work_name(&template);
+        if hold
+            && let Some(w) = current_work(cname)
+            && work_replicas(&w).is_some_and(|c| c > i64::from(target.replicas))
+        {
+            wanted.insert(format!("{}/{wname}", execution_namespace(cname)), w);
+            continue;
+        }
         let rendered = if overrides.is_empty() && cluster_overrides.is_empty() {
             Ok(manifest)
         } else {
@@ -424,6 +488,7 @@ fn wanted_works(state: &State, key: &str, b: &Value, wanted: &mut BTreeMap<Strin
             }
         }
     }
+    hold
 }
 
 #[cfg(test)]
@@ -489,7 +554,7 @@ mod tests {
                 B,
                 binding(json!([{"name": "m1", "replicas": 3}, {"name": "m2", "replicas": 1}])),
             );
-            let w = decide(&s, B);
+            let w = decide(&s, B).writes;
             assert_eq!(w.len(), 2, "{w:?}");
             let replicas: Vec<i64> =
                 w.iter()
@@ -504,13 +569,13 @@ mod tests {
             assert_eq!(replicas, vec![3, 1]);
             store_writes(&mut s, w);
             assert!(
-                decide(&s, B).is_empty(),
+                decide(&s, B).writes.is_empty(),
                 "steady state rewrites: {:?}",
-                decide(&s, B)
+                decide(&s, B).writes
             );
             // Off m2: its Work goes, m1's is updated to the new count.
             put(&mut s, B, binding(json!([{"name": "m1", "replicas": 4}])));
-            let w = decide(&s, B);
+            let w = decide(&s, B).writes;
             assert!(
                 matches!(&w[0], Write::Update { object, .. } if object["metadata"]["namespace"] == "karmada-es-m1")
             );
@@ -518,8 +583,75 @@ mod tests {
             store_writes(&mut s, w);
             // The binding goes: so do its Works.
             s.delete(B);
-            let w = decide(&s, B);
+            let w = decide(&s, B).writes;
             assert!(matches!(&w[..], [Write::Delete { .. }]), "{w:?}");
+        }
+
+        fn replicas_of(w: &Write) -> (String, i64) {
+            match w {
+                Write::Create { object, .. } | Write::Update { object, .. } => (
+                    object["metadata"]["namespace"].as_str().unwrap().to_owned(),
+                    object["spec"]["workload"]["manifests"][0]["spec"]["replicas"]
+                        .as_i64()
+                        .unwrap(),
+                ),
+                other => panic!("{other:?}"),
+            }
+        }
+
+        #[test]
+        fn replicas_leave_a_cluster_only_once_their_replacement_is_healthy() {
+            let mut s = state();
+            for c in ["m1", "m2", "m3"] {
+                put(
+                    &mut s,
+                    &format!("/cluster.karmada.io/clusters/{c}"),
+                    json!({"metadata": {"name": c}}),
+                );
+            }
+            put(&mut s, T, template());
+            put(
+                &mut s,
+                B,
+                binding(json!([{"name": "m1", "replicas": 2}, {"name": "m2", "replicas": 2}])),
+            );
+            let w = decide(&s, B).writes;
+            store_writes(&mut s, w);
+            // m3 joins: it gets its Work, m1 and m2 keep 2 until m3 reports 1 Healthy.
+            let moved = json!([{"name": "m1", "replicas": 2}, {"name": "m2", "replicas": 1},
+                {"name": "m3", "replicas": 1}]);
+            put(&mut s, B, binding(moved.clone()));
+            let d = decide(&s, B);
+            let changed: Vec<(String, i64)> = d.writes.iter().map(replicas_of).collect();
+            assert_eq!(changed, [("karmada-es-m3".to_owned(), 1)]);
+            assert_eq!(d.after, Some(HOLD_RECHECK));
+            store_writes(&mut s, d.writes);
+            // m3's Work has its share now, but m3 does not run it yet: still held.
+            let d = decide(&s, B);
+            assert!(d.writes.is_empty(), "{:?}", d.writes);
+            assert_eq!(d.after, Some(HOLD_RECHECK));
+            let mut b = binding(moved);
+            b["status"] = json!({"aggregatedStatus": [
+                {"clusterName": "m1", "applied": true, "health": "Healthy", "status": {"replicas": 2}},
+                {"clusterName": "m3", "applied": true, "health": "Healthy", "status": {"replicas": 1}}]});
+            put(&mut s, B, b);
+            let d = decide(&s, B);
+            let changed: Vec<(String, i64)> = d.writes.iter().map(replicas_of).collect();
+            assert_eq!(changed, [("karmada-es-m2".to_owned(), 1)]);
+            assert_eq!(d.after, None);
+            // A scale-down waits for nothing but the other targets' health.
+            store_writes(&mut s, d.writes);
+            let mut b = binding(
+                json!([{"name": "m1", "replicas": 1}, {"name": "m2", "replicas": 1},
+                {"name": "m3", "replicas": 1}]),
+            );
+            b["status"] = json!({"aggregatedStatus": [
+                {"clusterName": "m2", "applied": true, "health": "Healthy", "status": {"replicas": 1}},
+                {"clusterName": "m3", "applied": true, "health": "Healthy", "status": {"replicas": 1}}]});
+            put(&mut s, B, b);
+            let d = decide(&s, B);
+            let changed: Vec<(String, i64)> = d.writes.iter().map(replicas_of).collect();
+            assert_eq!(changed, [("karmada-es-m1".to_owned(), 1)]);
         }
     }
 

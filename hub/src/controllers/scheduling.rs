@@ -26,8 +26,9 @@ fn annotation<'a>(b: &'a Value, key: &str) -> Option<&'a str> {
 }
 
 /// The `Scheduled` part of a binding's status after an outcome (or only the observed
-/// generation when nothing was scheduled).
-fn scheduled_status(b: &Value, outcome: Option<&ScheduleOutcome>) -> Value {
+/// generation when nothing was scheduled). `stamp`: a requested reschedule ran, so
+/// `lastScheduledTime` moves past the request.
+fn scheduled_status(b: &Value, outcome: Option<&ScheduleOutcome>, stamp: bool) -> Value {
     let mut status = b.get("status").cloned().unwrap_or(json!({}));
     if let Some(out) = outcome {
         let prev = status
@@ -66,7 +67,7 @@ fn scheduled_status(b: &Value, outcome: Option<&ScheduleOutcome>) -> Value {
                 }
             }
         }
-        if out.scheduled && status.get("lastScheduledTime").is_none() {
+        if out.scheduled && (stamp || status.get("lastScheduledTime").is_none()) {
             status["lastScheduledTime"] = json!(crate::api::meta::now());
         }
     }
@@ -127,7 +128,7 @@ pub fn decide(state: &State, key: &str, clusters: &[ClusterInfo]) -> Vec<Write> 
             Arc::new(schedule(&input, clusters))
         });
         let edit: super::write::StatusEdit =
-            Arc::new(move |obj: &Value| scheduled_status(obj, outcome.as_deref()));
+            Arc::new(move |obj: &Value| scheduled_status(obj, outcome.as_deref(), false));
         return Write::edit_status(&res, &b, edit).into_iter().collect();
     };
     let mut input = ScheduleInput::from_binding(&typed.spec, typed.status.as_ref());
@@ -157,8 +158,9 @@ pub fn decide(state: &State, key: &str, clusters: &[ClusterInfo]) -> Vec<Write> 
         });
     }
     let outcome = Arc::new(out);
+    let stamp = trigger == RescheduleTrigger::ManualReschedule;
     let edit: super::write::StatusEdit =
-        Arc::new(move |obj: &Value| scheduled_status(obj, Some(&outcome)));
+        Arc::new(move |obj: &Value| scheduled_status(obj, Some(&outcome), stamp));
     // After a spec update the status always needs writing (the generation moved).
     match writes.is_empty() {
         true => writes.extend(Write::edit_status(&res, &b, edit)),

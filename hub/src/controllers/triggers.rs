@@ -41,6 +41,8 @@ pub struct Keys {
     pub taints: BTreeSet<String>,
     /// Binding keys for the failover.
     pub failover: BTreeSet<String>,
+    /// WorkloadRebalancer keys.
+    pub rebalancer: BTreeSet<String>,
 }
 
 impl Keys {
@@ -57,6 +59,7 @@ impl Keys {
             && self.history.is_empty()
             && self.taints.is_empty()
             && self.failover.is_empty()
+            && self.rebalancer.is_empty()
     }
 
     /// Queues a binding for every controller keyed by bindings.
@@ -246,6 +249,11 @@ pub fn keys_for(state: &State, key: &str, prev: Option<&Bytes>, new: Option<&Byt
                 out.taints.extend(state.cluster_keys());
             }
         }
+        Class::Rebalancer => {
+            if new.is_some() && content_changed(&prev, &new) {
+                out.rebalancer.insert(key.to_owned());
+            }
+        }
         Class::Binding => {
             // An eviction task waits for the new placement's health, which the status says.
             let evicting = new
@@ -253,7 +261,11 @@ pub fn keys_for(state: &State, key: &str, prev: Option<&Bytes>, new: Option<&Byt
                 .and_then(|b| b.pointer("/spec/gracefulEvictionTasks"))
                 .and_then(Value::as_array)
                 .is_some_and(|t| !t.is_empty());
-            if evicting
+            // Application failover reads the health the status reports too.
+            let application = new
+                .as_ref()
+                .is_some_and(|b| b.pointer("/spec/failover/application").is_some());
+            if (evicting || application)
                 && prev.as_ref().and_then(|b| b.get("status"))
                     != new.as_ref().and_then(|b| b.get("status"))
             {

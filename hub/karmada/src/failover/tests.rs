@@ -179,7 +179,15 @@ fn a_tainted_cluster_is_left_after_the_toleration_with_a_graceful_task() {
     let c = info("c", json!([]));
     let clusters = BTreeMap::from([("a", &a), ("b", &b), ("c", &c)]);
     // Within the toleration: nothing changes, look again when it runs out.
-    let d = decide(&binding(), None, 1, &clusters, &enabled(), now());
+    let d = decide(
+        &binding(),
+        None,
+        1,
+        &clusters,
+        &BTreeMap::new(),
+        &enabled(),
+        now(),
+    );
     assert_eq!(d.spec, None);
     assert_eq!(d.recheck_at, Some("2026-11-30T12:00:05Z".parse().unwrap()));
     // Off unless enabled.
@@ -189,12 +197,21 @@ fn a_tainted_cluster_is_left_after_the_toleration_with_a_graceful_task() {
         None,
         1,
         &clusters,
+        &BTreeMap::new(),
         &FailoverConfig::default(),
         later,
     );
     assert_eq!(d, Decision::default());
     // After it: a leaves the targets and a task keeps its copy.
-    let d = decide(&binding(), None, 1, &clusters, &enabled(), later);
+    let d = decide(
+        &binding(),
+        None,
+        1,
+        &clusters,
+        &BTreeMap::new(),
+        &enabled(),
+        later,
+    );
     let next = d.spec.unwrap();
     let names: Vec<&str> = next.clusters.iter().map(|c| c.name.as_str()).collect();
     assert_eq!(names, ["b", "c"]);
@@ -214,7 +231,15 @@ fn a_tainted_cluster_is_left_after_the_toleration_with_a_graceful_task() {
     let mut directly = binding();
     directly.failover =
         serde_json::from_value(json!({"cluster": {"purgeMode": "Immediately"}})).unwrap();
-    let d = decide(&directly, None, 1, &clusters, &enabled(), later);
+    let d = decide(
+        &directly,
+        None,
+        1,
+        &clusters,
+        &BTreeMap::new(),
+        &enabled(),
+        later,
+    );
     assert_eq!(
         d.spec.unwrap().graceful_eviction_tasks[0].purge_mode,
         "Directly"
@@ -371,6 +396,7 @@ fn decide_drops_done_tasks_and_keeps_waiting_ones() {
         Some(&scheduled("Healthy")),
         2,
         &clusters,
+        &BTreeMap::new(),
         &FailoverConfig::default(),
         now(),
     );
@@ -381,6 +407,7 @@ fn decide_drops_done_tasks_and_keeps_waiting_ones() {
         Some(&scheduled("Unhealthy")),
         2,
         &clusters,
+        &BTreeMap::new(),
         &FailoverConfig::default(),
         now(),
     );
@@ -404,11 +431,27 @@ fn a_recovered_cluster_is_restored_when_nothing_else_was_found() {
         json!([{"key": "cluster.karmada.io/not-ready", "effect": "NoExecute", "timeAdded": "2026-11-30T11:50:00Z"}]),
     );
     let clusters = BTreeMap::from([("a", &tainted)]);
-    let d = decide(&s, Some(&failed), 2, &clusters, &enabled(), now());
+    let d = decide(
+        &s,
+        Some(&failed),
+        2,
+        &clusters,
+        &BTreeMap::new(),
+        &enabled(),
+        now(),
+    );
     assert_eq!(d.spec, None, "still tainted: the task waits");
     let healthy = info("a", json!([]));
     let clusters = BTreeMap::from([("a", &healthy)]);
-    let d = decide(&s, Some(&failed), 2, &clusters, &enabled(), now());
+    let d = decide(
+        &s,
+        Some(&failed),
+        2,
+        &clusters,
+        &BTreeMap::new(),
+        &enabled(),
+        now(),
+    );
     let next = d.spec.unwrap();
     assert_eq!(next.clusters[0].name, "a");
     assert_eq!(next.clusters[0].replicas, 2);
@@ -426,8 +469,39 @@ fn a_recovered_cluster_is_restored_when_nothing_else_was_found() {
         Some(&scheduled("Unhealthy")),
         2,
         &clusters,
+        &BTreeMap::new(),
         &enabled(),
         now(),
     );
     assert_eq!(d.spec, None);
+}
+
+#[test]
+fn an_app_unhealthy_longer_than_tolerated_leaves_the_cluster() {
+    let mut s = binding();
+    s.failover = serde_json::from_value(json!({"application": {
+        "decisionConditions": {"tolerationSeconds": 30}, "purgeMode": "Gracefully", "gracePeriodSeconds": 120}}))
+    .unwrap();
+    let clusters = BTreeMap::new();
+    let since: Timestamp = "2026-11-30T11:59:45Z".parse().unwrap();
+    let unhealthy = BTreeMap::from([("b", since)]);
+    // Unhealthy for 15 s of the 30 tolerated: look again when they are up. Works even with
+    // cluster eviction off: application failover is the policy's to enable.
+    let cfg = FailoverConfig::default();
+    let d = decide(&s, None, 1, &clusters, &unhealthy, &cfg, now());
+    assert_eq!(d.spec, None);
+    assert_eq!(d.recheck_at, Some("2026-11-30T12:00:15Z".parse().unwrap()));
+    let later: Timestamp = "2026-11-30T12:00:15Z".parse().unwrap();
+    let d = decide(&s, None, 1, &clusters, &unhealthy, &cfg, later);
+    let next = d.spec.unwrap();
+    let names: Vec<&str> = next.clusters.iter().map(|c| c.name.as_str()).collect();
+    assert_eq!(names, ["a", "c"]);
+    let task = &next.graceful_eviction_tasks[0];
+    assert_eq!(task.from_cluster, "b");
+    assert_eq!(task.reason, APPLICATION_FAILURE);
+    assert_eq!(task.producer, APPLICATION_FAILOVER);
+    assert_eq!(task.grace_period_seconds, Some(120));
+    // Without failover.application, unhealthy clusters stay.
+    let d = decide(&binding(), None, 1, &clusters, &unhealthy, &cfg, later);
+    assert_eq!(d, Decision::default());
 }

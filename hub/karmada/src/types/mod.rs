@@ -9,6 +9,7 @@ mod cluster;
 mod common;
 mod override_policy;
 mod policy;
+mod rebalancer;
 mod taint_policy;
 
 pub use binding::*;
@@ -19,4 +20,5 @@ pub use common::{
 };
 pub use override_policy::*;
 pub use policy::*;
+pub use rebalancer::*;
 pub use taint_policy::*;

@@ -8,7 +8,7 @@ use super::{Errs, FieldError, decode};
 use crate::types::{
     Cluster, ClusterOverridePolicy, ClusterPropagationPolicy, ClusterResourceBinding,
     ClusterTaintPolicy, ClusterTaintPolicySpec, Metadata, OverridePolicy, PropagationPolicy,
-    ResourceBinding, ResourceBindingSpec, Work,
+    ResourceBinding, ResourceBindingSpec, Work, WorkloadRebalancer,
 };
 
 pub(super) fn validate_kind(
@@ -49,6 +49,31 @@ pub(super) fn validate_kind(
             let o: ClusterTaintPolicy = decode(obj, unknown)?;
             validate_metadata(&o.metadata, NameRule::Subdomain, errs);
             validate_taint_policy(&o.spec, errs);
+        }
+        "WorkloadRebalancer" => {
+            let o: WorkloadRebalancer = decode(obj, unknown)?;
+            validate_metadata(&o.metadata, NameRule::Subdomain, errs);
+            if o.spec.workloads.is_empty() {
+                errs.required("spec.workloads", "at least one workload");
+            }
+            for (i, w) in o.spec.workloads.iter().enumerate() {
+                for (field, v) in [
+                    ("apiVersion", &w.api_version),
+                    ("kind", &w.kind),
+                    ("name", &w.name),
+                ] {
+                    if v.is_empty() {
+                        errs.required(&format!("spec.workloads[{i}].{field}"), "");
+                    }
+                }
+            }
+            if o.spec.ttl_seconds_after_finished.is_some_and(|t| t < 0) {
+                errs.invalid(
+                    "spec.ttlSecondsAfterFinished",
+                    o.spec.ttl_seconds_after_finished.unwrap_or_default(),
+                    "must be greater than or equal to 0",
+                );
+            }
         }
         "Cluster" => {
             let o: Cluster = decode(obj, unknown)?;
