@@ -11,6 +11,8 @@
 //! 4. `flotillactl rebalance` (a WorkloadRebalancer) moves replicas back to m1, and the ready
 //!    count never drops while they move.
 //! 5. Application failover: a workload that cannot become healthy in m1 moves to m2 and m3.
+//! 6. The hub is down for 2 minutes: nothing in any member is deleted or restarted, and nothing
+//!    is evicted when it comes back.
 #![allow(clippy::unwrap_used, missing_docs)]
 
 mod agent_support;
@@ -21,6 +23,10 @@ use agent_support::{AgentProcess, HubProcess, build_binaries, wait_for};
 use anyhow::{Context, Result, ensure};
 use flotilla_e2e::clusters::{ClusterOptions, MemberCluster};
 use serde_json::Value;
+
+/// The hub's `--failover-startup-grace-seconds` here: longer than the agents' 30 s reconnect
+/// backoff plus the 10 s cluster grace.
+const STARTUP_GRACE: Duration = Duration::from_secs(45);
 
 struct Member {
     name: &'static str,
@@ -250,8 +256,17 @@ async fn failover_moves_work_and_removes_nothing_before_its_replacement_is_healt
     let _ = rustls::crypto::ring::default_provider().install_default();
     build_binaries()?;
     let tmp = tempfile::tempdir()?;
-    let hub =
-        HubProcess::start_with(tmp.path(), 10, &["--enable-no-execute-taint-eviction"]).await?;
+    let mut hub = HubProcess::start_with(
+        tmp.path(),
+        10,
+        &[
+            "--enable-no-execute-taint-eviction",
+            "--failover-startup-grace-seconds",
+            &STARTUP_GRACE.as_secs().to_string(),
+        ],
+    )
+    .await?;
+    let hub_started = Instant::now();
     let mut members = Vec::new();
     for (name, region) in [("m1", "us-east"), ("m2", "us-west"), ("m3", "eu-central")] {
         let cluster = MemberCluster::create(
@@ -300,7 +315,9 @@ async fn failover_moves_work_and_removes_nothing_before_its_replacement_is_healt
     .await?;
     let solo_uid = m1.uid("solo").await?.context("solo in m1")?;
 
-    // 1. m1's API server dies.
+    // 1. m1's API server dies (once the hub's startup grace is over: until then it evicts
+    // nothing).
+    tokio::time::sleep(STARTUP_GRACE.saturating_sub(hub_started.elapsed())).await;
     let killed_at = Instant::now();
     let stopped = m1.cluster.kill_api_server().await?;
     let mut min_healthy = i64::MAX;
@@ -632,6 +649,62 @@ async fn failover_moves_work_and_removes_nothing_before_its_replacement_is_healt
         events.contains("EvictWorkloadFromClusterSucceed")
             && events.contains("unhealthy in the cluster"),
         "no eviction Event for app: {events}"
+    );
+
+    // 6. The hub is down for 2 minutes: the agents keep everything running, and when the hub
+    // is back nothing is evicted, deleted or restarted.
+    let pods = |m: &'static str| {
+        let members = &members;
+        async move {
+            let m = members.iter().find(|x| x.name == m).context("member")?;
+            let out = m
+                .get(&[
+                    "pods",
+                    "-n",
+                    "demo",
+                    "-o",
+                    "jsonpath={.items[*].metadata.uid}",
+                ])
+                .await?
+                .unwrap_or_default();
+            let mut uids: Vec<String> = out.split_whitespace().map(str::to_owned).collect();
+            uids.sort();
+            anyhow::Ok(uids)
+        }
+    };
+    let before = [pods("m1").await?, pods("m2").await?, pods("m3").await?];
+    ensure!(
+        before.iter().all(|p| !p.is_empty()),
+        "no pods to watch: {before:?}"
+    );
+    hub.kill().await;
+    tokio::time::sleep(Duration::from_secs(120)).await;
+    let restarted = Instant::now();
+    hub.restart().await?;
+    for m in ["m1", "m2", "m3"] {
+        wait_for(
+            &format!("{m} Ready after the hub's restart"),
+            Duration::from_secs(90),
+            || async { Ok((hub.ready(m).await? == "True").then_some(())) },
+        )
+        .await?;
+    }
+    // Past the startup grace and the toleration: any eviction would have happened.
+    tokio::time::sleep(
+        (STARTUP_GRACE + Duration::from_secs(15)).saturating_sub(restarted.elapsed()),
+    )
+    .await;
+    let after = [pods("m1").await?, pods("m2").await?, pods("m3").await?];
+    ensure!(
+        before == after,
+        "pods changed across the hub's outage: {before:?} -> {after:?}"
+    );
+    let bindings = hub
+        .kubectl(&["get", "rb", "-n", "demo", "-o", "json"])
+        .await?;
+    ensure!(
+        !bindings.contains("gracefulEvictionTasks"),
+        "an eviction happened after the hub's restart: {bindings}"
     );
     Ok(())
 }

@@ -53,6 +53,15 @@ pub struct HubArgs {
         value_parser = ["Gracefully", "Directly"]
     )]
     pub no_execute_taint_eviction_purge_mode: String,
+    /// Seconds after the hub starts before cluster taints evict anything: agents reconnect with
+    /// a backoff of up to 30 s after an outage of the hub, and until they have, a cluster's
+    /// silence is the hub's, not the cluster's.
+    #[arg(
+        long,
+        env = "FLOTILLA_FAILOVER_STARTUP_GRACE_SECONDS",
+        default_value_t = 120
+    )]
+    pub failover_startup_grace_seconds: u64,
     /// Longest time, in seconds, an evicted copy waits for its replacement to be healthy when
     /// its eviction task sets no `gracePeriodSeconds` (counted once the replacement is
     /// scheduled).
@@ -166,6 +175,11 @@ impl HubArgs {
             purge_mode: PurgeMode::parse(&self.no_execute_taint_eviction_purge_mode)
                 .unwrap_or(PurgeMode::Gracefully),
             grace_period_seconds: i64::from(self.graceful_eviction_timeout_seconds),
+            evictions_from: jiff::Timestamp::now()
+                .checked_add(jiff::SignedDuration::from_secs(
+                    i64::try_from(self.failover_startup_grace_seconds).unwrap_or(i64::MAX),
+                ))
+                .ok(),
         }
     }
 

@@ -42,6 +42,9 @@ pub struct FailoverConfig {
     pub purge_mode: PurgeMode,
     /// Grace period of a graceful eviction when the task names none.
     pub grace_period_seconds: i64,
+    /// No taint eviction before this time: a hub that just started has not heard from the
+    /// agents yet, so their silence says nothing about the clusters.
+    pub evictions_from: Option<Timestamp>,
 }
 
 impl Default for FailoverConfig {
@@ -50,6 +53,7 @@ impl Default for FailoverConfig {
             no_execute_eviction: false,
             purge_mode: PurgeMode::Gracefully,
             grace_period_seconds: DEFAULT_GRACE_PERIOD_SECONDS,
+            evictions_from: None,
         }
     }
 }
@@ -471,7 +475,13 @@ pub fn decide(
         *at = Some(at.map_or(t, |a| a.min(t)));
     };
 
-    if config.no_execute_eviction {
+    let settled = config.evictions_from.is_none_or(|from| from <= now);
+    if config.no_execute_eviction && !settled {
+        if let Some(from) = config.evictions_from {
+            earliest(&mut out.recheck_at, from);
+        }
+    }
+    if config.no_execute_eviction && settled {
         let tolerations = spec
             .placement
             .as_ref()

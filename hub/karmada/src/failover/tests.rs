@@ -505,3 +505,38 @@ fn an_app_unhealthy_longer_than_tolerated_leaves_the_cluster() {
     let d = decide(&binding(), None, 1, &clusters, &unhealthy, &cfg, later);
     assert_eq!(d, Decision::default());
 }
+
+#[test]
+fn no_taint_eviction_while_the_hub_is_starting() {
+    let a = info(
+        "a",
+        json!([{"key": "cluster.karmada.io/not-ready", "effect": "NoExecute", "timeAdded": "2026-11-30T11:00:00Z"}]),
+    );
+    let clusters = BTreeMap::from([("a", &a)]);
+    let starting = FailoverConfig {
+        evictions_from: Some("2026-11-30T12:01:00Z".parse().unwrap()),
+        ..enabled()
+    };
+    let d = decide(
+        &binding(),
+        None,
+        1,
+        &clusters,
+        &BTreeMap::new(),
+        &starting,
+        now(),
+    );
+    assert_eq!(d.spec, None);
+    assert_eq!(d.recheck_at, Some("2026-11-30T12:01:00Z".parse().unwrap()));
+    let later: Timestamp = "2026-11-30T12:01:00Z".parse().unwrap();
+    let d = decide(
+        &binding(),
+        None,
+        1,
+        &clusters,
+        &BTreeMap::new(),
+        &starting,
+        later,
+    );
+    assert!(d.spec.is_some());
+}
