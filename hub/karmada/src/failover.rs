@@ -476,10 +476,11 @@ pub fn decide(
     };
 
     let settled = config.evictions_from.is_none_or(|from| from <= now);
-    if config.no_execute_eviction && !settled {
-        if let Some(from) = config.evictions_from {
-            earliest(&mut out.recheck_at, from);
-        }
+    if config.no_execute_eviction
+        && !settled
+        && let Some(from) = config.evictions_from
+    {
+        earliest(&mut out.recheck_at, from);
     }
     if config.no_execute_eviction && settled {
         let tolerations = spec
