@@ -881,3 +881,89 @@ fn served_kinds_are_complete() {
     assert_eq!(kind_info("PropagationPolicy").unwrap().short_names, &["pp"]);
     assert!(!kind_info("Cluster").unwrap().namespaced);
 }
+
+fn ctp(spec: Value) -> Value {
+    json!({"apiVersion": "policy.karmada.io/v1alpha1", "kind": "ClusterTaintPolicy",
+           "metadata": {"name": "not-ready"}, "spec": spec})
+}
+
+fn rebalancer(spec: Value) -> Value {
+    json!({"apiVersion": "apps.karmada.io/v1alpha1", "kind": "WorkloadRebalancer",
+           "metadata": {"name": "back"}, "spec": spec})
+}
+
+#[test]
+fn cluster_taint_policy_and_rebalancer_rules() {
+    let ready_in = json!([{"conditionType": "Ready", "operator": "In", "statusValues": ["False"]}]);
+    run(vec![
+        (
+            "valid policy",
+            "ClusterTaintPolicy",
+            ctp(json!({"addOnConditions": ready_in,
+                "taints": [{"key": "cluster.karmada.io/not-ready", "effect": "NoExecute"}]})),
+            vec![],
+        ),
+        (
+            "no taints",
+            "ClusterTaintPolicy",
+            ctp(json!({"addOnConditions": ready_in, "taints": []})),
+            vec![("spec.taints", FieldValueRequired)],
+        ),
+        (
+            "bad effect, duplicate taint",
+            "ClusterTaintPolicy",
+            ctp(json!({"taints": [{"key": "k", "effect": "Sometimes"},
+                {"key": "d", "effect": "NoSchedule"}, {"key": "d", "effect": "NoSchedule"}]})),
+            vec![
+                ("spec.taints[0].effect", FieldValueNotSupported),
+                ("spec.taints[2]", FieldValueDuplicate),
+            ],
+        ),
+        (
+            "bad condition",
+            "ClusterTaintPolicy",
+            ctp(
+                json!({"removeOnConditions": [{"conditionType": "", "operator": "Maybe",
+                "statusValues": ["Yes"]}], "taints": [{"key": "k", "effect": "NoSchedule"}]}),
+            ),
+            vec![
+                (
+                    "spec.removeOnConditions[0].conditionType",
+                    FieldValueRequired,
+                ),
+                (
+                    "spec.removeOnConditions[0].operator",
+                    FieldValueNotSupported,
+                ),
+                (
+                    "spec.removeOnConditions[0].statusValues[0]",
+                    FieldValueNotSupported,
+                ),
+            ],
+        ),
+        (
+            "valid rebalancer",
+            "WorkloadRebalancer",
+            rebalancer(
+                json!({"workloads": [{"apiVersion": "apps/v1", "kind": "Deployment",
+                "namespace": "demo", "name": "web"}], "ttlSecondsAfterFinished": 60}),
+            ),
+            vec![],
+        ),
+        (
+            "empty rebalancer, negative ttl",
+            "WorkloadRebalancer",
+            rebalancer(json!({"workloads": [], "ttlSecondsAfterFinished": -1})),
+            vec![
+                ("spec.workloads", FieldValueRequired),
+                ("spec.ttlSecondsAfterFinished", FieldValueInvalid),
+            ],
+        ),
+        (
+            "workload without a name",
+            "WorkloadRebalancer",
+            rebalancer(json!({"workloads": [{"apiVersion": "apps/v1", "kind": "Deployment"}]})),
+            vec![("spec.workloads[0].name", FieldValueRequired)],
+        ),
+    ]);
+}
