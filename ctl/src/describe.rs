@@ -106,6 +106,18 @@ pub fn render(b: &Value) -> String {
             s(t, "/creationTimestamp"),
             s(t, "/message"),
         ));
+        if let Some(state) = t.get("preservedLabelState").and_then(Value::as_object)
+            && !state.is_empty()
+        {
+            let labels: Vec<String> = state
+                .iter()
+                .map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or_default()))
+                .collect();
+            out.push_str(&format!(
+                "    carries to the other clusters: {}\n",
+                labels.join(", ")
+            ));
+        }
     }
     out.push_str("Conditions:\n");
     for c in b
@@ -225,6 +237,7 @@ mod tests {
                 "gracefulEvictionTasks": [{"fromCluster": "m1", "purgeMode": "Gracefully", "replicas": 2,
                     "reason": "TaintUntolerated", "producer": "TaintManager",
                     "creationTimestamp": "2026-11-30T12:00:00Z",
+                    "preservedLabelState": {"example.com/job": "j-1"},
                     "message": "the cluster has the taint cluster.karmada.io/not-ready:NoExecute"}]}
         });
         let text = render(&b);
@@ -233,6 +246,10 @@ mod tests {
             "{text}"
         );
         assert!(text.contains("why: the cluster has the taint"), "{text}");
+        assert!(
+            text.contains("carries to the other clusters: example.com/job=j-1"),
+            "{text}"
+        );
         assert!(
             text.contains(
                 "waits for: the new placement to report Healthy, or the hub's grace period"

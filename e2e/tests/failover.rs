@@ -10,9 +10,14 @@
 //!    in m2 and m3, and m1's copy is removed through its agent when the agent comes back.
 //! 4. `flotillactl rebalance` (a WorkloadRebalancer) moves replicas back to m1, and the ready
 //!    count never drops while they move.
-//! 5. Application failover: a workload that cannot become healthy in m1 moves to m2 and m3.
+//! 5. Application failover: a workload that cannot become healthy in m1 moves to m2 and m3,
+//!    carrying the state its policy preserves; with purge mode Never m1's copy stays until
+//!    the task's suppressDeletion is cleared.
 //! 6. The hub is down for 2 minutes: nothing in any member is deleted or restarted, and nothing
 //!    is evicted when it comes back.
+//!
+//! A second hub runs without `--enable-no-execute-taint-eviction`: there a member whose agent is
+//! silent for 5 minutes keeps everything, and nothing moves.
 #![allow(clippy::unwrap_used, missing_docs)]
 
 mod agent_support;
@@ -21,7 +26,7 @@ use std::time::{Duration, Instant};
 
 use agent_support::{AgentProcess, HubProcess, build_binaries, wait_for};
 use anyhow::{Context, Result, ensure};
-use flotilla_e2e::clusters::{ClusterOptions, MemberCluster};
+use flotilla_e2e::clusters::{ClusterOptions, MemberCluster, StoppedApiServer};
 use serde_json::Value;
 
 /// The hub's `--failover-startup-grace-seconds` here: longer than the agents' 30 s reconnect
@@ -251,24 +256,73 @@ async fn tainted(hub: &HubProcess, name: &str, key: &str, effect: &str) -> Resul
         .any(|t| t["key"] == key && t["effect"] == effect))
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn failover_moves_work_and_removes_nothing_before_its_replacement_is_healthy() -> Result<()> {
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    build_binaries()?;
-    let tmp = tempfile::tempdir()?;
-    let mut hub = HubProcess::start_with(
-        tmp.path(),
-        10,
-        &[
-            "--enable-no-execute-taint-eviction",
-            "--failover-startup-grace-seconds",
-            &STARTUP_GRACE.as_secs().to_string(),
-        ],
-    )
-    .await?;
-    let hub_started = Instant::now();
+/// Kills m1's kube-apiserver while Deployment `name` (6 replicas, 2 in each member) runs, and
+/// watches it move: m1's copy must be given up only after m2 and m3 run all 6 Ready. Returns
+/// the time from the kill until m2 and m3 ran 6 Ready, the fewest Ready in m2 and m3 in
+/// between, and the stopped server to start again.
+async fn fail_m1(
+    hub: &HubProcess,
+    [m1, m2, m3]: [&Member; 3],
+    name: &str,
+) -> Result<(Duration, i64, StoppedApiServer)> {
+    let killed_at = Instant::now();
+    let stopped = m1.cluster.kill_api_server().await?;
+    let mut min_healthy = i64::MAX;
+    let mut moved_after = None;
+    loop {
+        // Members first, then the hub's Work: when the Work is first seen gone, m2 and m3 must
+        // already have run 6 Ready replicas (the Event below says the hub saw them Healthy).
+        let moved = m2.ready(name).await?.unwrap_or(0) + m3.ready(name).await?.unwrap_or(0);
+        min_healthy = min_healthy.min(moved);
+        if moved == 6 && moved_after.is_none() {
+            moved_after = Some(killed_at.elapsed());
+        }
+        if !work_exists(hub, "m1", name).await? {
+            ensure!(
+                moved_after.is_some(),
+                "m1's copy of {name} was given up before m2 and m3 ran 6 Ready replicas ({moved} ready)"
+            );
+            break;
+        }
+        ensure!(
+            killed_at.elapsed() < Duration::from_secs(90),
+            "{name} did not fail over within 90 s: {moved} ready in m2 and m3"
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    let events = hub
+        .kubectl(&[
+            "get",
+            "events",
+            "-n",
+            "demo",
+            "--field-selector",
+            &format!("involvedObject.name={name}-deployment,reason=GracefulEvictionTaskCompleted"),
+            "-o",
+            "jsonpath={.items[*].message}",
+        ])
+        .await?;
+    ensure!(
+        events.contains("The copy in cluster m1 is removed: the new placement is healthy"),
+        "the eviction task of {name} ended otherwise: {events:?}"
+    );
+    let moved_after = moved_after.context("never moved")?;
+    eprintln!(
+        "failover: 6 replicas Ready in m2+m3 {:.1}s after the kill; fewest healthy in m2+m3 during it: {min_healthy}",
+        moved_after.as_secs_f64()
+    );
+    Ok((moved_after, min_healthy, stopped))
+}
+
+/// Creates member clusters (name, region), registers them with the hub, starts their agents
+/// and waits until the hub has them Ready.
+async fn join_members(
+    hub: &HubProcess,
+    dir: &std::path::Path,
+    clusters: &[(&'static str, &str)],
+) -> Result<Vec<Member>> {
     let mut members = Vec::new();
-    for (name, region) in [("m1", "us-east"), ("m2", "us-west"), ("m3", "eu-central")] {
+    for (name, region) in clusters.iter().copied() {
         let cluster = MemberCluster::create(
             name,
             ClusterOptions::with_nodes(2).in_zone(region, &format!("{region}-1a")),
@@ -280,7 +334,7 @@ async fn failover_moves_work_and_removes_nothing_before_its_replacement_is_healt
             ])
             .await?;
         let reg: Value = serde_json::from_str(&out).context("register output")?;
-        let agent = AgentProcess::start(&reg, cluster.kubeconfig(), &tmp.path().join(name)).await?;
+        let agent = AgentProcess::start(&reg, cluster.kubeconfig(), &dir.join(name)).await?;
         members.push(Member {
             name,
             cluster,
@@ -295,8 +349,71 @@ async fn failover_moves_work_and_removes_nothing_before_its_replacement_is_healt
         )
         .await?;
     }
+    Ok(members)
+}
+
+/// A hub with `--enable-no-execute-taint-eviction` (started when the returned instant says),
+/// members m1, m2 and m3 Ready, namespace `demo` and [`TAINT_POLICY`].
+async fn failover_fleet(dir: &std::path::Path) -> Result<(HubProcess, Instant, Vec<Member>)> {
+    let hub = HubProcess::start_with(
+        dir,
+        10,
+        &[
+            "--enable-no-execute-taint-eviction",
+            "--failover-startup-grace-seconds",
+            &STARTUP_GRACE.as_secs().to_string(),
+        ],
+    )
+    .await?;
+    let started = Instant::now();
+    let members = join_members(
+        &hub,
+        dir,
+        &[("m1", "us-east"), ("m2", "us-west"), ("m3", "eu-central")],
+    )
+    .await?;
     hub.kubectl(&["create", "namespace", "demo"]).await?;
     hub.apply(TAINT_POLICY).await?;
+    Ok((hub, started, members))
+}
+
+/// Waits until m1 is Ready again and has lost the policy's `NoExecute` taint.
+async fn m1_recovered(hub: &HubProcess) -> Result<()> {
+    wait_for(
+        "m1 Ready and without its NoExecute taint",
+        Duration::from_secs(90),
+        || async {
+            let ready = hub.ready("m1").await? == "True";
+            let tainted = tainted(hub, "m1", "cluster.karmada.io/not-ready", "NoExecute").await?;
+            Ok((ready && !tainted).then_some(()))
+        },
+    )
+    .await
+}
+
+/// The uids of the pods in namespace `demo` of a member, sorted.
+async fn pod_uids(m: &Member) -> Result<Vec<String>> {
+    let out = m
+        .get(&[
+            "pods",
+            "-n",
+            "demo",
+            "-o",
+            "jsonpath={.items[*].metadata.uid}",
+        ])
+        .await?
+        .unwrap_or_default();
+    let mut uids: Vec<String> = out.split_whitespace().map(str::to_owned).collect();
+    uids.sort();
+    Ok(uids)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failover_moves_work_and_removes_nothing_before_its_replacement_is_healthy() -> Result<()> {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    build_binaries()?;
+    let tmp = tempfile::tempdir()?;
+    let (mut hub, hub_started, members) = failover_fleet(tmp.path()).await?;
     hub.apply(&app("web", 6, &["m1", "m2", "m3"])).await?;
     hub.apply(&app("solo", 2, &["m1"])).await?;
     let [m1, m2, m3] = [&members[0], &members[1], &members[2]];
@@ -318,52 +435,7 @@ async fn failover_moves_work_and_removes_nothing_before_its_replacement_is_healt
     // 1. m1's API server dies (once the hub's startup grace is over: until then it evicts
     // nothing).
     tokio::time::sleep(STARTUP_GRACE.saturating_sub(hub_started.elapsed())).await;
-    let killed_at = Instant::now();
-    let stopped = m1.cluster.kill_api_server().await?;
-    let mut min_healthy = i64::MAX;
-    let mut moved_after = None;
-    loop {
-        // Members first, then the hub's Work: when the Work is first seen gone, m2 and m3 must
-        // already have run 6 Ready replicas (the Event below says the hub saw them Healthy).
-        let moved = m2.ready("web").await?.unwrap_or(0) + m3.ready("web").await?.unwrap_or(0);
-        min_healthy = min_healthy.min(moved);
-        if moved == 6 && moved_after.is_none() {
-            moved_after = Some(killed_at.elapsed());
-        }
-        if !work_exists(&hub, "m1", "web").await? {
-            ensure!(
-                moved_after.is_some(),
-                "m1's copy of web was given up before m2 and m3 ran 6 Ready replicas ({moved} ready)"
-            );
-            break;
-        }
-        ensure!(
-            killed_at.elapsed() < Duration::from_secs(90),
-            "web did not fail over within 90 s: {moved} ready in m2 and m3"
-        );
-        tokio::time::sleep(Duration::from_millis(500)).await;
-    }
-    let events = hub
-        .kubectl(&[
-            "get",
-            "events",
-            "-n",
-            "demo",
-            "--field-selector",
-            "involvedObject.name=web-deployment,reason=GracefulEvictionTaskCompleted",
-            "-o",
-            "jsonpath={.items[*].message}",
-        ])
-        .await?;
-    ensure!(
-        events.contains("The copy in cluster m1 is removed: the new placement is healthy"),
-        "the eviction task ended otherwise: {events:?}"
-    );
-    let moved_after = moved_after.unwrap();
-    eprintln!(
-        "failover: 6 replicas Ready in m2+m3 {:.1}s after the kill; fewest healthy in m2+m3 during it: {min_healthy}",
-        moved_after.as_secs_f64()
-    );
+    let (moved_after, min_healthy, stopped) = fail_m1(&hub, [m1, m2, m3], "web").await?;
     // The toleration (10 s) plus 30 s, plus the time to notice (heartbeats every 2 s).
     ensure!(
         moved_after < Duration::from_secs(45),
@@ -385,6 +457,20 @@ async fn failover_moves_work_and_removes_nothing_before_its_replacement_is_healt
     )
     .await?;
     ensure!(tainted(&hub, "m1", "cluster.karmada.io/not-ready", "NoExecute").await?);
+    // The cluster's status records its taints.
+    let recorded = hub
+        .kubectl(&[
+            "get",
+            "cluster",
+            "m1",
+            "-o",
+            "jsonpath={.status.conditions[?(@.type==\"Tainted\")].reason}",
+        ])
+        .await?;
+    ensure!(
+        recorded.trim() == "NoExecute",
+        "m1's Tainted condition says {recorded:?}"
+    );
     let web = binding(&hub, "web").await?;
     let mut placed = targets(&web);
     placed.sort();
@@ -438,17 +524,7 @@ async fn failover_moves_work_and_removes_nothing_before_its_replacement_is_healt
         m1.uid("solo").await?.as_deref() == Some(solo_uid.as_str()),
         "solo was recreated in m1"
     );
-    wait_for(
-        "m1's NoExecute taint removed",
-        Duration::from_secs(30),
-        || async {
-            Ok(
-                (!tainted(&hub, "m1", "cluster.karmada.io/not-ready", "NoExecute").await?)
-                    .then_some(()),
-            )
-        },
-    )
-    .await?;
+    m1_recovered(&hub).await?;
 
     // 3. m1's agent dies; its API server is fine. A fresh workload over all three moves off m1
     // once m1 turns Unknown, and m1's copy goes only through its agent when it is back.
@@ -591,15 +667,16 @@ async fn failover_moves_work_and_removes_nothing_before_its_replacement_is_healt
     );
 
     // 5. Application failover: `app` cannot run in m1 (an override gives it a node selector no
-    // node there matches), so it leaves m1 after the 10 s its policy tolerates; m1's copy is
-    // removed once m2 and m3 run all 6.
+    // node there matches), so it leaves m1 after the 10 s its policy tolerates, carrying the
+    // replica count m1 reported as a label (statePreservation). Purge mode Never: m1's copy
+    // stays until someone clears the task's suppressDeletion.
     hub.apply(&unschedulable_in_m1("app-broken-in-m1", "app"))
         .await?;
     hub.apply(&app_with(
         "app",
         6,
         &["m1", "m2", "m3"],
-        "    application:\n      decisionConditions: {tolerationSeconds: 10}\n      purgeMode: Gracefully\n      gracePeriodSeconds: 120\n",
+        "    application:\n      decisionConditions: {tolerationSeconds: 10}\n      purgeMode: Never\n      statePreservation:\n        rules:\n        - {aliasLabelName: failover.example.com/replicas-before, jsonPath: \"{.replicas}\"}\n",
     ))
     .await?;
     wait_for(
@@ -616,7 +693,7 @@ async fn failover_moves_work_and_removes_nothing_before_its_replacement_is_healt
     )
     .await?;
     let moved = wait_for(
-        "app 3/3 in m2 and m3, gone from m1",
+        "app 3/3 in m2 and m3, kept in m1",
         Duration::from_secs(90),
         || async {
             let ready = [
@@ -624,7 +701,7 @@ async fn failover_moves_work_and_removes_nothing_before_its_replacement_is_healt
                 m2.ready("app").await?,
                 m3.ready("app").await?,
             ];
-            Ok((ready == [None, Some(3), Some(3)]).then_some(()))
+            Ok((ready == [Some(0), Some(3), Some(3)]).then_some(()))
         },
     )
     .await;
@@ -633,6 +710,79 @@ async fn failover_moves_work_and_removes_nothing_before_its_replacement_is_healt
         eprintln!("app binding: {b:#}");
     }
     moved?;
+    for m in [m2, m3] {
+        let label = wait_for(
+            &format!("the preserved state on app in {}", m.name),
+            Duration::from_secs(30),
+            || async {
+                let out = m
+                    .get(&[
+                        "deploy",
+                        "app",
+                        "-n",
+                        "demo",
+                        "-o",
+                        "jsonpath={.metadata.labels.failover\\.example\\.com/replicas-before}",
+                    ])
+                    .await?
+                    .unwrap_or_default();
+                Ok((!out.trim().is_empty()).then(|| out.trim().to_owned()))
+            },
+        )
+        .await?;
+        ensure!(
+            label == "2",
+            "app in {} carries replicas-before={label:?}, not m1's 2",
+            m.name
+        );
+    }
+    let b = binding(&hub, "app").await?;
+    let task = &b["spec"]["gracefulEvictionTasks"][0];
+    ensure!(
+        task["fromCluster"] == "m1"
+            && task["suppressDeletion"] == true
+            && task["preservedLabelState"]["failover.example.com/replicas-before"] == "2",
+        "app's eviction task: {task}"
+    );
+    // Never: m1's copy is still there, and nothing in m1 carries the label.
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    ensure!(
+        m1.ready("app").await? == Some(0),
+        "m1's copy of app was removed with purge mode Never"
+    );
+    let m1_label = m1
+        .get(&[
+            "deploy",
+            "app",
+            "-n",
+            "demo",
+            "-o",
+            "jsonpath={.metadata.labels}",
+        ])
+        .await?
+        .unwrap_or_default();
+    ensure!(
+        !m1_label.contains("replicas-before"),
+        "m1's copy carries the preserved state: {m1_label}"
+    );
+    // Someone clears suppressDeletion: m1's copy goes.
+    hub.kubectl(&[
+        "patch",
+        "rb",
+        "app-deployment",
+        "-n",
+        "demo",
+        "--type=json",
+        "-p",
+        r#"[{"op": "replace", "path": "/spec/gracefulEvictionTasks/0/suppressDeletion", "value": false}]"#,
+    ])
+    .await?;
+    wait_for(
+        "app gone from m1 once suppressDeletion is cleared",
+        Duration::from_secs(60),
+        || async { Ok(m1.ready("app").await?.is_none().then_some(())) },
+    )
+    .await?;
     let events = hub
         .kubectl(&[
             "get",
@@ -657,19 +807,7 @@ async fn failover_moves_work_and_removes_nothing_before_its_replacement_is_healt
         let members = &members;
         async move {
             let m = members.iter().find(|x| x.name == m).context("member")?;
-            let out = m
-                .get(&[
-                    "pods",
-                    "-n",
-                    "demo",
-                    "-o",
-                    "jsonpath={.items[*].metadata.uid}",
-                ])
-                .await?
-                .unwrap_or_default();
-            let mut uids: Vec<String> = out.split_whitespace().map(str::to_owned).collect();
-            uids.sort();
-            anyhow::Ok(uids)
+            pod_uids(m).await
         }
     };
     let before = [pods("m1").await?, pods("m2").await?, pods("m3").await?];
@@ -705,6 +843,176 @@ async fn failover_moves_work_and_removes_nothing_before_its_replacement_is_healt
     ensure!(
         !bindings.contains("gracefulEvictionTasks"),
         "an eviction happened after the hub's restart: {bindings}"
+    );
+    Ok(())
+}
+
+/// Failover disabled (the hub runs without `--enable-no-execute-taint-eviction`): m1's agent
+/// is silent for 5 minutes, m1 is Unknown and carries the `NoExecute` taint of the policy,
+/// yet nothing moves and nothing in m1 is deleted or restarted, then or when the agent is back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_failover_a_silent_agent_moves_and_deletes_nothing() -> Result<()> {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    build_binaries()?;
+    let tmp = tempfile::tempdir()?;
+    let hub = HubProcess::start_with(
+        tmp.path(),
+        10,
+        &[
+            "--failover-startup-grace-seconds",
+            &STARTUP_GRACE.as_secs().to_string(),
+        ],
+    )
+    .await?;
+    let hub_started = Instant::now();
+    let mut members =
+        join_members(&hub, tmp.path(), &[("m1", "us-east"), ("m2", "us-west")]).await?;
+    hub.kubectl(&["create", "namespace", "demo"]).await?;
+    hub.apply(TAINT_POLICY).await?;
+    hub.apply(&app("quiet", 4, &["m1", "m2"])).await?;
+    wait_for("quiet 2/2 ready", Duration::from_secs(120), || async {
+        let ready = [
+            members[0].ready("quiet").await?,
+            members[1].ready("quiet").await?,
+        ];
+        Ok((ready == [Some(2); 2]).then_some(()))
+    })
+    .await?;
+    let before = [pod_uids(&members[0]).await?, pod_uids(&members[1]).await?];
+    ensure!(
+        before[0].len() == 2 && before[1].len() == 2,
+        "pods: {before:?}"
+    );
+    let deploy_uid = members[0].uid("quiet").await?.context("quiet in m1")?;
+    tokio::time::sleep(STARTUP_GRACE.saturating_sub(hub_started.elapsed())).await;
+
+    members[0].agent.kill().await;
+    let silent = Instant::now();
+    wait_for(
+        "m1 Unknown and tainted NoExecute",
+        Duration::from_secs(60),
+        || async {
+            let unknown = hub.ready("m1").await? == "Unknown";
+            let tainted = tainted(&hub, "m1", "cluster.karmada.io/not-ready", "NoExecute").await?;
+            Ok((unknown && tainted).then_some(()))
+        },
+    )
+    .await?;
+    let (m1, m2) = (&members[0], &members[1]);
+    let mut checks = 0;
+    while silent.elapsed() < Duration::from_secs(300) {
+        let b = binding(&hub, "quiet").await?;
+        let mut placed = targets(&b);
+        placed.sort();
+        ensure!(
+            placed == [("m1".into(), 2), ("m2".into(), 2)],
+            "quiet moved with failover disabled: {placed:?}"
+        );
+        ensure!(
+            b["spec"].get("gracefulEvictionTasks").is_none(),
+            "an eviction task with failover disabled: {b}"
+        );
+        ensure!(
+            work_exists(&hub, "m1", "quiet").await?,
+            "m1's Work of quiet was removed"
+        );
+        let now = [pod_uids(m1).await?, pod_uids(m2).await?];
+        ensure!(now == before, "pods changed: {before:?} -> {now:?}");
+        ensure!(
+            hub.ready("m1").await? == "Unknown",
+            "m1 is no longer Unknown"
+        );
+        checks += 1;
+        tokio::time::sleep(Duration::from_secs(15)).await;
+    }
+    ensure!(checks >= 10, "only {checks} checks in 5 minutes");
+
+    members[0].agent.restart().await?;
+    let (m1, m2) = (&members[0], &members[1]);
+    m1_recovered(&hub).await?;
+    // The agent has reconciled its Works by now; give it a little longer to do any harm.
+    tokio::time::sleep(Duration::from_secs(15)).await;
+    let after = [pod_uids(m1).await?, pod_uids(m2).await?];
+    ensure!(
+        after == before,
+        "pods changed after the agent came back: {before:?} -> {after:?}"
+    );
+    ensure!(
+        m1.uid("quiet").await?.as_deref() == Some(deploy_uid.as_str()),
+        "quiet was recreated in m1"
+    );
+    ensure!(
+        m1.ready("quiet").await? == Some(2),
+        "quiet is not 2/2 ready in m1"
+    );
+    Ok(())
+}
+
+/// The failover-time benchmark: scenario 1 (m1's kube-apiserver killed under a 2/2/2
+/// Deployment), `FAILOVER_RUNS` times (default 5) on one hub and three members, each run with
+/// a fresh Deployment once m1 is back and untainted. Prints each run's failover time and
+/// fewest healthy replicas, then the median.
+///
+/// `cargo test -p flotilla-e2e --test failover -- --ignored failover_time --nocapture`
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "benchmark: several minutes; run on demand"]
+async fn failover_time() -> Result<()> {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    build_binaries()?;
+    let runs: usize = std::env::var("FAILOVER_RUNS")
+        .ok()
+        .and_then(|r| r.parse().ok())
+        .unwrap_or(5);
+    let tmp = tempfile::tempdir()?;
+    let (hub, hub_started, members) = failover_fleet(tmp.path()).await?;
+    let ms = [&members[0], &members[1], &members[2]];
+    let mut results = Vec::new();
+    for run in 1..=runs {
+        let name = format!("bench-{run}");
+        hub.apply(&app(&name, 6, &["m1", "m2", "m3"])).await?;
+        wait_for(
+            &format!("{name} 2/2/2 ready"),
+            Duration::from_secs(120),
+            || async {
+                let mut ready = Vec::new();
+                for m in ms {
+                    ready.push(m.ready(&name).await?);
+                }
+                Ok((ready == [Some(2); 3]).then_some(()))
+            },
+        )
+        .await?;
+        tokio::time::sleep(STARTUP_GRACE.saturating_sub(hub_started.elapsed())).await;
+        let (took, fewest, stopped) = fail_m1(&hub, ms, &name).await?;
+        ensure!(
+            fewest >= 4,
+            "run {run}: m2+m3 dropped to {fewest} healthy replicas"
+        );
+        println!(
+            "run {run}: failover {:.1} s, fewest healthy in m2+m3 {fewest}",
+            took.as_secs_f64()
+        );
+        results.push((took, fewest));
+        ms[0].cluster.start_api_server(stopped).await?;
+        m1_recovered(&hub).await?;
+        wait_for(
+            &format!("{name} gone from m1"),
+            Duration::from_secs(60),
+            || async { Ok(ms[0].ready(&name).await?.is_none().then_some(())) },
+        )
+        .await?;
+        hub.kubectl(&["delete", "deploy", &name, "-n", "demo", "--timeout=60s"])
+            .await?;
+    }
+    let mut times: Vec<Duration> = results.iter().map(|r| r.0).collect();
+    times.sort();
+    let p50 = times[times.len() / 2];
+    let fewest = results.iter().map(|r| r.1).min().unwrap_or(0);
+    println!(
+        "failover over {runs} runs: p50 {:.1} s, min {:.1} s, max {:.1} s; fewest healthy replicas in any run {fewest}",
+        p50.as_secs_f64(),
+        times[0].as_secs_f64(),
+        times[times.len() - 1].as_secs_f64()
     );
     Ok(())
 }

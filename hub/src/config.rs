@@ -71,6 +71,25 @@ pub struct HubArgs {
         default_value_t = 600
     )]
     pub graceful_eviction_timeout_seconds: u32,
+    /// Bindings evicted per second for `NoExecute` taints, across the hub (Karmada's flag of
+    /// the same name); 0 stops taint evictions.
+    #[arg(
+        long,
+        env = "FLOTILLA_RESOURCE_EVICTION_RATE",
+        default_value_t = flotilla_karmada::failover::DEFAULT_EVICTION_RATE,
+        value_parser = eviction_rate
+    )]
+    pub resource_eviction_rate: f64,
+    /// Taint evictions stop while at least this percentage of the clusters (and at least two)
+    /// is not ready: so many failing together is more likely the hub's own connectivity.
+    /// Above 100 never stops them.
+    #[arg(
+        long,
+        env = "FLOTILLA_EVICTION_HALT_PERCENT",
+        default_value_t = flotilla_karmada::failover::DEFAULT_EVICTION_HALT_PERCENT,
+        value_parser = clap::value_parser!(u32).range(1..=101)
+    )]
+    pub eviction_halt_percent: u32,
     /// Lifetime of the client certificates signed for agents, in seconds; agents renew them
     /// at 70 to 80% of it. From 60 to 31,622,400 (a year).
     #[arg(
@@ -162,6 +181,16 @@ pub struct HubArgs {
     pub max_mutating_requests_inflight: u64,
 }
 
+/// A `--resource-eviction-rate`: a finite number from 0 to 1000.
+fn eviction_rate(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(r) if r.is_finite() && (0.0..=1000.0).contains(&r) => Ok(r),
+        _ => Err(format!(
+            "{s:?} is not an eviction rate: give bindings per second, from 0 (no taint evictions) to 1000"
+        )),
+    }
+}
+
 fn to_usize(n: u64) -> usize {
     usize::try_from(n).unwrap_or(usize::MAX)
 }
@@ -180,6 +209,10 @@ impl HubArgs {
                     i64::try_from(self.failover_startup_grace_seconds).unwrap_or(i64::MAX),
                 ))
                 .ok(),
+            eviction_limiter: std::sync::Arc::new(
+                flotilla_karmada::failover::EvictionLimiter::new(self.resource_eviction_rate),
+            ),
+            eviction_halt_percent: self.eviction_halt_percent,
         }
     }
 

@@ -15,8 +15,13 @@ use crate::scheduler::{ClusterInfo, NOT_READY_TAINT, UNREACHABLE_TAINT};
 use crate::selectors::{affinity_matches, tolerates};
 use crate::types::{
     ClusterTaintPolicy, Condition, GracefulEvictionTask, MatchCondition, ResourceBindingSpec,
-    ResourceBindingStatus, Taint, Toleration,
+    ResourceBindingStatus, StatePreservation, Taint, Toleration,
 };
+
+pub mod gate;
+pub mod state;
+
+pub use gate::{EvictionGate, EvictionLimiter, mass_failure};
 
 /// `producer` of the eviction tasks the taint manager creates.
 pub const TAINT_MANAGER: &str = "TaintManager";
@@ -33,7 +38,7 @@ pub const DEFAULT_APPLICATION_TOLERATION_SECONDS: i64 = 300;
 pub const DEFAULT_GRACE_PERIOD_SECONDS: i64 = 600;
 
 /// The hub's failover settings.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct FailoverConfig {
     /// Whether `NoExecute` taints evict bindings (Karmada's
     /// `--enable-no-execute-taint-eviction`); off by default.
@@ -45,7 +50,17 @@ pub struct FailoverConfig {
     /// No taint eviction before this time: a hub that just started has not heard from the
     /// agents yet, so their silence says nothing about the clusters.
     pub evictions_from: Option<Timestamp>,
+    /// The rate of taint evictions, shared by every copy of this config.
+    pub eviction_limiter: std::sync::Arc<EvictionLimiter>,
+    /// Taint evictions stop while at least this share of the clusters (in percent) is not
+    /// ready (see [`mass_failure`]).
+    pub eviction_halt_percent: u32,
 }
+
+/// Karmada's `--resource-eviction-rate` default: bindings evicted per second.
+pub const DEFAULT_EVICTION_RATE: f64 = 0.5;
+/// The share of not-ready clusters (percent) at which taint evictions stop by default.
+pub const DEFAULT_EVICTION_HALT_PERCENT: u32 = 55;
 
 impl Default for FailoverConfig {
     fn default() -> Self {
@@ -54,6 +69,8 @@ impl Default for FailoverConfig {
             purge_mode: PurgeMode::Gracefully,
             grace_period_seconds: DEFAULT_GRACE_PERIOD_SECONDS,
             evictions_from: None,
+            eviction_limiter: std::sync::Arc::new(EvictionLimiter::new(DEFAULT_EVICTION_RATE)),
+            eviction_halt_percent: DEFAULT_EVICTION_HALT_PERCENT,
         }
     }
 }
@@ -193,6 +210,30 @@ pub fn cluster_taints(
     taints
 }
 
+/// Type of the Cluster status condition that records the cluster's taints.
+pub const TAINTED_CONDITION: &str = "Tainted";
+
+/// The `Tainted` condition for a cluster's taints: `(status, reason, message)`. The reason is
+/// the strongest effect (`NoExecute`: workloads may be evicted; `NoSchedule`: no new
+/// placements; `PreferNoSchedule`), the message lists the taints and when each was added.
+pub fn taint_condition(taints: &[Taint]) -> (&'static str, &'static str, String) {
+    if taints.is_empty() {
+        return ("False", "Untainted", "the cluster carries no taints".into());
+    }
+    let reason = ["NoExecute", "NoSchedule", "PreferNoSchedule"]
+        .into_iter()
+        .find(|e| taints.iter().any(|t| t.effect == *e))
+        .unwrap_or("Tainted");
+    let list: Vec<String> = taints
+        .iter()
+        .map(|t| match &t.time_added {
+            Some(at) => format!("{} (since {at})", describe(t)),
+            None => describe(t),
+        })
+        .collect();
+    ("True", reason, list.join(", "))
+}
+
 /// What a cluster's `NoExecute` taints mean for a binding placed there.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum NoExecute {
@@ -204,7 +245,8 @@ pub enum NoExecute {
     Until(Timestamp),
 }
 
-fn describe(t: &Taint) -> String {
+/// A taint as `key[=value]:effect`.
+pub fn describe(t: &Taint) -> String {
     if t.value.is_empty() {
         format!("{}:{}", t.key, t.effect)
     } else {
@@ -401,7 +443,18 @@ pub enum Change {
         /// The cluster.
         cluster: String,
     },
+    /// The binding should leave this cluster but does not yet.
+    Postponed {
+        /// The cluster.
+        cluster: String,
+        /// Why not yet.
+        message: String,
+    },
 }
+
+/// How often an eviction that waits for the workload's state or for the fleet to recover is
+/// looked at again.
+pub const POSTPONED_RECHECK_SECONDS: i64 = 15;
 
 /// Whether the binding has no placement to move to: nothing scheduled, or the last
 /// scheduling found no cluster.
@@ -420,20 +473,62 @@ pub struct Decision {
     /// The earliest time something may change without an event (a toleration or a grace
     /// period running out).
     pub recheck_at: Option<Timestamp>,
+    /// How many of the evictions were for taints (the ones the eviction rate limits).
+    pub taint_evictions: usize,
+}
+
+/// What the failover of one binding sees beyond the binding.
+#[derive(Debug, Clone, Copy)]
+pub struct Surroundings<'a> {
+    /// The current view of each cluster by name (the targets and the clusters of the
+    /// eviction tasks).
+    pub clusters: &'a BTreeMap<&'a str, &'a ClusterInfo>,
+    /// Since when the workload has been unhealthy in each cluster (application failover).
+    pub unhealthy_since: &'a BTreeMap<&'a str, Timestamp>,
+    /// Whether taint evictions may happen now.
+    pub taint_evictions: &'a EvictionGate,
 }
 
 /// Takes `target` out of the binding's clusters and records the eviction: `task` carries the
-/// mode, reason and producer; the rest (cluster, replicas, the clusters before, the time)
-/// is filled in here. A cluster already being evicted keeps its task.
+/// mode, reason and producer; the rest (cluster, replicas, the clusters before, the state
+/// the rules preserve, the time) is filled in here. A cluster already being evicted keeps
+/// its task. Returns whether it evicted: when the rules cannot read the workload's state
+/// there yet, the eviction waits.
+#[allow(clippy::too_many_arguments)]
 fn evict(
     spec: &ResourceBindingSpec,
+    status: Option<&ResourceBindingStatus>,
+    preservation: Option<&StatePreservation>,
     next: &mut ResourceBindingSpec,
     out: &mut Decision,
     target: &crate::types::TargetCluster,
     task: GracefulEvictionTask,
     message: String,
     now: Timestamp,
-) {
+) -> bool {
+    let reported = status.and_then(|s| {
+        s.aggregated_status
+            .iter()
+            .find(|a| a.cluster_name == target.name)
+            .and_then(|a| a.status.as_ref())
+    });
+    let preserved = match preservation.map(|p| state::preserve(p, reported)) {
+        None => BTreeMap::new(),
+        Some(Ok(labels)) => labels,
+        Some(Err(e)) => {
+            out.changes.push(Change::Postponed {
+                cluster: target.name.clone(),
+                message: format!(
+                    "{message}; the eviction waits to preserve the workload's state: {e}"
+                ),
+            });
+            let at = now
+                .checked_add(SignedDuration::from_secs(POSTPONED_RECHECK_SECONDS))
+                .unwrap_or(Timestamp::MAX);
+            out.recheck_at = Some(out.recheck_at.map_or(at, |a| a.min(at)));
+            return false;
+        }
+    };
     next.clusters.retain(|c| c.name != target.name);
     if !next
         .graceful_eviction_tasks
@@ -445,6 +540,7 @@ fn evict(
             replicas: (spec.replicas > 0).then_some(target.replicas),
             message: message.clone(),
             clusters_before_failover: spec.clusters.iter().map(|c| c.name.clone()).collect(),
+            preserved_label_state: preserved,
             creation_timestamp: Some(now.to_string()),
             ..task
         });
@@ -453,22 +549,26 @@ fn evict(
         cluster: target.name.clone(),
         message,
     });
+    true
 }
 
 /// Runs the taint manager and the eviction tasks over one binding.
 ///
-/// `clusters` gives the current view of each cluster by name (the targets and the clusters
-/// of the eviction tasks). A cluster evicted by its taints comes back as a target when it
-/// recovers while the binding has nowhere else to go.
+/// A cluster evicted by its taints comes back as a target when it recovers while the binding
+/// has nowhere else to go.
 pub fn decide(
     spec: &ResourceBindingSpec,
     status: Option<&ResourceBindingStatus>,
     generation: i64,
-    clusters: &BTreeMap<&str, &ClusterInfo>,
-    unhealthy_since: &BTreeMap<&str, Timestamp>,
+    around: Surroundings<'_>,
     config: &FailoverConfig,
     now: Timestamp,
 ) -> Decision {
+    let Surroundings {
+        clusters,
+        unhealthy_since,
+        taint_evictions: gate,
+    } = around;
     let mut next = spec.clone();
     let mut out = Decision::default();
     let earliest = |at: &mut Option<Timestamp>, t: Timestamp| {
@@ -488,12 +588,11 @@ pub fn decide(
             .as_ref()
             .map(|p| p.cluster_tolerations.as_slice())
             .unwrap_or_default();
-        let purge = spec
-            .failover
-            .as_ref()
-            .and_then(|f| f.cluster.as_ref())
+        let behavior = spec.failover.as_ref().and_then(|f| f.cluster.as_ref());
+        let purge = behavior
             .and_then(|c| PurgeMode::parse(&c.purge_mode))
             .unwrap_or(config.purge_mode);
+        let preservation = behavior.and_then(|c| c.state_preservation.as_ref());
         for target in &spec.clusters {
             let Some(info) = clusters.get(target.name.as_str()) else {
                 continue;
@@ -501,16 +600,42 @@ pub fn decide(
             match no_execute(&info.taints, tolerations, now) {
                 NoExecute::Stay => {}
                 NoExecute::Until(at) => earliest(&mut out.recheck_at, at),
-                NoExecute::Evict(message) => {
-                    let task = GracefulEvictionTask {
-                        purge_mode: purge.as_str().into(),
-                        reason: TAINT_UNTOLERATED.into(),
-                        producer: TAINT_MANAGER.into(),
-                        suppress_deletion: (purge == PurgeMode::Never).then_some(true),
-                        ..GracefulEvictionTask::default()
-                    };
-                    evict(spec, &mut next, &mut out, target, task, message, now);
-                }
+                NoExecute::Evict(message) => match gate {
+                    EvictionGate::Open => {
+                        let task = GracefulEvictionTask {
+                            purge_mode: purge.as_str().into(),
+                            reason: TAINT_UNTOLERATED.into(),
+                            producer: TAINT_MANAGER.into(),
+                            suppress_deletion: (purge == PurgeMode::Never).then_some(true),
+                            ..GracefulEvictionTask::default()
+                        };
+                        if evict(
+                            spec,
+                            status,
+                            preservation,
+                            &mut next,
+                            &mut out,
+                            target,
+                            task,
+                            message,
+                            now,
+                        ) {
+                            out.taint_evictions += 1;
+                        }
+                    }
+                    EvictionGate::Wait(at) => earliest(&mut out.recheck_at, *at),
+                    EvictionGate::Halted(why) => {
+                        out.changes.push(Change::Postponed {
+                            cluster: target.name.clone(),
+                            message: format!("{message}; evictions are halted: {why}"),
+                        });
+                        earliest(
+                            &mut out.recheck_at,
+                            now.checked_add(SignedDuration::from_secs(POSTPONED_RECHECK_SECONDS))
+                                .unwrap_or(Timestamp::MAX),
+                        );
+                    }
+                },
             }
         }
     }
@@ -546,7 +671,17 @@ pub fn decide(
                 suppress_deletion: (purge == PurgeMode::Never).then_some(true),
                 ..GracefulEvictionTask::default()
             };
-            evict(spec, &mut next, &mut out, &target, task, message, now);
+            evict(
+                spec,
+                status,
+                app.state_preservation.as_ref(),
+                &mut next,
+                &mut out,
+                &target,
+                task,
+                message,
+                now,
+            );
         }
     }
 

@@ -226,6 +226,27 @@ pub fn cluster_status(prev: Option<&Value>, hb: &Heartbeat, now: &str) -> Value 
     s
 }
 
+/// Sets one condition in an object's `.status` (made an object if it is not one).
+pub fn set_status_condition(
+    status: &mut Value,
+    type_: &str,
+    state: &str,
+    reason: &str,
+    message: &str,
+    now: &str,
+) {
+    if !status.is_object() {
+        *status = json!({});
+    }
+    let mut conditions: Vec<Value> = status
+        .get("conditions")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    set_condition(&mut conditions, type_, state, reason, message, None, now);
+    status["conditions"] = Value::Array(conditions);
+}
+
 /// Flags (or clears) capacity left out of a Cluster's status because the agent reported
 /// values that cannot be true: condition `CapacityValid`, set only once a problem was seen.
 pub fn flag_capacity(s: &mut Value, problem: Option<&str>, now: &str) {

@@ -14,7 +14,7 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use flotilla_karmada::failover::{self, Change};
+use flotilla_karmada::failover::{self, Change, EvictionGate, Surroundings};
 use flotilla_karmada::scheduler::ClusterInfo;
 use flotilla_karmada::types::{Condition, ResourceBinding, Taint};
 use jiff::Timestamp;
@@ -35,6 +35,9 @@ pub const EVICTED: &str = "EvictWorkloadFromClusterSucceed";
 pub const TASK_DONE: &str = "GracefulEvictionTaskCompleted";
 /// Event reason of an evicted cluster placed again because nothing else could be found.
 pub const RESTORED: &str = "EvictedClusterRestored";
+/// Event reason of an eviction that waits (the workload's state cannot be read yet, or
+/// evictions are halted while most clusters are not ready).
+pub const POSTPONED: &str = "EvictionPostponed";
 
 /// `now` to whole seconds, as Kubernetes writes times.
 fn seconds(now: Timestamp) -> Timestamp {
@@ -44,15 +47,46 @@ fn seconds(now: Timestamp) -> Timestamp {
 fn taint_list(taints: &[Taint]) -> String {
     taints
         .iter()
-        .map(|t| {
-            if t.value.is_empty() {
-                format!("{}:{}", t.key, t.effect)
-            } else {
-                format!("{}={}:{}", t.key, t.value, t.effect)
-            }
-        })
+        .map(failover::describe)
         .collect::<Vec<_>>()
         .join(",")
+}
+
+/// The write that records the cluster's taints in its `Tainted` status condition, if it does
+/// not already.
+fn taint_condition(
+    res: &std::sync::Arc<crate::registry::Resource>,
+    object: &Value,
+    taints: &[Taint],
+) -> Option<Write> {
+    let (status, reason, message) = failover::taint_condition(taints);
+    let current = object
+        .pointer("/status/conditions")
+        .and_then(Value::as_array)
+        .and_then(|c| c.iter().find(|c| c["type"] == failover::TAINTED_CONDITION));
+    if current.is_some_and(|c| {
+        c["status"] == status && c["reason"] == reason && c["message"] == message.as_str()
+    }) {
+        return None;
+    }
+    let edit = move |o: &Value| {
+        let mut s = o.get("status").cloned().unwrap_or_else(|| json!({}));
+        crate::agents::status::set_status_condition(
+            &mut s,
+            failover::TAINTED_CONDITION,
+            status,
+            reason,
+            &message,
+            &crate::api::meta::now(),
+        );
+        s
+    };
+    Some(Write::EditStatus {
+        res: res.clone(),
+        ns: None,
+        name: crate::api::meta::name(object).to_owned(),
+        edit: std::sync::Arc::new(edit),
+    })
 }
 
 /// The writes that bring one cluster's taints up to date (cluster key).
@@ -70,8 +104,9 @@ pub fn taints(state: &State, key: &str, now: Timestamp) -> Vec<Write> {
         .unwrap_or_default();
     let now = seconds(now).to_string();
     let want = failover::cluster_taints(&entry.info, &conditions, &state.taint_policies(), &now);
+    let recorded = taint_condition(&res, &entry.object, &want);
     if want == entry.info.taints {
-        return vec![];
+        return recorded.into_iter().collect();
     }
     let mut object = (*entry.object).clone();
     if want.is_empty() {
@@ -86,19 +121,19 @@ pub fn taints(state: &State, key: &str, now: Timestamp) -> Vec<Write> {
         key_name(key),
         taint_list(&want)
     );
-    vec![
-        Write::Update {
-            res: res.clone(),
-            object: object.clone(),
-        },
-        Write::Event {
-            res,
-            object,
-            type_: "Normal",
-            reason: TAINTED,
-            message,
-        },
-    ]
+    let mut out = vec![Write::Update {
+        res: res.clone(),
+        object: object.clone(),
+    }];
+    out.extend(recorded);
+    out.push(Write::Event {
+        res,
+        object,
+        type_: "Normal",
+        reason: TAINTED,
+        message,
+    });
+    out
 }
 
 /// Since when the workload has been unhealthy in each target cluster, from the `Healthy`
@@ -191,15 +226,34 @@ pub fn bindings(state: &State, key: &str, now: Timestamp) -> Decision {
         .map(|(c, t)| (c.as_str(), *t))
         .collect();
     let now = seconds(now);
-    let d = failover::decide(
-        &typed.spec,
-        typed.status.as_ref(),
-        generation,
-        &clusters,
-        &unhealthy,
-        &state.failover,
-        now,
-    );
+    let decide = |gate: &EvictionGate| {
+        failover::decide(
+            &typed.spec,
+            typed.status.as_ref(),
+            generation,
+            Surroundings {
+                clusters: &clusters,
+                unhealthy_since: &unhealthy,
+                taint_evictions: gate,
+            },
+            &state.failover,
+            now,
+        )
+    };
+    let mut d = decide(&EvictionGate::Open);
+    if d.taint_evictions > 0 {
+        // Taint evictions are limited: none while most of the fleet is not ready, and at
+        // most the configured rate.
+        let halted = failover::mass_failure(
+            state.clusters().values().map(|e| e.info.as_ref()),
+            state.failover.eviction_halt_percent,
+        );
+        if let Some(why) = halted {
+            d = decide(&EvictionGate::Halted(why));
+        } else if let Err(at) = state.failover.eviction_limiter.take(now, d.taint_evictions) {
+            d = decide(&EvictionGate::Wait(at));
+        }
+    }
     let mut out = Decision {
         after: d.recheck_at.map(|at| {
             let wait = at.duration_since(now).as_secs().max(0);
@@ -209,6 +263,7 @@ pub fn bindings(state: &State, key: &str, now: Timestamp) -> Decision {
         ..Decision::default()
     };
     let Some(spec) = d.spec else {
+        out.writes.extend(events(&res, &b, d.changes, key));
         return out;
     };
     let mut object = b.clone();
@@ -225,11 +280,24 @@ pub fn bindings(state: &State, key: &str, now: Timestamp) -> Decision {
         res: res.clone(),
         object: object.clone(),
     });
-    for change in d.changes {
-        let (reason, message) = match change {
+    out.writes.extend(events(&res, &object, d.changes, key));
+    out
+}
+
+/// The Events (and log lines) of a binding's failover changes.
+fn events(
+    res: &std::sync::Arc<crate::registry::Resource>,
+    object: &Value,
+    changes: Vec<Change>,
+    key: &str,
+) -> Vec<Write> {
+    let mut out = Vec::new();
+    for change in changes {
+        let (type_, reason, message) = match change {
             Change::Evicted { cluster, message } => {
                 tracing::info!(binding = key, cluster, %message, "evicted from cluster");
                 (
+                    "Normal",
                     EVICTED,
                     format!("Evicted from cluster {cluster}: {message}"),
                 )
@@ -241,6 +309,7 @@ pub fn bindings(state: &State, key: &str, now: Timestamp) -> Decision {
                     "cluster recovered; placed there again"
                 );
                 (
+                    "Normal",
                     RESTORED,
                     format!(
                         "Cluster {cluster} recovered before the workload could be placed elsewhere; it is a target again"
@@ -250,15 +319,24 @@ pub fn bindings(state: &State, key: &str, now: Timestamp) -> Decision {
             Change::Completed { cluster, message } => {
                 tracing::info!(binding = key, cluster, %message, "eviction task done");
                 (
+                    "Normal",
                     TASK_DONE,
                     format!("The copy in cluster {cluster} is removed: {message}"),
                 )
             }
+            Change::Postponed { cluster, message } => {
+                tracing::info!(binding = key, cluster, %message, "eviction postponed");
+                (
+                    "Warning",
+                    POSTPONED,
+                    format!("Not yet evicted from cluster {cluster}: {message}"),
+                )
+            }
         };
-        out.writes.push(Write::Event {
+        out.push(Write::Event {
             res: res.clone(),
             object: object.clone(),
-            type_: "Normal",
+            type_,
             reason,
             message,
         });
@@ -293,7 +371,7 @@ mod tests {
         let mut s = state();
         put(&mut s, C, cluster("Unknown", json!([])));
         let w = taints(&s, C, now());
-        assert_eq!(w.len(), 2, "{w:?}");
+        assert_eq!(w.len(), 3, "{w:?}");
         let Write::Update { object, .. } = &w[0] else {
             panic!("{w:?}")
         };
@@ -302,10 +380,28 @@ mod tests {
             json!([{"key": "cluster.karmada.io/unreachable", "effect": "NoSchedule",
                 "timeAdded": "2026-11-30T12:00:00Z"}])
         );
-        assert!(matches!(&w[1], Write::Event { reason, message, .. }
+        // The status records them too.
+        let Write::EditStatus { edit, .. } = &w[1] else {
+            panic!("{w:?}")
+        };
+        let mut object = object.clone();
+        object["status"] = edit(&object);
+        let tainted = object["status"]["conditions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["type"] == "Tainted")
+            .unwrap();
+        assert_eq!(tainted["status"], "True");
+        assert_eq!(tainted["reason"], "NoSchedule");
+        assert_eq!(
+            tainted["message"],
+            "cluster.karmada.io/unreachable:NoSchedule (since 2026-11-30T12:00:00Z)"
+        );
+        assert!(matches!(&w[2], Write::Event { reason, message, .. }
             if *reason == TAINTED && message.contains("cluster.karmada.io/unreachable:NoSchedule")));
         // Once written, nothing more to do.
-        put(&mut s, C, object.clone());
+        put(&mut s, C, object);
         assert!(taints(&s, C, now()).is_empty());
     }
 

@@ -456,6 +456,11 @@ fn wanted_works(state: &State, key: &str, b: &Value, wanted: &mut BTreeMap<Strin
         divided,
         uid,
     );
+    // State carried from a cluster the workload left (failover statePreservation).
+    let tasks: Vec<flotilla_karmada::types::GracefulEvictionTask> = b
+        .pointer("/spec/gracefulEvictionTasks")
+        .and_then(|t| serde_json::from_value(t.clone()).ok())
+        .unwrap_or_default();
     let (overrides, cluster_overrides) = if state.has_overrides() {
         (state.overrides(), state.cluster_overrides())
     } else {
@@ -479,7 +484,16 @@ fn wanted_works(state: &State, key: &str, b: &Value, wanted: &mut BTreeMap<Strin
             render_for_cluster(&manifest, &cluster.object, &cluster_overrides, &overrides)
         };
         match rendered {
-            Ok(m) => {
+            Ok(mut m) => {
+                if let Some(labels) =
+                    flotilla_karmada::failover::state::preserved_labels(&tasks, cname)
+                {
+                    let md = crate::api::meta::metadata_mut(&mut m);
+                    let l = md.entry("labels").or_insert_with(|| json!({}));
+                    for (k, v) in labels {
+                        l[k.as_str()] = json!(v);
+                    }
+                }
                 let w = work_for(b, m, &template, cname, &wname);
                 wanted.insert(format!("{}/{wname}", execution_namespace(cname)), w);
             }
@@ -652,6 +666,33 @@ mod tests {
             let d = decide(&s, B);
             let changed: Vec<(String, i64)> = d.writes.iter().map(replicas_of).collect();
             assert_eq!(changed, [("karmada-es-m1".to_owned(), 1)]);
+        }
+
+        #[test]
+        fn preserved_state_labels_the_workload_where_it_runs_after_a_failover() {
+            let mut s = state();
+            for c in ["m1", "m2"] {
+                put(
+                    &mut s,
+                    &format!("/cluster.karmada.io/clusters/{c}"),
+                    json!({"metadata": {"name": c}}),
+                );
+            }
+            put(&mut s, T, template());
+            let mut b = binding(json!([{"name": "m2", "replicas": 4}]));
+            b["spec"]["gracefulEvictionTasks"] = json!([{"fromCluster": "m1", "purgeMode": "Never",
+                "suppressDeletion": true, "reason": "ApplicationFailure", "producer": "p",
+                "preservedLabelState": {"example.com/job": "j-1"}}]);
+            put(&mut s, B, b);
+            let w = decide(&s, B).writes;
+            let [Write::Create { object, .. }] = &w[..] else {
+                panic!("{w:?}")
+            };
+            assert_eq!(object["metadata"]["namespace"], "karmada-es-m2");
+            assert_eq!(
+                object["spec"]["workload"]["manifests"][0]["metadata"]["labels"]["example.com/job"],
+                "j-1"
+            );
         }
     }
 

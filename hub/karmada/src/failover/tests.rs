@@ -162,6 +162,20 @@ fn binding() -> ResourceBindingSpec {
         "clusters": [{"name": "a", "replicas": 2}, {"name": "b", "replicas": 2}, {"name": "c", "replicas": 2}]}))
 }
 
+/// Taint evictions allowed.
+const OPEN: EvictionGate = EvictionGate::Open;
+
+fn open<'a>(
+    clusters: &'a BTreeMap<&'a str, &'a ClusterInfo>,
+    unhealthy_since: &'a BTreeMap<&'a str, Timestamp>,
+) -> Surroundings<'a> {
+    Surroundings {
+        clusters,
+        unhealthy_since,
+        taint_evictions: &OPEN,
+    }
+}
+
 fn enabled() -> FailoverConfig {
     FailoverConfig {
         no_execute_eviction: true,
@@ -183,8 +197,7 @@ fn a_tainted_cluster_is_left_after_the_toleration_with_a_graceful_task() {
         &binding(),
         None,
         1,
-        &clusters,
-        &BTreeMap::new(),
+        open(&clusters, &BTreeMap::new()),
         &enabled(),
         now(),
     );
@@ -196,8 +209,7 @@ fn a_tainted_cluster_is_left_after_the_toleration_with_a_graceful_task() {
         &binding(),
         None,
         1,
-        &clusters,
-        &BTreeMap::new(),
+        open(&clusters, &BTreeMap::new()),
         &FailoverConfig::default(),
         later,
     );
@@ -207,8 +219,7 @@ fn a_tainted_cluster_is_left_after_the_toleration_with_a_graceful_task() {
         &binding(),
         None,
         1,
-        &clusters,
-        &BTreeMap::new(),
+        open(&clusters, &BTreeMap::new()),
         &enabled(),
         later,
     );
@@ -235,8 +246,7 @@ fn a_tainted_cluster_is_left_after_the_toleration_with_a_graceful_task() {
         &directly,
         None,
         1,
-        &clusters,
-        &BTreeMap::new(),
+        open(&clusters, &BTreeMap::new()),
         &enabled(),
         later,
     );
@@ -395,8 +405,7 @@ fn decide_drops_done_tasks_and_keeps_waiting_ones() {
         &s,
         Some(&scheduled("Healthy")),
         2,
-        &clusters,
-        &BTreeMap::new(),
+        open(&clusters, &BTreeMap::new()),
         &FailoverConfig::default(),
         now(),
     );
@@ -406,8 +415,7 @@ fn decide_drops_done_tasks_and_keeps_waiting_ones() {
         &s,
         Some(&scheduled("Unhealthy")),
         2,
-        &clusters,
-        &BTreeMap::new(),
+        open(&clusters, &BTreeMap::new()),
         &FailoverConfig::default(),
         now(),
     );
@@ -435,8 +443,7 @@ fn a_recovered_cluster_is_restored_when_nothing_else_was_found() {
         &s,
         Some(&failed),
         2,
-        &clusters,
-        &BTreeMap::new(),
+        open(&clusters, &BTreeMap::new()),
         &enabled(),
         now(),
     );
@@ -447,8 +454,7 @@ fn a_recovered_cluster_is_restored_when_nothing_else_was_found() {
         &s,
         Some(&failed),
         2,
-        &clusters,
-        &BTreeMap::new(),
+        open(&clusters, &BTreeMap::new()),
         &enabled(),
         now(),
     );
@@ -468,8 +474,7 @@ fn a_recovered_cluster_is_restored_when_nothing_else_was_found() {
         &placed,
         Some(&scheduled("Unhealthy")),
         2,
-        &clusters,
-        &BTreeMap::new(),
+        open(&clusters, &BTreeMap::new()),
         &enabled(),
         now(),
     );
@@ -488,11 +493,11 @@ fn an_app_unhealthy_longer_than_tolerated_leaves_the_cluster() {
     // Unhealthy for 15 s of the 30 tolerated: look again when they are up. Works even with
     // cluster eviction off: application failover is the policy's to enable.
     let cfg = FailoverConfig::default();
-    let d = decide(&s, None, 1, &clusters, &unhealthy, &cfg, now());
+    let d = decide(&s, None, 1, open(&clusters, &unhealthy), &cfg, now());
     assert_eq!(d.spec, None);
     assert_eq!(d.recheck_at, Some("2026-11-30T12:00:15Z".parse().unwrap()));
     let later: Timestamp = "2026-11-30T12:00:15Z".parse().unwrap();
-    let d = decide(&s, None, 1, &clusters, &unhealthy, &cfg, later);
+    let d = decide(&s, None, 1, open(&clusters, &unhealthy), &cfg, later);
     let next = d.spec.unwrap();
     let names: Vec<&str> = next.clusters.iter().map(|c| c.name.as_str()).collect();
     assert_eq!(names, ["a", "c"]);
@@ -502,7 +507,14 @@ fn an_app_unhealthy_longer_than_tolerated_leaves_the_cluster() {
     assert_eq!(task.producer, APPLICATION_FAILOVER);
     assert_eq!(task.grace_period_seconds, Some(120));
     // Without failover.application, unhealthy clusters stay.
-    let d = decide(&binding(), None, 1, &clusters, &unhealthy, &cfg, later);
+    let d = decide(
+        &binding(),
+        None,
+        1,
+        open(&clusters, &unhealthy),
+        &cfg,
+        later,
+    );
     assert_eq!(d, Decision::default());
 }
 
@@ -521,8 +533,7 @@ fn no_taint_eviction_while_the_hub_is_starting() {
         &binding(),
         None,
         1,
-        &clusters,
-        &BTreeMap::new(),
+        open(&clusters, &BTreeMap::new()),
         &starting,
         now(),
     );
@@ -533,10 +544,88 @@ fn no_taint_eviction_while_the_hub_is_starting() {
         &binding(),
         None,
         1,
-        &clusters,
-        &BTreeMap::new(),
+        open(&clusters, &BTreeMap::new()),
         &starting,
         later,
     );
     assert!(d.spec.is_some());
+}
+
+#[test]
+fn state_preservation_carries_the_left_clusters_status_or_waits_for_it() {
+    let mut s = binding();
+    s.failover = serde_json::from_value(json!({"application": {
+        "decisionConditions": {"tolerationSeconds": 0}, "purgeMode": "Never",
+        "statePreservation": {"rules": [{"aliasLabelName": "example.com/replicas-before", "jsonPath": "{.replicas}"}]}}}))
+    .unwrap();
+    let clusters = BTreeMap::new();
+    let unhealthy = BTreeMap::from([("b", now())]);
+    let cfg = FailoverConfig::default();
+    // No status from b yet: the eviction waits, says why, and looks again.
+    let d = decide(&s, None, 1, open(&clusters, &unhealthy), &cfg, now());
+    assert_eq!(d.spec, None);
+    assert!(
+        matches!(&d.changes[..], [Change::Postponed { cluster, message }]
+            if cluster == "b" && message.contains("no status of the workload")),
+        "{:?}",
+        d.changes
+    );
+    assert_eq!(d.recheck_at, Some("2026-11-30T12:00:15Z".parse().unwrap()));
+    // With b's status: the task carries the value.
+    let status: ResourceBindingStatus = serde_json::from_value(json!({"aggregatedStatus": [
+        {"clusterName": "b", "applied": true, "health": "Unhealthy", "status": {"replicas": 2}}]}))
+    .unwrap();
+    let d = decide(
+        &s,
+        Some(&status),
+        1,
+        open(&clusters, &unhealthy),
+        &cfg,
+        now(),
+    );
+    let task = &d.spec.unwrap().graceful_eviction_tasks[0];
+    assert_eq!(
+        task.preserved_label_state,
+        BTreeMap::from([("example.com/replicas-before".into(), "2".into())])
+    );
+    assert_eq!(task.suppress_deletion, Some(true));
+}
+
+#[test]
+fn taint_evictions_wait_for_the_rate_and_stop_while_halted() {
+    let a = info(
+        "a",
+        json!([{"key": "cluster.karmada.io/not-ready", "effect": "NoExecute", "timeAdded": "2026-11-30T11:00:00Z"}]),
+    );
+    let clusters = BTreeMap::from([("a", &a)]);
+    let open_gate = decide(
+        &binding(),
+        None,
+        1,
+        open(&clusters, &BTreeMap::new()),
+        &enabled(),
+        now(),
+    );
+    assert_eq!(open_gate.taint_evictions, 1);
+    let at: Timestamp = "2026-11-30T12:00:02Z".parse().unwrap();
+    let none = BTreeMap::new();
+    let around = |gate| Surroundings {
+        clusters: &clusters,
+        unhealthy_since: &none,
+        taint_evictions: gate,
+    };
+    let wait = EvictionGate::Wait(at);
+    let d = decide(&binding(), None, 1, around(&wait), &enabled(), now());
+    assert_eq!((d.spec, d.taint_evictions), (None, 0));
+    assert!(d.changes.is_empty());
+    assert_eq!(d.recheck_at, Some(at));
+    let halted = EvictionGate::Halted("2 of 3 clusters are not ready".into());
+    let d = decide(&binding(), None, 1, around(&halted), &enabled(), now());
+    assert_eq!(d.spec, None);
+    assert!(
+        matches!(&d.changes[..], [Change::Postponed { message, .. }] if message.contains("halted: 2 of 3")),
+        "{:?}",
+        d.changes
+    );
+    assert_eq!(d.recheck_at, Some("2026-11-30T12:00:15Z".parse().unwrap()));
 }
