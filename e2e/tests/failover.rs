@@ -498,6 +498,22 @@ async fn failover_moves_work_and_removes_nothing_before_its_replacement_is_healt
         work_exists(&hub, "m1", "solo").await?,
         "solo's Work for m1 was removed"
     );
+    let said = hub
+        .kubectl(&[
+            "get",
+            "events",
+            "-n",
+            "demo",
+            "--field-selector",
+            "involvedObject.name=solo,reason=ScheduleBindingFailed",
+            "-o",
+            "jsonpath={.items[*].type}",
+        ])
+        .await?;
+    ensure!(
+        said.contains("Warning"),
+        "no ScheduleBindingFailed Event on Deployment solo: {said:?}"
+    );
 
     // m1 comes back: web's stale copy is removed, solo is placed in m1 again, untouched.
     m1.cluster.start_api_server(stopped).await?;

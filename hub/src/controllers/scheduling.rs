@@ -18,6 +18,69 @@ use super::write::{Write, condition};
 
 /// Annotation holding the last scheduling decision's explanation.
 pub const DIAGNOSIS_ANNOTATION: &str = "scheduling.flotilla.io/diagnosis";
+/// Event reason of a scheduling run that placed the binding (Karmada's).
+pub const SCHEDULED: &str = "ScheduleBindingSucceed";
+/// Event reason of a scheduling run that found no placement (Karmada's).
+pub const SCHEDULE_FAILED: &str = "ScheduleBindingFailed";
+
+/// The Events of one scheduling run: a failure on the binding and on its resource template
+/// (as Karmada records them), a success that changed the placement on the binding only
+/// (Karmada records every run on both; at thousands of bindings that doubles the writes of
+/// a fleet-wide change).
+fn schedule_events(
+    state: &State,
+    b: &Value,
+    res: &Arc<crate::registry::Resource>,
+    out: &ScheduleOutcome,
+) -> Vec<Write> {
+    let (type_, reason, message) = if out.scheduled {
+        let result: Vec<String> = out
+            .targets
+            .iter()
+            .map(|t| format!("{}:{}", t.name, t.replicas))
+            .collect();
+        (
+            "Normal",
+            SCHEDULED,
+            format!(
+                "Binding has been scheduled successfully. Result: {{{}}}",
+                result.join(", ")
+            ),
+        )
+    } else {
+        let why = if out.message.is_empty() {
+            out.diagnosis.summary()
+        } else {
+            out.message.clone()
+        };
+        (
+            "Warning",
+            SCHEDULE_FAILED,
+            format!("{why}; the current placement is kept"),
+        )
+    };
+    let mut writes = vec![Write::Event {
+        res: res.clone(),
+        object: b.clone(),
+        type_,
+        reason,
+        message: message.clone(),
+    }];
+    if !out.scheduled
+        && let Some(tkey) = state.template_key_of_binding(b)
+        && let Some(template) = state.template(&tkey)
+        && let Some(tres) = state.resource_of_key(&tkey)
+    {
+        writes.push(Write::Event {
+            res: tres.clone(),
+            object: template,
+            type_,
+            reason,
+            message,
+        });
+    }
+    writes
+}
 
 fn annotation<'a>(b: &'a Value, key: &str) -> Option<&'a str> {
     b.pointer("/metadata/annotations")
@@ -135,6 +198,7 @@ pub fn decide(state: &State, key: &str, clusters: &[ClusterInfo]) -> Vec<Write> 
     input.fresh = trigger == RescheduleTrigger::ManualReschedule;
     let out = schedule(&input, clusters);
     let targets = serde_json::to_value(&out.targets).unwrap_or(json!([]));
+    let targets_value = targets.clone();
     let summary = out.diagnosis.summary();
     let placement = b.pointer("/spec/placement").cloned().unwrap_or(json!({}));
     let placement_text = serde_json::to_string(&placement).unwrap_or_default();
@@ -157,6 +221,11 @@ pub fn decide(state: &State, key: &str, clusters: &[ClusterInfo]) -> Vec<Write> 
             object: new,
         });
     }
+    let events = if out.scheduled && current_targets == targets_value {
+        Vec::new()
+    } else {
+        schedule_events(state, &b, &res, &out)
+    };
     let outcome = Arc::new(out);
     let stamp = trigger == RescheduleTrigger::ManualReschedule;
     let edit: super::write::StatusEdit =
@@ -174,6 +243,7 @@ pub fn decide(state: &State, key: &str, clusters: &[ClusterInfo]) -> Vec<Write> 
             edit,
         }),
     }
+    writes.extend(events);
     writes
 }
 
@@ -231,6 +301,33 @@ mod tests {
             other => panic!("expected an update, got {other:?}"),
         }
         assert!(matches!(&w[1], Write::EditStatus { .. }));
+        assert!(
+            matches!(&w[2], Write::Event { reason, message, .. }
+                if *reason == SCHEDULED && message.ends_with("Result: {m1:2, m2:2}")),
+            "{w:?}"
+        );
+    }
+
+    #[test]
+    fn a_failed_schedule_keeps_the_placement_and_says_why() {
+        let mut s = state();
+        let clusters = with_clusters(&mut s);
+        let mut b = binding(json!({}), json!([{"name": "m1", "replicas": 4}]));
+        b["spec"]["placement"]["clusterAffinity"]["clusterNames"] = json!(["gone"]);
+        put(&mut s, B, b);
+        let w = decide(&s, B, &clusters);
+        assert!(
+            w.iter()
+                .any(|w| matches!(w, Write::Event { reason, type_, message, .. }
+                if *reason == SCHEDULE_FAILED && *type_ == "Warning"
+                    && message.ends_with("the current placement is kept"))),
+            "{w:?}"
+        );
+        assert!(
+            !w.iter().any(|w| matches!(w, Write::Update { object, .. }
+                if object["spec"]["clusters"] != json!([{"name": "m1", "replicas": 4}]))),
+            "{w:?}"
+        );
     }
 
     #[test]
