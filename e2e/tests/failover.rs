@@ -391,7 +391,7 @@ async fn m1_recovered(hub: &HubProcess) -> Result<()> {
     .await
 }
 
-/// The uids of the pods in namespace `demo` of a member, sorted.
+/// The pods in namespace `demo` of a member as `name/uid`, sorted.
 async fn pod_uids(m: &Member) -> Result<Vec<String>> {
     let out = m
         .get(&[
@@ -399,7 +399,7 @@ async fn pod_uids(m: &Member) -> Result<Vec<String>> {
             "-n",
             "demo",
             "-o",
-            "jsonpath={.items[*].metadata.uid}",
+            "jsonpath={range .items[*]}{.metadata.name}/{.metadata.uid} {end}",
         ])
         .await?
         .unwrap_or_default();
@@ -849,6 +849,29 @@ async fn failover_moves_work_and_removes_nothing_before_its_replacement_is_healt
     )
     .await;
     let after = [pods("m1").await?, pods("m2").await?, pods("m3").await?];
+    if before != after {
+        let bindings = hub
+            .kubectl(&["get", "rb", "-n", "demo", "-o", "yaml"])
+            .await?;
+        eprintln!("bindings after the hub's restart:\n{bindings}");
+        for m in &members {
+            let d = m.get(&["deploy,rs", "-n", "demo", "-o", "wide"]).await?;
+            eprintln!("{}:\n{}", m.name, d.unwrap_or_default());
+        }
+        if let Ok(log) = std::fs::read_to_string(tmp.path().with_extension("hub.log")) {
+            for l in log
+                .lines()
+                .filter(|l| !l.contains("DEBUG"))
+                .rev()
+                .take(200)
+                .collect::<Vec<_>>()
+                .into_iter()
+                .rev()
+            {
+                eprintln!("hub: {l}");
+            }
+        }
+    }
     ensure!(
         before == after,
         "pods changed across the hub's outage: {before:?} -> {after:?}"

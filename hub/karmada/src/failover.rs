@@ -641,7 +641,9 @@ pub fn decide(
     }
 
     // Application failover: a workload unhealthy in a cluster for longer than the policy's
-    // toleration leaves that cluster.
+    // toleration leaves that cluster. A hub that just started counts from the end of its
+    // startup grace: the reports it holds may predate its outage, and the agents report
+    // afresh once they are back.
     if let Some(app) = spec.failover.as_ref().and_then(|f| f.application.as_ref()) {
         let toleration = app
             .decision_conditions
@@ -653,6 +655,9 @@ pub fn decide(
             let Some(since) = unhealthy_since.get(target.name.as_str()) else {
                 continue;
             };
+            let since = config
+                .evictions_from
+                .map_or(*since, |from| from.max(*since));
             let at = since
                 .checked_add(SignedDuration::from_secs(toleration))
                 .unwrap_or(Timestamp::MAX);

@@ -156,6 +156,14 @@ fn unhealthy_since(state: &State, key: &str, b: &ResourceBinding) -> BTreeMap<St
         else {
             continue;
         };
+        // A cluster that is not Ready sends no reports: what its Work says is stale.
+        let ready = state
+            .clusters()
+            .get(cluster.name.as_str())
+            .is_some_and(|c| c.info.readiness == flotilla_karmada::scheduler::Readiness::Ready);
+        if !ready {
+            continue;
+        }
         let since = w
             .pointer("/status/conditions")
             .and_then(Value::as_array)
