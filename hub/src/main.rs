@@ -7,6 +7,11 @@ use clap::Parser;
 use flotilla_hub::config::LogFormat;
 use flotilla_hub::{Hub, HubArgs};
 
+/// mimalloc instead of glibc's malloc: the hub allocates and frees many small JSON values
+/// across its worker threads, where glibc's arenas contend.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn init_tracing(format: LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));

@@ -36,6 +36,7 @@ fn label(c: &str) -> ControllerLabel {
 #[derive(Clone, Debug)]
 pub struct ControllerMetrics {
     errors: Family<ControllerLabel, Counter>,
+    writes: Family<ControllerLabel, Counter>,
     adds: Family<ControllerLabel, Counter>,
     retries: Family<ControllerLabel, Counter>,
     depth: Family<ControllerLabel, Gauge>,
@@ -48,6 +49,7 @@ impl ControllerMetrics {
     fn register(registry: &mut Registry) -> Self {
         let m = Self {
             errors: Family::default(),
+            writes: Family::default(),
             adds: Family::default(),
             retries: Family::default(),
             depth: Family::default(),
@@ -63,6 +65,11 @@ impl ControllerMetrics {
             m.errors.clone(),
         );
         registry.register("adds", "Keys added to the queue", m.adds.clone());
+        registry.register(
+            "writes",
+            "Writes (creates, updates, status updates, deletes, Events) the controller made",
+            m.writes.clone(),
+        );
         registry.register(
             "retries",
             "Keys queued again after a failure",
@@ -90,6 +97,13 @@ impl ControllerMetrics {
     /// Counts a failed or panicked key.
     pub fn error(&self, c: &str) {
         self.errors.get_or_create(&label(c)).inc();
+    }
+
+    /// Counts writes a controller made.
+    pub fn wrote(&self, c: &str, n: usize) {
+        self.writes
+            .get_or_create(&label(c))
+            .inc_by(u64::try_from(n).unwrap_or(u64::MAX));
     }
 
     /// Counts keys added.

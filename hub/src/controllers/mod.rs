@@ -51,6 +51,10 @@ pub use write::MANAGER;
 const WORKERS: usize = 8;
 /// How often the resync task wakes.
 const RESYNC_TICK: Duration = Duration::from_secs(10);
+/// How long the status aggregator lets a binding's reports gather before it folds them: the
+/// clusters of one rollout report within about one agent flush interval (500 ms) of each
+/// other, and each fold writes the binding's and the template's status.
+pub const STATUS_DEBOUNCE: Duration = Duration::from_millis(250);
 /// Keys each controller revisits per resync tick.
 const RESYNC_KEYS_PER_TICK: usize = 100;
 
@@ -147,6 +151,8 @@ pub struct Decision {
     /// Look at the key again after this long even if nothing changes (a toleration or a
     /// grace period that runs out).
     pub after: Option<Duration>,
+    /// The writes are independent of each other and may run at once.
+    pub concurrent: bool,
 }
 
 impl From<Vec<write::Write>> for Decision {
@@ -154,6 +160,7 @@ impl From<Vec<write::Write>> for Decision {
         Self {
             writes,
             after: None,
+            concurrent: false,
         }
     }
 }
@@ -175,7 +182,13 @@ impl Runtime {
         Self {
             objects,
             cache: Arc::new(RwLock::new(State::default())),
-            queues: Arc::new(Default::default()),
+            queues: Arc::new(std::array::from_fn(|i| {
+                if i == Controller::Status as usize {
+                    WorkQueue::debounced(STATUS_DEBOUNCE)
+                } else {
+                    WorkQueue::new()
+                }
+            })),
             metrics,
             failover: Default::default(),
         }
@@ -261,22 +274,38 @@ impl Runtime {
         };
         let writes = std::mem::take(&mut decision.writes);
         let n = writes.len();
-        for w in writes {
-            // Write through to the cache, so the next decision on this key does not act on
-            // what it just replaced (the watch event brings the same bytes again later).
-            if let Some(stored) = write::execute(&self.objects, w).await?
-                && let Some(rev) = stored
-                    .object
-                    .pointer("/metadata/resourceVersion")
-                    .and_then(serde_json::Value::as_str)
-                    .and_then(|r| r.parse::<u64>().ok())
-            {
-                let bytes =
-                    bytes::Bytes::from(serde_json::to_vec(&stored.object).unwrap_or_default());
-                self.write_cache().write_through(&stored.key(), &bytes, rev);
+        if decision.concurrent {
+            // Independent writes share the store's group commits instead of waiting for one
+            // each.
+            let done = futures::future::join_all(
+                writes.into_iter().map(|w| write::execute(&self.objects, w)),
+            )
+            .await;
+            for stored in done {
+                self.write_through(stored?);
+            }
+        } else {
+            for w in writes {
+                let stored = write::execute(&self.objects, w).await?;
+                self.write_through(stored);
             }
         }
         Ok((n, decision.after))
+    }
+
+    /// Writes a stored object through to the cache, so the next decision on its key does not
+    /// act on what it just replaced (the watch event brings the same bytes again later).
+    fn write_through(&self, stored: Option<write::Stored>) {
+        if let Some(stored) = stored
+            && let Some(rev) = stored
+                .object
+                .pointer("/metadata/resourceVersion")
+                .and_then(serde_json::Value::as_str)
+                .and_then(|r| r.parse::<u64>().ok())
+        {
+            let bytes = bytes::Bytes::from(serde_json::to_vec(&stored.object).unwrap_or_default());
+            self.write_cache().write_through(&stored.key(), &bytes, rev);
+        }
     }
 
     /// One worker of a controller: takes keys until the queue closes.
@@ -287,6 +316,7 @@ impl Runtime {
             let rt = self.clone();
             async move {
                 let (writes, after) = rt.process(c, &key).await?;
+                rt.metrics.wrote(c.name(), writes);
                 tracing::debug!(controller = c.name(), key = %key, writes, ?after, "reconciled");
                 Ok::<_, WriteError>(after)
             }

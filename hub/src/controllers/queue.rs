@@ -39,12 +39,24 @@ struct Inner {
 pub struct WorkQueue {
     inner: Arc<Mutex<Inner>>,
     notify: Arc<Notify>,
+    /// How long a newly added key waits before it is handed out; adds meanwhile fold into it.
+    debounce: Option<Duration>,
 }
 
 impl WorkQueue {
     /// An empty queue.
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// An empty queue whose keys wait `debounce` after they are first added, so a burst of
+    /// changes to one key (reports from several clusters about one rollout) is processed once.
+    /// Needs a tokio runtime.
+    pub fn debounced(debounce: Duration) -> Self {
+        Self {
+            debounce: Some(debounce),
+            ..Self::default()
+        }
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
@@ -61,10 +73,31 @@ impl WorkQueue {
             return q.dirty.insert(key.to_owned());
         }
         q.queued.insert(key.to_owned());
+        if let Some(delay) = self.debounce {
+            drop(q);
+            let me = self.clone();
+            let key = key.to_owned();
+            tokio::spawn(async move {
+                tokio::time::sleep(delay).await;
+                me.release(key);
+            });
+            return true;
+        }
         q.ready.push_back(key.to_owned());
         drop(q);
         self.notify.notify_one();
         true
+    }
+
+    /// Hands out a debounced key once its wait is over.
+    fn release(&self, key: String) {
+        let mut q = self.lock();
+        if q.closed || !q.queued.contains(&key) {
+            return;
+        }
+        q.ready.push_back(key);
+        drop(q);
+        self.notify.notify_one();
     }
 
     /// Queues `key` after `delay` (for retries).
@@ -186,6 +219,19 @@ mod tests {
         tokio::task::yield_now().await;
         q.close();
         assert_eq!(waiter.await.ok().flatten(), None);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_debounced_key_waits_and_folds_the_adds_meanwhile() {
+        let q = WorkQueue::debounced(Duration::from_millis(200));
+        assert!(q.add("k"));
+        assert!(!q.add("k"), "an add during the wait folds into the first");
+        assert_eq!(q.depth(), 0, "not handed out before the wait is over");
+        let started = tokio::time::Instant::now();
+        assert_eq!(q.next().await.as_deref(), Some("k"));
+        assert!(started.elapsed() >= Duration::from_millis(200));
+        assert_eq!(q.depth(), 0, "handed out once");
+        q.done("k", true);
     }
 
     #[test]

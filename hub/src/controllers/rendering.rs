@@ -259,9 +259,11 @@ pub const HOLD_RECHECK: std::time::Duration = std::time::Duration::from_secs(2);
 pub fn decide(state: &State, key: &str) -> super::Decision {
     let mut held = false;
     let writes = decide_holding(state, key, &mut held);
+    // Each write is one Work (created, updated or deleted): they do not depend on each other.
     super::Decision {
         writes,
         after: held.then_some(HOLD_RECHECK),
+        concurrent: true,
     }
 }
 
