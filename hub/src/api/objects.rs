@@ -1055,7 +1055,34 @@ impl Objects {
 
     /// Deletes an object: marks it terminating while finalizers remain (including the
     /// garbage collector's, for `Foreground` and `Orphan` propagation), removes it otherwise.
+    /// Without a `resourceVersion` precondition, a write that lands between the read and the
+    /// delete (a controller's) is no reason to fail: the delete is tried again on the new
+    /// version, a few times, as kube-apiserver does.
     pub async fn delete(
+        &self,
+        res: &Resource,
+        ns: Option<&str>,
+        name: &str,
+        opts: &DeleteOptions,
+    ) -> Result<Value, ApiError> {
+        const ATTEMPTS: usize = 5;
+        let mut attempt = 1;
+        loop {
+            match self.delete_once(res, ns, name, opts).await {
+                Err(e)
+                    if e.code.as_u16() == 409
+                        && opts.precondition_rv.is_none()
+                        && opts.precondition_uid.is_none()
+                        && attempt < ATTEMPTS =>
+                {
+                    attempt += 1;
+                }
+                other => return other,
+            }
+        }
+    }
+
+    async fn delete_once(
         &self,
         res: &Resource,
         ns: Option<&str>,
