@@ -28,9 +28,9 @@ use std::time::{Duration, Instant};
 use agent_support::{HubProcess, build_binaries, wait_for};
 use anyhow::{Context, Result, ensure};
 use failover_support::{
-    STARTUP_GRACE, TAINT_POLICY, app, app_with, binding, condition, fail_m1, failover_fleet,
-    join_members, m1_recovered, pod_uids, tainted, targets, unschedulable_in_m1, work_exists,
-    work_replicas,
+    STARTUP_GRACE, TAINT_POLICY, app, app_with, binding, condition, events, fail_m1,
+    failover_fleet, join_members, m1_recovered, pod_uids, tainted, targets, unschedulable_in_m1,
+    work_exists, work_replicas,
 };
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -123,18 +123,12 @@ async fn failover_moves_work_and_removes_nothing_before_its_replacement_is_healt
         work_exists(&hub, "m1", "solo").await?,
         "solo's Work for m1 was removed"
     );
-    let said = hub
-        .kubectl(&[
-            "get",
-            "events",
-            "-n",
-            "demo",
-            "--field-selector",
-            "involvedObject.name=solo,reason=ScheduleBindingFailed",
-            "-o",
-            "jsonpath={.items[*].type}",
-        ])
-        .await?;
+    let said = events(
+        &hub,
+        "involvedObject.name=solo,reason=ScheduleBindingFailed",
+        "jsonpath={.items[*].type}",
+    )
+    .await?;
     ensure!(
         said.contains("Warning"),
         "no ScheduleBindingFailed Event on Deployment solo: {said:?}"
@@ -424,22 +418,11 @@ async fn failover_moves_work_and_removes_nothing_before_its_replacement_is_healt
         || async { Ok(m1.ready("app").await?.is_none().then_some(())) },
     )
     .await?;
-    let events = hub
-        .kubectl(&[
-            "get",
-            "events",
-            "-n",
-            "demo",
-            "--field-selector",
-            "involvedObject.name=app-deployment",
-            "-o",
-            "json",
-        ])
-        .await?;
+    let app_events = events(&hub, "involvedObject.name=app-deployment", "json").await?;
     ensure!(
-        events.contains("EvictWorkloadFromClusterSucceed")
-            && events.contains("unhealthy in the cluster"),
-        "no eviction Event for app: {events}"
+        app_events.contains("EvictWorkloadFromClusterSucceed")
+            && app_events.contains("unhealthy in the cluster"),
+        "no eviction Event for app: {app_events}"
     );
 
     // 6. The hub is down for 2 minutes: the agents keep everything running, and when the hub

@@ -225,6 +225,22 @@ pub fn condition<'a>(b: &'a Value, type_: &str) -> Option<&'a Value> {
         .find(|c| c["type"] == type_)
 }
 
+/// The Events of namespace `demo` that match a field selector, in an output format
+/// (`-o FORMAT`).
+pub async fn events(hub: &HubProcess, selector: &str, format: &str) -> Result<String> {
+    hub.kubectl(&[
+        "get",
+        "events",
+        "-n",
+        "demo",
+        "--field-selector",
+        selector,
+        "-o",
+        format,
+    ])
+    .await
+}
+
 /// Whether cluster `name` carries a taint with this key and effect.
 pub async fn tainted(hub: &HubProcess, name: &str, key: &str, effect: &str) -> Result<bool> {
     let out = hub
@@ -272,18 +288,12 @@ pub async fn fail_m1(
         );
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
-    let events = hub
-        .kubectl(&[
-            "get",
-            "events",
-            "-n",
-            "demo",
-            "--field-selector",
-            &format!("involvedObject.name={name}-deployment,reason=GracefulEvictionTaskCompleted"),
-            "-o",
-            "jsonpath={.items[*].message}",
-        ])
-        .await?;
+    let events = events(
+        hub,
+        &format!("involvedObject.name={name}-deployment,reason=GracefulEvictionTaskCompleted"),
+        "jsonpath={.items[*].message}",
+    )
+    .await?;
     ensure!(
         events.contains("The copy in cluster m1 is removed: the new placement is healthy"),
         "the eviction task of {name} ended otherwise: {events:?}"

@@ -49,12 +49,16 @@ pub fn mass_failure<'a>(
     })
 }
 
-/// A rate limit on taint evictions: one binding per `1/rate` seconds, shared by every
-/// worker of the failover controller. A rate of 0 halts them.
+/// A rate limit on taint evictions: `rate` bindings per second on average, shared by every
+/// worker of the failover controller, with a burst of one second's worth (at least one), so
+/// bindings looked at again a second later are not held to one per wake-up. A rate of 0 halts
+/// them.
 #[derive(Debug)]
 pub struct EvictionLimiter {
     interval: Option<SignedDuration>,
-    /// When the next eviction may happen.
+    /// How far ahead of `now` the next slot may be and still be taken (the burst).
+    tolerance: SignedDuration,
+    /// When the next eviction's slot is (a generic cell rate algorithm).
     next: Mutex<Option<Timestamp>>,
 }
 
@@ -64,10 +68,26 @@ impl EvictionLimiter {
         let interval = (rate.is_finite() && rate > 0.0)
             .then(|| SignedDuration::try_from_secs_f64(1.0 / rate).ok())
             .flatten();
+        // One second's worth of evictions, at least one: `ceil(rate) - 1` slots ahead.
+        #[allow(clippy::cast_possible_truncation)]
+        let burst = if rate.is_finite() && rate > 1.0 {
+            rate.ceil().min(f64::from(i32::MAX)) as i32
+        } else {
+            1
+        };
+        let tolerance = interval
+            .and_then(|i| i.checked_mul(burst.saturating_sub(1)))
+            .unwrap_or(SignedDuration::ZERO);
         Self {
             interval,
+            tolerance,
             next: Mutex::new(None),
         }
+    }
+
+    /// When the slot at `at` may be taken.
+    fn allowed_at(&self, at: Timestamp) -> Timestamp {
+        at.checked_sub(self.tolerance).unwrap_or(Timestamp::MIN)
     }
 
     /// The gate as it stands at `now`, without taking a turn.
@@ -78,7 +98,7 @@ impl EvictionLimiter {
             );
         }
         let next = *self.next.lock().unwrap_or_else(|e| e.into_inner());
-        match next {
+        match next.map(|at| self.allowed_at(at)) {
             Some(at) if at > now => EvictionGate::Wait(at),
             _ => EvictionGate::Open,
         }
@@ -91,14 +111,16 @@ impl EvictionLimiter {
             return Err(Timestamp::MAX);
         };
         let mut next = self.next.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(at) = *next
-            && at > now
-        {
-            return Err(at);
+        if let Some(at) = *next {
+            let allowed = self.allowed_at(at);
+            if allowed > now {
+                return Err(allowed);
+            }
         }
         let n = i32::try_from(n.max(1)).unwrap_or(i32::MAX);
         let step = interval.checked_mul(n).unwrap_or(SignedDuration::MAX);
-        *next = Some(now.checked_add(step).unwrap_or(Timestamp::MAX));
+        let from = next.map_or(now, |at| at.max(now));
+        *next = Some(from.checked_add(step).unwrap_or(Timestamp::MAX));
         Ok(())
     }
 }
@@ -150,6 +172,18 @@ mod tests {
             l.gate(t2),
             EvictionGate::Wait(t2.checked_add(SignedDuration::from_secs(4)).unwrap())
         );
+        // Above one per second, a second's worth may go at once, then the rate holds.
+        let fast = EvictionLimiter::new(10.0);
+        for _ in 0..10 {
+            fast.take(t0, 1).unwrap();
+        }
+        let after_burst = fast.take(t0, 1).unwrap_err();
+        assert!(after_burst > t0, "{after_burst}");
+        let t1 = t0.checked_add(SignedDuration::from_secs(1)).unwrap();
+        for _ in 0..10 {
+            fast.take(t1, 1).unwrap();
+        }
+        assert!(fast.take(t1, 1).is_err());
         let halted = EvictionLimiter::new(0.0);
         assert!(matches!(halted.gate(t0), EvictionGate::Halted(_)));
         assert!(halted.take(t0, 1).is_err());

@@ -326,7 +326,7 @@ fn validate_binding_spec(s: &ResourceBindingSpec, errs: &mut Errs) {
             true,
         );
     }
-    for (k, _) in s
+    for (k, v) in s
         .graceful_eviction_tasks
         .iter()
         .flat_map(|t| t.preserved_label_state.iter())
@@ -336,6 +336,14 @@ fn validate_binding_spec(s: &ResourceBindingSpec, errs: &mut Errs) {
                 "spec.gracefulEvictionTasks.preservedLabelState",
                 k,
                 "must be a valid label key",
+            );
+        }
+        // The values become labels on the workload in the member clusters.
+        if !is_label_value(v) {
+            errs.invalid(
+                &format!("spec.gracefulEvictionTasks.preservedLabelState[{k}]"),
+                v,
+                "must be a valid label value (at most 63 characters: alphanumerics, '-', '_' or '.', starting and ending with an alphanumeric)",
             );
         }
     }

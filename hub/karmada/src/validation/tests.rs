@@ -780,6 +780,18 @@ fn cluster_and_binding_rules() {
             vec![("spec.clusters[1].name", FieldValueDuplicate)],
         ),
         (
+            "binding preserved state that cannot be a label",
+            "ResourceBinding",
+            json!({"kind": "ResourceBinding", "metadata": {"name": "b", "namespace": "demo"},
+                "spec": {"resource": {"apiVersion": "apps/v1", "kind": "Deployment", "name": "d"},
+                         "gracefulEvictionTasks": [{"fromCluster": "m1", "reason": "ApplicationFailure", "producer": "p",
+                             "preservedLabelState": {"example.com/job": "has spaces", "example.com/ok": "j-1"}}]}}),
+            vec![(
+                "spec.gracefulEvictionTasks.preservedLabelState[example.com/job]",
+                FieldValueInvalid,
+            )],
+        ),
+        (
             "work ok",
             "Work",
             json!({"kind": "Work", "metadata": {"name": "nginx-1234", "namespace": "karmada-es-m1"},
