@@ -192,6 +192,13 @@ pub async fn run(args: AgentArgs, shutdown: CancellationToken) -> anyhow::Result
     let guard = crate::guard::GuardRails::from_json(&args.guard_rails, &args.namespace)
         .map_err(anyhow::Error::msg)?;
     tracing::info!(guard_rails = %serde_json::to_string(&guard).unwrap_or_default(), "guard rails");
+    tokio::spawn(crate::proxy::run(
+        channel.clone(),
+        client.clone(),
+        guard.proxy.policy(),
+        metrics.clone(),
+        shutdown.clone(),
+    ));
     let member = Arc::new(KubeMember::new(client, tx, shutdown.clone()).with_guard_rails(guard));
     let mut cfg = EngineConfig::new(&args.cluster_name);
     cfg.heartbeat = Duration::from_secs(args.heartbeat_seconds.max(1));

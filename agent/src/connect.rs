@@ -276,6 +276,10 @@ async fn channel(addr: &str, config: ConfigSource, lazy: bool) -> Result<Channel
             source,
         })?
         .connect_timeout(Duration::from_secs(10))
+        .initial_stream_window_size(flotilla_proto::proxy::STREAM_WINDOW)
+        .initial_connection_window_size(flotilla_proto::proxy::connection_window(
+            crate::proxy::MAX_EXCHANGES,
+        ))
         .http2_keep_alive_interval(Duration::from_secs(30))
         .keep_alive_timeout(Duration::from_secs(20))
         .keep_alive_while_idle(true);

@@ -35,6 +35,42 @@ pub struct GuardRails {
     /// Whether an existing object not created by Flotilla may be taken over when the Work
     /// asks for it (`conflictResolution: Overwrite`).
     pub take_over: bool,
+    /// What the hub's cluster proxy may do here.
+    pub proxy: ProxyRails,
+}
+
+/// What the cluster proxy may do in this member. Requests run as the hub user, impersonated
+/// as `flotilla:<user>` with groups `flotilla:<group>`, so the member's RBAC decides too.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(default, rename_all = "camelCase", deny_unknown_fields)]
+pub struct ProxyRails {
+    /// Whether the proxy forwards anything.
+    pub enabled: bool,
+    /// Request categories forwarded: `read`, `write`, `logs`, `exec` (exec and attach),
+    /// `port-forward`.
+    pub allow: Vec<String>,
+}
+
+impl Default for ProxyRails {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            allow: flotilla_proto::proxy::Category::DEFAULT_ALLOWED
+                .iter()
+                .map(|c| c.name().to_owned())
+                .collect(),
+        }
+    }
+}
+
+impl ProxyRails {
+    /// The policy announced to the hub and enforced here.
+    pub fn policy(&self) -> flotilla_proto::v1::ProxyPolicy {
+        flotilla_proto::v1::ProxyPolicy {
+            enabled: self.enabled,
+            allow: self.allow.clone(),
+        }
+    }
 }
 
 impl Default for GuardRails {
@@ -48,6 +84,7 @@ impl Default for GuardRails {
             admission_webhooks: false,
             crds: false,
             take_over: false,
+            proxy: ProxyRails::default(),
         }
     }
 }
@@ -102,6 +139,21 @@ impl GuardRails {
         } else {
             serde_json::from_str(text).map_err(|e| format!("invalid --guard-rails: {e}"))?
         };
+        if let Some(bad) = g
+            .proxy
+            .allow
+            .iter()
+            .find(|a| flotilla_proto::proxy::Category::parse(a).is_none())
+        {
+            let known: Vec<&str> = flotilla_proto::proxy::Category::ALL
+                .iter()
+                .map(|c| c.name())
+                .collect();
+            return Err(format!(
+                "invalid --guard-rails: proxy.allow: unknown category {bad:?} (known: {})",
+                known.join(", ")
+            ));
+        }
         if !g.denied_namespaces.iter().any(|n| n == own_namespace) {
             g.denied_namespaces.push(own_namespace.to_owned());
         }
@@ -259,6 +311,14 @@ mod tests {
         assert!(g.denied_namespaces.iter().any(|n| n == "kube-system"));
         assert!(g.may_take_over(true) && !g.may_take_over(false));
         assert!(GuardRails::from_json(r#"{"unknownRule": true}"#, "a").is_err());
+        let own = GuardRails::from_json("", "flotilla-system").unwrap_or_default();
+        // The proxy: read and logs by default, categories checked.
+        assert_eq!(own.proxy.policy().allow, ["read", "logs"]);
+        assert!(own.proxy.enabled);
+        let p = GuardRails::from_json(r#"{"proxy": {"allow": ["read", "exec"]}}"#, "a")
+            .unwrap_or_default();
+        assert_eq!(p.proxy.allow, ["read", "exec"]);
+        assert!(GuardRails::from_json(r#"{"proxy": {"allow": ["root"]}}"#, "a").is_err());
         let own = GuardRails::from_json("", "flotilla-system").unwrap_or_default();
         assert_eq!(
             own.check(t("", "ConfigMap", "flotilla-system", "x"))

@@ -11,5 +11,6 @@ pub mod health;
 pub mod kube_member;
 pub mod member;
 pub mod metrics;
+pub mod proxy;
 pub mod quantity;
 pub mod rotation;

@@ -29,9 +29,20 @@ pub struct Metrics {
     pub sessions: AtomicU64,
     /// When the current client certificate expires (Unix seconds).
     pub certificate_expiry: AtomicU64,
+    /// Proxied requests streaming now.
+    pub proxy_open: AtomicU64,
+    /// Proxied requests done, by category and status code.
+    pub proxy_requests: std::sync::Mutex<std::collections::BTreeMap<(&'static str, u16), u64>>,
 }
 
 impl Metrics {
+    /// Counts a proxied request of `category` answered with `code`.
+    pub fn proxy_request(&self, category: &'static str, code: u16) {
+        if let Ok(mut m) = self.proxy_requests.lock() {
+            *m.entry((category, code)).or_default() += 1;
+        }
+    }
+
     /// Prometheus text exposition.
     pub fn render(&self) -> String {
         let mut s = String::new();
@@ -95,6 +106,22 @@ impl Metrics {
             "gauge",
             self.certificate_expiry.load(Ordering::Relaxed),
         );
+        line(
+            "flotilla_agent_proxy_open_streams",
+            "Proxied requests streaming now (watches, logs, exec, port-forward).",
+            "gauge",
+            self.proxy_open.load(Ordering::Relaxed),
+        );
+        let name = "flotilla_agent_proxy_requests_total";
+        let _ = write!(
+            s,
+            "# HELP {name} Cluster proxy requests served, by category and status code.\n# TYPE {name} counter\n"
+        );
+        if let Ok(m) = self.proxy_requests.lock() {
+            for ((category, code), n) in m.iter() {
+                let _ = writeln!(s, "{name}{{category=\"{category}\",code=\"{code}\"}} {n}");
+            }
+        }
         s
     }
 }

@@ -387,6 +387,9 @@ struct Impostor {
 type Stream =
     std::pin::Pin<Box<dyn tokio_stream::Stream<Item = Result<HubMessage, tonic::Status>> + Send>>;
 
+type ProxyStream<T> =
+    std::pin::Pin<Box<dyn tokio_stream::Stream<Item = Result<T, tonic::Status>> + Send>>;
+
 #[tonic::async_trait]
 impl flotilla_proto::v1::agent_hub_server::AgentHub for Impostor {
     async fn discover(
@@ -420,6 +423,24 @@ impl flotilla_proto::v1::agent_hub_server::AgentHub for Impostor {
         &self,
         _: tonic::Request<tonic::Streaming<AgentMessage>>,
     ) -> Result<tonic::Response<Stream>, tonic::Status> {
+        Err(tonic::Status::unimplemented("impostor"))
+    }
+
+    type ProxyListenStream = ProxyStream<flotilla_proto::v1::ProxyRequest>;
+
+    async fn proxy_listen(
+        &self,
+        _: tonic::Request<flotilla_proto::v1::ProxyListenRequest>,
+    ) -> Result<tonic::Response<Self::ProxyListenStream>, tonic::Status> {
+        Err(tonic::Status::unimplemented("impostor"))
+    }
+
+    type ProxyExchangeStream = ProxyStream<flotilla_proto::v1::ProxyDown>;
+
+    async fn proxy_exchange(
+        &self,
+        _: tonic::Request<tonic::Streaming<flotilla_proto::v1::ProxyUp>>,
+    ) -> Result<tonic::Response<Self::ProxyExchangeStream>, tonic::Status> {
         Err(tonic::Status::unimplemented("impostor"))
     }
 }

@@ -99,6 +99,24 @@ pub struct HubArgs {
         value_parser = clap::value_parser!(u64).range(60..=31_622_400)
     )]
     pub agent_cert_ttl_seconds: u64,
+    /// Most requests the cluster proxy forwards to one cluster at once (watches, logs, exec
+    /// and port-forwards count while open); more get 429.
+    #[arg(
+        long,
+        env = "FLOTILLA_PROXY_MAX_STREAMS_PER_CLUSTER",
+        default_value_t = 16,
+        value_parser = clap::value_parser!(u16).range(1..=1024)
+    )]
+    pub proxy_max_streams_per_cluster: u16,
+    /// Seconds a cluster proxy stream (watch, log follow, exec, port-forward) may carry no
+    /// bytes in either direction before it is closed.
+    #[arg(
+        long,
+        env = "FLOTILLA_PROXY_IDLE_TIMEOUT_SECONDS",
+        default_value_t = 14_400,
+        value_parser = clap::value_parser!(u64).range(1..=604_800)
+    )]
+    pub proxy_idle_timeout_seconds: u64,
     /// Static bearer tokens, in kube-apiserver's format: one CSV line per token,
     /// `token,user,uid[,"group1,group2"]`.
     #[arg(long, env = "FLOTILLA_TOKEN_AUTH_FILE")]

@@ -254,6 +254,9 @@ impl Hub {
             }
         };
         let metrics = metrics::Metrics::new();
+        let tunnels = Arc::new(agents::proxy::Tunnels::new(usize::from(
+            args.proxy_max_streams_per_cluster,
+        )));
         let state = api::ApiState {
             objects,
             auth: Arc::new(auth::Authenticator::new(
@@ -273,6 +276,8 @@ impl Hub {
             metrics,
             openapi: Arc::new(api::openapi::OpenApiCache::default()),
             in_flight: api::inflight::InFlight::new(args.in_flight_limits()),
+            tunnels: tunnels.clone(),
+            proxy_idle: std::time::Duration::from_secs(args.proxy_idle_timeout_seconds),
         };
         let shutdown = CancellationToken::new();
         let mut tasks = tokio::task::JoinSet::new();
@@ -327,7 +332,8 @@ impl Hub {
             args.cluster_grace_seconds,
             health_metrics,
         )
-        .with_cert_ttl(std::time::Duration::from_secs(args.agent_cert_ttl_seconds));
+        .with_cert_ttl(std::time::Duration::from_secs(args.agent_cert_ttl_seconds))
+        .with_tunnels(tunnels);
         agents::start(
             agent_listener,
             agent_gate,

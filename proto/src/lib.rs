@@ -8,6 +8,8 @@ pub mod v1 {
     tonic::include_proto!("flotilla.agent.v1");
 }
 
+pub mod proxy;
+
 use sha2::{Digest, Sha256};
 
 /// Largest message either side sends or accepts.

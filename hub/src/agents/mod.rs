@@ -10,6 +10,7 @@
 pub mod enroll;
 pub mod health;
 pub mod limits;
+pub mod proxy;
 pub mod service;
 pub mod status;
 pub mod work;
@@ -75,6 +76,8 @@ pub struct AgentsConfig {
     pub metrics: ControllerMetrics,
     /// Lifetime of signed agent certificates.
     pub cert_ttl: Duration,
+    /// The cluster proxy's tunnels (shared with the API).
+    pub tunnels: Arc<proxy::Tunnels>,
 }
 
 impl std::fmt::Debug for AgentsConfig {
@@ -102,12 +105,19 @@ impl AgentsConfig {
             grace: Duration::from_secs(grace_seconds.max(1)),
             metrics,
             cert_ttl: DEFAULT_CERT_TTL,
+            tunnels: Arc::new(proxy::Tunnels::default()),
         }
     }
 
     /// The same configuration with agent certificates valid for `ttl` (at least a minute).
     pub fn with_cert_ttl(mut self, ttl: Duration) -> Self {
         self.cert_ttl = ttl.max(Duration::from_secs(60));
+        self
+    }
+
+    /// The same configuration with the cluster proxy's `tunnels`.
+    pub fn with_tunnels(mut self, tunnels: Arc<proxy::Tunnels>) -> Self {
+        self.tunnels = tunnels;
         self
     }
 }
@@ -150,6 +160,7 @@ pub struct Shared {
     pub(crate) health: health::Health,
     pub(crate) limits: limits::Limiter,
     pub(crate) cert_ttl: Duration,
+    pub(crate) tunnels: Arc<proxy::Tunnels>,
 }
 
 impl std::fmt::Debug for Shared {
@@ -180,6 +191,7 @@ impl Shared {
         {
             tracing::warn!(%cluster, "certificate revoked: closing the agent's stream");
             conn.cancel.cancel();
+            self.tunnels.close(cluster);
         }
     }
 
@@ -190,6 +202,7 @@ impl Shared {
         {
             conn.cancel.cancel();
         }
+        self.tunnels.close(cluster);
     }
 }
 
@@ -220,6 +233,7 @@ pub async fn start(
         health: health::Health::new(cfg.grace),
         limits: limits::Limiter::default(),
         cert_ttl: cfg.cert_ttl,
+        tunnels: cfg.tunnels.clone(),
     });
     let router = service::server(shared.clone(), &cfg.pki, gate.limits.handshake_timeout)?;
     let sd = shutdown.clone();

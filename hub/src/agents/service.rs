@@ -8,8 +8,8 @@ use std::time::{Duration, Instant};
 use flotilla_proto::v1::agent_hub_server::{AgentHub, AgentHubServer};
 use flotilla_proto::v1::{
     AgentMessage, DiscoverRequest, DiscoverResponse, EnrollRequest, EnrollResponse, HubMessage,
-    Progress, RenewRequest, RenewResponse, SnapshotBegin, SnapshotEnd, WorkDelete, WorkStatus,
-    WorkUpsert, agent_message, hub_message,
+    Progress, ProxyDown, ProxyListenRequest, ProxyRequest, ProxyUp, RenewRequest, RenewResponse,
+    SnapshotBegin, SnapshotEnd, WorkDelete, WorkStatus, WorkUpsert, agent_message, hub_message,
 };
 use flotilla_store::{Event, EventKind, StoreError};
 use futures::{Stream, StreamExt};
@@ -47,6 +47,7 @@ pub fn server(
         // Discovery and enrollment come before the agent has a certificate.
         .client_auth_optional(true)
         .timeout(handshake_timeout);
+    let shared_streams = shared.tunnels.max_streams();
     let svc = AgentHubServer::new(Service { shared })
         .max_decoding_message_size(flotilla_proto::MAX_MESSAGE_BYTES)
         .max_encoding_message_size(flotilla_proto::MAX_MESSAGE_BYTES);
@@ -56,6 +57,8 @@ pub fn server(
         .http2_keepalive_timeout(Some(Duration::from_secs(20)))
         .tcp_keepalive(Some(Duration::from_secs(60)))
         .concurrency_limit_per_connection(MAX_CALLS_PER_CONNECTION)
+        .initial_stream_window_size(flotilla_proto::proxy::STREAM_WINDOW)
+        .initial_connection_window_size(flotilla_proto::proxy::connection_window(shared_streams))
         .add_service(svc))
 }
 
@@ -123,6 +126,21 @@ fn refuse_if_limited(shared: &Shared, cluster: &str, kind: limits::Kind) -> Resu
 }
 
 type HubStream = Pin<Box<dyn Stream<Item = Result<HubMessage, Status>> + Send>>;
+type ProxyRequests = Pin<Box<dyn Stream<Item = Result<ProxyRequest, Status>> + Send>>;
+type ProxyDowns = Pin<Box<dyn Stream<Item = Result<ProxyDown, Status>> + Send>>;
+
+/// Removes a proxy listener when its stream is dropped (the agent went away).
+struct Unlisten {
+    shared: Arc<Shared>,
+    cluster: String,
+    id: u64,
+}
+
+impl Drop for Unlisten {
+    fn drop(&mut self) {
+        self.shared.tunnels.unlisten(&self.cluster, self.id);
+    }
+}
 
 #[tonic::async_trait]
 impl AgentHub for Service {
@@ -171,6 +189,50 @@ impl AgentHub for Service {
     }
 
     type WorkStreamStream = HubStream;
+    type ProxyListenStream = ProxyRequests;
+    type ProxyExchangeStream = ProxyDowns;
+
+    async fn proxy_listen(
+        &self,
+        req: Request<ProxyListenRequest>,
+    ) -> Result<Response<ProxyRequests>, Status> {
+        let id = peer_identity(&req)?;
+        refuse_if_limited(&self.shared, &id.cluster, limits::Kind::Stream)?;
+        check_registered(&self.shared, &id).await?;
+        let policy = req.into_inner().policy.unwrap_or_default();
+        tracing::info!(cluster = %id.cluster, enabled = policy.enabled, allow = ?policy.allow, "cluster proxy listener connected");
+        let (listen_id, rx, closed) = self.shared.tunnels.listen(&id.cluster, policy);
+        let guard = Unlisten {
+            shared: self.shared.clone(),
+            cluster: id.cluster,
+            id: listen_id,
+        };
+        let out =
+            futures::stream::unfold((rx, closed, guard), |(mut rx, closed, guard)| async move {
+                let next = tokio::select! {
+                    _ = closed.cancelled() => None,
+                    m = rx.recv() => m,
+                };
+                next.map(|m| (m, (rx, closed, guard)))
+            });
+        Ok(Response::new(Box::pin(out)))
+    }
+
+    async fn proxy_exchange(
+        &self,
+        req: Request<Streaming<ProxyUp>>,
+    ) -> Result<Response<ProxyDowns>, Status> {
+        let id = peer_identity(&req)?;
+        check_registered(&self.shared, &id).await?;
+        let rx = self
+            .shared
+            .tunnels
+            .accept(&id.cluster, req.into_inner())
+            .await?;
+        let out =
+            futures::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|m| (m, rx)) });
+        Ok(Response::new(Box::pin(out)))
+    }
 
     async fn work_stream(
         &self,

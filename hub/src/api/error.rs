@@ -199,6 +199,26 @@ impl ApiError {
         )
     }
 
+    /// 429 TooManyRequests saying why.
+    pub fn too_many_requests_because(msg: impl Into<String>) -> Self {
+        Self::new(StatusCode::TOO_MANY_REQUESTS, "TooManyRequests", msg)
+    }
+
+    /// 502 from a proxied request whose far side failed.
+    pub fn bad_gateway(msg: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_GATEWAY, "InternalError", msg)
+    }
+
+    /// 503 ServiceUnavailable.
+    pub fn service_unavailable(msg: impl Into<String>) -> Self {
+        Self::new(StatusCode::SERVICE_UNAVAILABLE, "ServiceUnavailable", msg)
+    }
+
+    /// 504 Timeout from a proxied request whose far side did not answer.
+    pub fn gateway_timeout(msg: impl Into<String>) -> Self {
+        Self::new(StatusCode::GATEWAY_TIMEOUT, "Timeout", msg)
+    }
+
     /// 500 InternalError.
     pub fn internal(msg: impl Into<String>) -> Self {
         Self::new(StatusCode::INTERNAL_SERVER_ERROR, "InternalError", msg)

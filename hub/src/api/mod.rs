@@ -11,6 +11,7 @@ pub mod openapi;
 pub mod partial;
 pub mod path;
 pub mod protobuf;
+pub mod proxy;
 pub mod table;
 pub mod validation;
 pub mod watch;
@@ -68,6 +69,10 @@ pub struct ApiState {
     pub openapi: Arc<openapi::OpenApiCache>,
     /// The max-in-flight limit.
     pub in_flight: inflight::InFlight,
+    /// The cluster proxy's tunnels to the agents.
+    pub tunnels: Arc<crate::agents::proxy::Tunnels>,
+    /// How long a proxied stream may carry nothing before it is closed.
+    pub proxy_idle: Duration,
 }
 
 impl std::fmt::Debug for ApiState {
@@ -275,9 +280,11 @@ async fn dispatch(State(state): State<ApiState>, req: Request) -> Response {
                 }
             }
         };
-        // The response body is kept for RequestResponse, except for watches (streams).
+        // The response body is kept for RequestResponse, except for watches and the cluster
+        // proxy (streams).
         let (resp, response_body) = if level == crate::audit::Level::RequestResponse
-            && !matches!(&a.attrs, flotilla_rbac::Request::Resource { verb, .. } if verb == "watch")
+            && !matches!(&a.attrs, flotilla_rbac::Request::Resource { verb, subresource, .. }
+                if verb == "watch" || subresource.as_deref() == Some("proxy"))
         {
             let (parts, body) = resp.into_parts();
             match axum::body::to_bytes(body, MAX_AUDITED_RESPONSE).await {
@@ -321,7 +328,36 @@ async fn dispatch(State(state): State<ApiState>, req: Request) -> Response {
     resp
 }
 
+/// A cluster proxy request, once the caller may use `clusters/proxy` of `cluster`.
+async fn serve_proxy(
+    state: &ApiState,
+    cluster: &str,
+    member_path: &str,
+    req: Request,
+) -> Result<Response, ApiError> {
+    let user = req
+        .extensions()
+        .get::<crate::auth::UserInfo>()
+        .cloned()
+        .unwrap_or_else(crate::auth::anonymous);
+    let clusters = crate::agents::clusters()?;
+    state.objects.get(&clusters, None, cluster).await?;
+    proxy::serve(
+        &state.tunnels,
+        cluster,
+        member_path,
+        req,
+        &user,
+        state.proxy_idle,
+    )
+    .await
+}
+
 async fn handle(state: &ApiState, req: Request) -> Result<Response, ApiError> {
+    if let Some((cluster, member_path)) = proxy::target(req.uri().path()) {
+        let (cluster, member_path) = (cluster.to_owned(), member_path.to_owned());
+        return serve_proxy(state, &cluster, &member_path, req).await;
+    }
     let (parts, body) = req.into_parts();
     let user = parts
         .extensions

@@ -39,6 +39,10 @@ pub fn of(method: &str, path: &str, watch_param: bool) -> Request {
         [resource, name, sub, ..] => (*resource, Some(*name), Some(*sub)),
         _ => return non_resource(),
     };
+    // A proxied request's own `watch` parameter is the member's business, not a watch here.
+    if subresource == Some("proxy") {
+        watch = false;
+    }
     // A Namespace's own requests are in that namespace.
     let namespace = match (namespace, resource, name) {
         (None, "namespaces", Some(n)) if api_group.is_empty() => Some(n),
@@ -99,6 +103,32 @@ mod tests {
     #[test]
     fn reads_requests_as_kube_apiserver_does() {
         let cases = [
+            (
+                "GET",
+                "/apis/cluster.karmada.io/v1alpha1/clusters/m1/proxy/api/v1/pods",
+                true,
+                res(
+                    "get",
+                    "cluster.karmada.io",
+                    "clusters",
+                    Some("proxy"),
+                    None,
+                    Some("m1"),
+                ),
+            ),
+            (
+                "POST",
+                "/apis/cluster.karmada.io/v1alpha1/clusters/m1/proxy/api/v1/namespaces/a/pods/p/exec",
+                false,
+                res(
+                    "create",
+                    "cluster.karmada.io",
+                    "clusters",
+                    Some("proxy"),
+                    None,
+                    Some("m1"),
+                ),
+            ),
             (
                 "GET",
                 "/api/v1/namespaces/a/pods",
