@@ -27,7 +27,7 @@ pub enum Output {
     name = "flotillactl",
     version,
     about = "Flotilla command-line tool: enroll member clusters and manage their Work",
-    after_help = "Examples:\n  flotillactl --kubeconfig hub.kubeconfig register cluster m1 --region eu-west --zone eu-west-1a\n  flotillactl get clusters\n  flotillactl describe binding default/nginx-deployment\n  flotillactl rebalance deploy/nginx -n default\n  flotillactl work put --cluster m1 -f deployment.yaml\n  flotillactl revoke cluster m1\n  flotillactl unregister cluster m1\n  flotillactl create user alice --group team-a --out alice.kubeconfig"
+    after_help = "Examples:\n  flotillactl --kubeconfig hub.kubeconfig register cluster m1 --region eu-west --zone eu-west-1a\n  flotillactl get clusters\n  flotillactl describe binding default/nginx-deployment\n  flotillactl rebalance deploy/nginx -n default\n  flotillactl work put --cluster m1 -f deployment.yaml\n  flotillactl revoke cluster m1\n  flotillactl unregister cluster m1\n  flotillactl create user alice --group team-a --out alice.kubeconfig\n  flotillactl get pods -A --clusters all\n  flotillactl logs --cluster m1 deploy/web -n shop -f\n  kubectl --kubeconfig <(flotillactl kubeconfig cluster m1) get pods -A"
 )]
 pub struct Cli {
     /// Kubeconfig of the hub (default: $KUBECONFIG or ~/.kube/config).
@@ -97,6 +97,56 @@ pub enum Command {
         /// Delete the WorkloadRebalancer this many seconds after it finished.
         #[arg(long)]
         ttl: Option<u32>,
+    },
+    /// Write a kubeconfig that reaches a member cluster through the hub's cluster proxy
+    /// (plain kubectl then works against the member, as the hub user `flotilla:<you>`).
+    #[command(
+        after_help = "Examples:\n  flotillactl kubeconfig cluster m1 > m1.kubeconfig\n  kubectl --kubeconfig <(flotillactl kubeconfig cluster m1) get pods -A"
+    )]
+    Kubeconfig {
+        /// What for.
+        #[command(subcommand)]
+        what: KubeconfigWhat,
+    },
+    /// `kubectl logs` in a member cluster, through the hub's cluster proxy.
+    #[command(
+        after_help = "Examples:\n  flotillactl logs --cluster m1 web-6d4cf56db6-x7k2p -n shop\n  flotillactl logs --cluster m1 deploy/web -n shop -f --tail 20"
+    )]
+    Logs {
+        /// The member cluster.
+        #[arg(long)]
+        cluster: String,
+        /// kubectl logs arguments.
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true, required = true)]
+        args: Vec<String>,
+    },
+    /// `kubectl exec` in a member cluster, through the hub's cluster proxy (the member's
+    /// agent must allow `exec` in its guard rails).
+    #[command(
+        after_help = "Examples:\n  flotillactl exec --cluster m1 web-6d4cf56db6-x7k2p -n shop -- ls /\n  flotillactl exec --cluster m1 -it deploy/web -n shop -- sh"
+    )]
+    Exec {
+        /// The member cluster.
+        #[arg(long)]
+        cluster: String,
+        /// kubectl exec arguments: the pod, flags such as `-n` and `-it`, then `--` and the
+        /// command.
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true, required = true)]
+        args: Vec<String>,
+    },
+    /// `kubectl port-forward` to a member cluster, through the hub's cluster proxy (the
+    /// member's agent must allow `port-forward` in its guard rails).
+    #[command(
+        name = "port-forward",
+        after_help = "Examples:\n  flotillactl port-forward --cluster m1 pod/web-6d4cf56db6-x7k2p 8080:80 -n shop"
+    )]
+    PortForward {
+        /// The member cluster.
+        #[arg(long)]
+        cluster: String,
+        /// kubectl port-forward arguments.
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true, required = true)]
+        args: Vec<String>,
     },
     /// Change a cluster's Work set by hand.
     Work {
@@ -188,6 +238,54 @@ pub enum DescribeWhat {
 pub enum GetWhat {
     /// List member clusters.
     Clusters,
+    /// Any kind, from member clusters through the hub's cluster proxy, with a CLUSTER column:
+    /// `get KIND [NAME] [-n NS | -A] [-l SELECTOR] --clusters m1,m2` (or `--clusters all`).
+    #[command(external_subcommand)]
+    Members(Vec<String>),
+}
+
+/// `kubeconfig ...`.
+#[derive(Debug, Subcommand)]
+pub enum KubeconfigWhat {
+    /// A kubeconfig for one member cluster (printed, or written to --out with mode 0600).
+    Cluster {
+        /// Cluster name.
+        name: String,
+        /// Write it here instead of printing it.
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+}
+
+/// Splits `--clusters LIST` (or `--clusters=LIST`) from kubectl arguments.
+pub fn split_clusters(args: &[String]) -> Result<(Vec<String>, Vec<String>)> {
+    let mut clusters = None;
+    let mut rest = Vec::new();
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        if a == "--clusters" {
+            clusters = Some(
+                it.next()
+                    .context("--clusters needs a list, e.g. --clusters m1,m2 or all")?
+                    .clone(),
+            );
+        } else if let Some(v) = a.strip_prefix("--clusters=") {
+            clusters = Some(v.to_owned());
+        } else {
+            rest.push(a.clone());
+        }
+    }
+    let clusters = clusters.context(
+        "say which member clusters with --clusters m1,m2 (or --clusters all); `flotillactl get clusters` lists them",
+    )?;
+    Ok((
+        clusters
+            .split(',')
+            .filter(|c| !c.is_empty())
+            .map(str::to_owned)
+            .collect(),
+        rest,
+    ))
 }
 
 /// `work ...`.
@@ -277,6 +375,29 @@ pub fn render_table(table: &Value, wide: bool) -> String {
     out
 }
 
+/// Fails unless `cluster` is registered on the hub.
+async fn registered(hub: &Hub, cluster: &str) -> Result<()> {
+    let path = format!("/apis/cluster.karmada.io/v1alpha1/clusters/{cluster}");
+    if hub.get(&path).await?.is_none() {
+        anyhow::bail!(
+            "cluster {cluster} is not registered on the hub (`flotillactl get clusters` lists them)"
+        );
+    }
+    Ok(())
+}
+
+/// Runs kubectl `args` against member `cluster` through the hub; returns its exit code.
+async fn member_kubectl(
+    hub: &Hub,
+    kubeconfig: Option<&std::path::Path>,
+    cluster: &str,
+    args: &[String],
+) -> Result<i32> {
+    registered(hub, cluster).await?;
+    let kc = crate::members::hub_kubeconfig(kubeconfig)?;
+    crate::members::run_kubectl(&kc, cluster, args).await
+}
+
 /// Runs the command.
 pub async fn run(cli: Cli) -> Result<()> {
     let hub = Hub::connect(cli.kubeconfig.as_deref()).await?;
@@ -354,6 +475,67 @@ pub async fn run(cli: Cli) -> Result<()> {
             } else {
                 anyhow::bail!("cluster {name} is not registered");
             }
+        }
+        Command::Get {
+            what: GetWhat::Members(args),
+        } => {
+            let (mut clusters, args) = split_clusters(&args)?;
+            if clusters == ["all"] {
+                clusters = hub
+                    .get("/apis/cluster.karmada.io/v1alpha1/clusters")
+                    .await?
+                    .and_then(|l| l.get("items").cloned())
+                    .and_then(|i| i.as_array().cloned())
+                    .unwrap_or_default()
+                    .iter()
+                    .filter_map(|c| c.pointer("/metadata/name")?.as_str().map(str::to_owned))
+                    .collect();
+            } else {
+                for c in &clusters {
+                    registered(&hub, c).await?;
+                }
+            }
+            let kc = crate::members::hub_kubeconfig(cli.kubeconfig.as_deref())?;
+            print!("{}", crate::members::get(&kc, &clusters, &args).await?);
+        }
+        Command::Kubeconfig {
+            what: KubeconfigWhat::Cluster { name, out },
+        } => {
+            registered(&hub, &name).await?;
+            let kc = crate::members::hub_kubeconfig(cli.kubeconfig.as_deref())?;
+            let text =
+                serde_json::to_string_pretty(&crate::members::proxy_kubeconfig(&kc, &name)?)?;
+            match out {
+                Some(p) => {
+                    write_private(&p, &text)?;
+                    eprintln!(
+                        "wrote {} (server: the hub's proxy to cluster {name})",
+                        p.display()
+                    );
+                }
+                None => println!("{text}"),
+            }
+        }
+        Command::Logs { cluster, args } => {
+            let mut a = vec!["logs".to_owned()];
+            a.extend(args);
+            std::process::exit(
+                member_kubectl(&hub, cli.kubeconfig.as_deref(), &cluster, &a).await?,
+            );
+        }
+        Command::Exec { cluster, args } => {
+            let mut a = vec!["exec".to_owned()];
+            a.extend(args);
+            std::process::exit(
+                member_kubectl(&hub, cli.kubeconfig.as_deref(), &cluster, &a).await?,
+            );
+        }
+        Command::PortForward { cluster, args } => {
+            let mut a = vec!["port-forward".to_owned()];
+            a.extend(args);
+            std::process::exit(
+                member_kubectl(&hub, cli.kubeconfig.as_deref(), &cluster, &a).await?,
+            );
         }
         Command::Get {
             what: GetWhat::Clusters,

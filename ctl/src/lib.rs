@@ -4,6 +4,7 @@
 pub mod cli;
 pub mod describe;
 pub mod hub;
+pub mod members;
 pub mod rebalance;
 pub mod register;
 pub mod user;
