@@ -375,10 +375,11 @@ pub fn render_table(table: &Value, wide: bool) -> String {
     out
 }
 
-/// Fails unless `cluster` is registered on the hub.
+/// Fails unless `cluster` is registered on the hub (or the caller may not read Clusters, and
+/// the hub will say so if it may not use the proxy either).
 async fn registered(hub: &Hub, cluster: &str) -> Result<()> {
     let path = format!("/apis/cluster.karmada.io/v1alpha1/clusters/{cluster}");
-    if hub.get(&path).await?.is_none() {
+    if hub.exists(&path).await? == Some(false) {
         anyhow::bail!(
             "cluster {cluster} is not registered on the hub (`flotillactl get clusters` lists them)"
         );

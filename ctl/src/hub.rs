@@ -105,6 +105,20 @@ impl Hub {
         }
     }
 
+    /// Whether the object at `path` exists; `None` when the caller may not read it.
+    pub async fn exists(&self, path: &str) -> Result<Option<bool>> {
+        match self
+            .client
+            .request::<Value>(req(http::Method::GET, path, "application/json", vec![])?)
+            .await
+        {
+            Ok(_) => Ok(Some(true)),
+            Err(e) if is_status(&e, 404) => Ok(Some(false)),
+            Err(e) if is_status(&e, 403) => Ok(None),
+            Err(e) => Err(e).with_context(|| format!("GET {path}")),
+        }
+    }
+
     /// GET with `Accept` set (for tables).
     pub async fn get_as(&self, path: &str, accept: &str) -> Result<Value> {
         let mut r = req(http::Method::GET, path, "application/json", vec![])?;

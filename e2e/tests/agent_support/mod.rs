@@ -301,6 +301,16 @@ pub struct AgentProcess {
 impl AgentProcess {
     /// Starts an agent for `cluster` with the registration JSON `reg`.
     pub async fn start(reg: &Value, kubeconfig: &Path, state_dir: &Path) -> Result<Self> {
+        Self::start_with(reg, kubeconfig, state_dir, &[]).await
+    }
+
+    /// Starts an agent with extra arguments (kept across restarts).
+    pub async fn start_with(
+        reg: &Value,
+        kubeconfig: &Path,
+        state_dir: &Path,
+        extra: &[&str],
+    ) -> Result<Self> {
         let s = |k: &str| reg[k].as_str().unwrap_or_default().to_owned();
         let args = vec![
             "--hub".into(),
@@ -321,6 +331,7 @@ impl AgentProcess {
         let metrics = free_local_address()?;
         let mut args = args;
         args.extend(["--metrics-listen".into(), metrics.clone()]);
+        args.extend(extra.iter().map(|s| (*s).to_owned()));
         let log = state_dir.with_extension("agent.log");
         let mut a = Self {
             child: None,
@@ -359,6 +370,17 @@ impl AgentProcess {
     /// Kills and starts the agent again (with its stored credential).
     pub async fn restart(&mut self) -> Result<()> {
         self.kill().await;
+        self.spawn()
+    }
+
+    /// Kills the agent and starts it again with `flag` set to `value` (replacing an earlier
+    /// value of the flag).
+    pub async fn restart_with(&mut self, flag: &str, value: &str) -> Result<()> {
+        self.kill().await;
+        if let Some(i) = self.args.iter().position(|a| a == flag) {
+            self.args.drain(i..=i + 1);
+        }
+        self.args.extend([flag.to_owned(), value.to_owned()]);
         self.spawn()
     }
 

@@ -1,0 +1,363 @@
+//! The cluster proxy end to end: plain kubectl against a real member through the hub
+//! (`flotillactl kubeconfig cluster`), over the agent's own connection: get, watch, logs -f,
+//! exec and a 10 MB port-forward; the hub's RBAC for `clusters/proxy` and the member's RBAC
+//! for the impersonated `flotilla:<user>`; the agent's guard rails refusing exec by default
+//! and the whole proxy when it is off; every proxied request in the audit log.
+#![allow(clippy::unwrap_used, missing_docs)]
+
+mod agent_support;
+
+use std::io::Write as _;
+use std::path::Path;
+use std::time::Duration;
+
+use agent_support::{AgentProcess, HubProcess, wait_for};
+use anyhow::{Context, Result, ensure};
+use flotilla_e2e::clusters::{ClusterOptions, MemberCluster, clusters_root, kubectl_path};
+use sha2::{Digest, Sha256};
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt};
+
+/// Runs kubectl with `kubeconfig`; returns (success, stdout, stderr).
+async fn kubectl_as(kubeconfig: &Path, args: &[&str]) -> Result<(bool, String, String)> {
+    let out = tokio::time::timeout(
+        Duration::from_secs(60),
+        tokio::process::Command::new(kubectl_path())
+            .arg("--kubeconfig")
+            .arg(kubeconfig)
+            .args(args)
+            .output(),
+    )
+    .await
+    .with_context(|| format!("kubectl {} timed out", args.join(" ")))??;
+    Ok((
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    ))
+}
+
+/// kubectl that must succeed; returns stdout.
+async fn ok(kubeconfig: &Path, args: &[&str]) -> Result<String> {
+    let (success, out, err) = kubectl_as(kubeconfig, args).await?;
+    ensure!(success, "kubectl {} failed: {err}", args.join(" "));
+    Ok(out)
+}
+
+/// A pod port the member's KWOK forwards to the same port on 127.0.0.1 (kind/cluster's
+/// default `--port-forward 8000-8999`) that is free here.
+fn forwardable_listener() -> Result<std::net::TcpListener> {
+    (8000..9000)
+        .find_map(|p| std::net::TcpListener::bind(("127.0.0.1", p)).ok())
+        .context("no free port in 8000-8999")
+}
+
+/// One CRI-format line for the member's pod log file.
+fn cri_line(text: &str) -> String {
+    format!(
+        "{} stdout F {text}\n",
+        jiff::Timestamp::now().strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kubectl_reaches_a_member_through_the_hub() -> Result<()> {
+    let tmp = tempfile::tempdir()?;
+    let audit = tmp.path().join("audit.log");
+    let hub = HubProcess::start_with(
+        &tmp.path().join("hub"),
+        40,
+        &["--audit-log-path", audit.to_str().unwrap()],
+    )
+    .await?;
+    let member = MemberCluster::create("px", ClusterOptions::with_nodes(1)).await?;
+    let reg = hub.register("px").await?;
+    let rails_all = r#"{"proxy": {"allow": ["read", "logs", "exec", "port-forward"]}}"#;
+    let mut agent = AgentProcess::start_with(
+        &reg,
+        member.kubeconfig(),
+        &tmp.path().join("px"),
+        &["--guard-rails", rails_all],
+    )
+    .await?;
+    wait_for("px Ready", Duration::from_secs(90), || async {
+        Ok((hub.ready("px").await? == "True").then_some(()))
+    })
+    .await?;
+
+    // In the member: the hub admin, as the agent impersonates it, may do everything; a pod.
+    let m = member.kubeconfig();
+    let admin = ok(
+        &hub.kubeconfig,
+        &[
+            "auth",
+            "whoami",
+            "-o",
+            "jsonpath={.status.userInfo.username}",
+        ],
+    )
+    .await?;
+    ok(
+        m,
+        &[
+            "create",
+            "clusterrolebinding",
+            "hub-admin",
+            "--clusterrole=cluster-admin",
+            &format!("--user=flotilla:{admin}"),
+        ],
+    )
+    .await?;
+    ok(
+        m,
+        &[
+            "create",
+            "deployment",
+            "web",
+            "--image=registry.k8s.io/pause:3.10",
+        ],
+    )
+    .await?;
+    ok(m, &["rollout", "status", "deployment/web", "--timeout=90s"]).await?;
+    let pod = ok(
+        m,
+        &[
+            "get",
+            "pods",
+            "-l",
+            "app=web",
+            "-o",
+            "jsonpath={.items[0].metadata.name}",
+        ],
+    )
+    .await?;
+    ensure!(!pod.is_empty(), "no pod in the member");
+
+    // 1. A kubeconfig for the member: get, and a watch that streams a change.
+    let px = tmp.path().join("px.kubeconfig");
+    hub.ctl(&["kubeconfig", "cluster", "px", "--out", px.to_str().unwrap()])
+        .await?;
+    let pods = ok(&px, &["get", "pods", "-A", "-o", "name"]).await?;
+    ensure!(pods.contains(&format!("pod/{pod}")), "{pods}");
+    let nodes = ok(&px, &["get", "nodes", "-o", "name"]).await?;
+    ensure!(
+        nodes.contains("node/"),
+        "the member's nodes, not the hub's: {nodes}"
+    );
+    let mut watch = tokio::process::Command::new(kubectl_path())
+        .arg("--kubeconfig")
+        .arg(&px)
+        .args(["get", "configmaps", "-n", "default", "-w", "-o", "name"])
+        .stdout(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()?;
+    let mut lines = tokio::io::BufReader::new(watch.stdout.take().unwrap()).lines();
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    ok(m, &["create", "configmap", "seen-through-the-hub"]).await?;
+    tokio::time::timeout(Duration::from_secs(30), async {
+        while let Some(l) = lines.next_line().await? {
+            if l.contains("seen-through-the-hub") {
+                return Ok::<_, anyhow::Error>(());
+            }
+        }
+        anyhow::bail!("the watch ended")
+    })
+    .await
+    .context("the watch did not stream the new ConfigMap")??;
+    drop(watch);
+
+    // 2. logs -f, exec and a 10 MB port-forward.
+    let log_file = clusters_root().join(member.name()).join("pod.log");
+    std::fs::OpenOptions::new()
+        .append(true)
+        .open(&log_file)?
+        .write_all(cri_line("first line").as_bytes())?;
+    let logs = ok(&px, &["logs", &pod]).await?;
+    ensure!(logs.contains("first line"), "logs: {logs}");
+    let mut follow = tokio::process::Command::new(kubectl_path())
+        .arg("--kubeconfig")
+        .arg(&px)
+        .args(["logs", "-f", &pod])
+        .stdout(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()?;
+    let mut flines = tokio::io::BufReader::new(follow.stdout.take().unwrap()).lines();
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    std::fs::OpenOptions::new()
+        .append(true)
+        .open(&log_file)?
+        .write_all(cri_line("followed line").as_bytes())?;
+    tokio::time::timeout(Duration::from_secs(30), async {
+        while let Some(l) = flines.next_line().await? {
+            if l.contains("followed line") {
+                return Ok::<_, anyhow::Error>(());
+            }
+        }
+        anyhow::bail!("logs -f ended")
+    })
+    .await
+    .context("logs -f did not stream the appended line")??;
+    drop(follow);
+    let out = ok(&px, &["exec", &pod, "--", "echo", "ok"]).await?;
+    ensure!(out.trim() == "ok", "exec printed {out:?}");
+
+    let listener = forwardable_listener()?;
+    let pod_port = listener.local_addr()?.port();
+    let payload: Vec<u8> = (0..10 * 1024 * 1024u32).map(|i| (i % 251) as u8).collect();
+    let want = Sha256::digest(&payload);
+    listener.set_nonblocking(true)?;
+    let listener = tokio::net::TcpListener::from_std(listener)?;
+    let server = tokio::spawn(async move {
+        let (mut s, _) = listener.accept().await?;
+        s.write_all(&payload).await?;
+        s.shutdown().await?;
+        Ok::<_, anyhow::Error>(())
+    });
+    let local = agent_support::free_local_address()?;
+    let local_port = local.rsplit(':').next().unwrap().to_owned();
+    let mut forward = tokio::process::Command::new(kubectl_path())
+        .arg("--kubeconfig")
+        .arg(&px)
+        .args([
+            "port-forward",
+            &format!("pod/{pod}"),
+            &format!("{local_port}:{pod_port}"),
+        ])
+        .stdout(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()?;
+    let mut fwd_lines = tokio::io::BufReader::new(forward.stdout.take().unwrap()).lines();
+    tokio::time::timeout(Duration::from_secs(30), fwd_lines.next_line())
+        .await
+        .context("port-forward did not start")??;
+    // kubectl does not pass the far side's end on to the local connection: read the size sent.
+    let mut got = vec![0u8; 10 * 1024 * 1024];
+    let mut conn = tokio::net::TcpStream::connect(&local).await?;
+    let started = std::time::Instant::now();
+    tokio::time::timeout(Duration::from_secs(60), conn.read_exact(&mut got))
+        .await
+        .context("the port-forward did not carry 10 MB within 60 s")??;
+    eprintln!("10 MiB through the port-forward in {:?}", started.elapsed());
+    ensure!(
+        Sha256::digest(&got) == want,
+        "the port-forward carried other bytes than those sent"
+    );
+    server.await??;
+    drop(forward);
+
+    // 3. The hub's RBAC: `view` without clusters/proxy is refused by the hub; with it, the
+    // member's RBAC refuses the impersonated flotilla:viewer.
+    let viewer = tmp.path().join("viewer.kubeconfig");
+    hub.ctl(&[
+        "create",
+        "user",
+        "viewer",
+        "--out",
+        viewer.to_str().unwrap(),
+    ])
+    .await?;
+    hub.kubectl(&[
+        "create",
+        "clusterrolebinding",
+        "viewer-view",
+        "--clusterrole=view",
+        "--user=viewer",
+    ])
+    .await?;
+    let viewer_px = tmp.path().join("viewer-px.kubeconfig");
+    let out = tokio::process::Command::new(agent_support::bin("flotillactl"))
+        .arg("--kubeconfig")
+        .arg(&viewer)
+        .args([
+            "kubeconfig",
+            "cluster",
+            "px",
+            "--out",
+            viewer_px.to_str().unwrap(),
+        ])
+        .output()
+        .await?;
+    ensure!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let (success, _, err) = kubectl_as(&viewer_px, &["get", "pods"]).await?;
+    ensure!(
+        !success && err.contains("clusters/proxy") && err.contains("cluster.karmada.io"),
+        "the hub must refuse a user without clusters/proxy: {err}"
+    );
+    hub.kubectl(&[
+        "create",
+        "clusterrole",
+        "proxy-px",
+        "--verb=get,list,watch,create",
+        "--resource=clusters.cluster.karmada.io/proxy",
+        "--resource-name=px",
+    ])
+    .await?;
+    hub.kubectl(&[
+        "create",
+        "clusterrolebinding",
+        "viewer-proxy",
+        "--clusterrole=proxy-px",
+        "--user=viewer",
+    ])
+    .await?;
+    let err = wait_for("the member's refusal", Duration::from_secs(30), || async {
+        let (success, _, err) = kubectl_as(&viewer_px, &["get", "pods"]).await?;
+        ensure!(!success, "flotilla:viewer has no rights in the member");
+        Ok(err.contains("\"flotilla:viewer\"").then_some(err))
+    })
+    .await?;
+    ensure!(err.contains("forbidden"), "{err}");
+
+    // 4. Every proxied request is audited, as the clusters/proxy subresource.
+    let audited = std::fs::read_to_string(&audit)?;
+    ensure!(
+        audited
+            .lines()
+            .any(|l| l.contains("\"subresource\":\"proxy\"")
+                && l.contains("/clusters/px/proxy/api/v1/namespaces/default/pods")),
+        "no audit entry for the proxied requests"
+    );
+
+    // 5. The member's guard rails: exec is off by default, and the proxy can be off.
+    agent.restart_with("--guard-rails", "").await?;
+    let err = wait_for(
+        "exec refused by the default rails",
+        Duration::from_secs(60),
+        || async {
+            let (success, _, err) = kubectl_as(&px, &["exec", &pod, "--", "echo", "ok"]).await?;
+            Ok((!success && err.contains("proxy.allow")).then_some(err))
+        },
+    )
+    .await?;
+    ensure!(err.contains("exec"), "{err}");
+    ok(&px, &["get", "pods"])
+        .await
+        .context("reading stays allowed by default")?;
+    agent
+        .restart_with("--guard-rails", r#"{"proxy": {"enabled": false}}"#)
+        .await?;
+    wait_for("the proxy off", Duration::from_secs(60), || async {
+        let (success, _, err) = kubectl_as(&px, &["get", "pods"]).await?;
+        Ok(
+            (!success && (err.contains("ServiceUnavailable") || err.contains("is off")))
+                .then_some(()),
+        )
+    })
+    .await?;
+    let raw = hub
+        .kubectl(&[
+            "get",
+            "--raw",
+            "/apis/cluster.karmada.io/v1alpha1/clusters/px/proxy/version",
+        ])
+        .await;
+    let e = raw.expect_err("the proxy is off");
+    ensure!(
+        e.to_string().contains("proxy.enabled"),
+        "the hub says why: {e}"
+    );
+    Ok(())
+}
