@@ -1,6 +1,6 @@
 //! The cluster proxy end to end: plain kubectl against a real member through the hub
 //! (`flotillactl kubeconfig cluster`), over the agent's own connection: get, watch, logs -f,
-//! exec and a 10 MB port-forward; the hub's RBAC for `clusters/proxy` and the member's RBAC
+//! attach, exec and a 10 MB port-forward; the hub's RBAC for `clusters/proxy` and the member's RBAC
 //! for the impersonated `flotilla:<user>`; the agent's guard rails refusing exec by default
 //! and the whole proxy when it is off; every proxied request in the audit log.
 #![allow(clippy::unwrap_used, missing_docs)]
@@ -197,6 +197,33 @@ async fn kubectl_reaches_a_member_through_the_hub() -> Result<()> {
     .await
     .context("logs -f did not stream the appended line")??;
     drop(follow);
+    // attach: the member's KWOK streams lines appended to the pod log.
+    let mut attach = tokio::process::Command::new(kubectl_path())
+        .arg("--kubeconfig")
+        .arg(&px)
+        .args(["attach", &pod])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn()?;
+    let mut alines = tokio::io::BufReader::new(attach.stdout.take().unwrap()).lines();
+    tokio::time::timeout(Duration::from_secs(30), async {
+        loop {
+            std::fs::OpenOptions::new()
+                .append(true)
+                .open(&log_file)?
+                .write_all(cri_line("attached line").as_bytes())?;
+            match tokio::time::timeout(Duration::from_secs(2), alines.next_line()).await {
+                Ok(Ok(Some(l))) if l.contains("attached line") => return Ok::<_, anyhow::Error>(()),
+                Ok(Ok(None)) => anyhow::bail!("attach ended"),
+                Ok(Err(e)) => return Err(e.into()),
+                _ => {}
+            }
+        }
+    })
+    .await
+    .context("attach did not stream an appended line")??;
+    drop(attach);
     let out = ok(&px, &["exec", &pod, "--", "echo", "ok"]).await?;
     ensure!(out.trim() == "ok", "exec printed {out:?}");
 
