@@ -393,6 +393,8 @@ pub fn admitted(
         loop {
             match listener.accept().await {
                 Ok((tcp, peer)) => {
+                    // Small messages (proxied requests, acks) must not wait for Nagle.
+                    let _ = tcp.set_nodelay(true);
                     if let Some(permit) = gate.admit(peer.ip()) {
                         return Some((Ok(Admitted::new(tcp, permit)), (listener, gate)));
                     }

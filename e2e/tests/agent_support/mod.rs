@@ -19,9 +19,16 @@ pub fn target_dir() -> PathBuf {
         .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../target"))
 }
 
-/// Path of a workspace binary (debug build).
+/// Whether the binaries are release builds (`FLOTILLA_E2E_RELEASE=1`, for benchmarks).
+fn release() -> bool {
+    std::env::var_os("FLOTILLA_E2E_RELEASE").is_some_and(|v| v == "1")
+}
+
+/// Path of a workspace binary (debug build, or release with `FLOTILLA_E2E_RELEASE=1`).
 pub fn bin(name: &str) -> PathBuf {
-    target_dir().join("debug").join(name)
+    target_dir()
+        .join(if release() { "release" } else { "debug" })
+        .join(name)
 }
 
 static BUILT: OnceLock<Result<(), String>> = OnceLock::new();
@@ -31,8 +38,9 @@ pub fn build_binaries() -> Result<()> {
     BUILT
         .get_or_init(|| {
             let status = std::process::Command::new(env!("CARGO"))
+                .arg("build")
+                .args(release().then_some("--release"))
                 .args([
-                    "build",
                     "-p",
                     "flotilla-hub",
                     "-p",
