@@ -17,6 +17,9 @@ use flotilla_e2e::clusters::{ClusterOptions, MemberCluster, clusters_root, kubec
 use sha2::{Digest, Sha256};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt};
 
+/// The hub's proxy idle timeout in this test.
+const IDLE: Duration = Duration::from_secs(8);
+
 /// Runs kubectl with `kubeconfig`; returns (success, stdout, stderr).
 async fn kubectl_as(kubeconfig: &Path, args: &[&str]) -> Result<(bool, String, String)> {
     let out = tokio::time::timeout(
@@ -66,7 +69,12 @@ async fn kubectl_reaches_a_member_through_the_hub() -> Result<()> {
     let hub = HubProcess::start_with(
         &tmp.path().join("hub"),
         40,
-        &["--audit-log-path", audit.to_str().unwrap()],
+        &[
+            "--audit-log-path",
+            audit.to_str().unwrap(),
+            "--proxy-idle-timeout-seconds",
+            &IDLE.as_secs().to_string(),
+        ],
     )
     .await?;
     let member = MemberCluster::create("px", ClusterOptions::with_nodes(1)).await?;
@@ -226,6 +234,63 @@ async fn kubectl_reaches_a_member_through_the_hub() -> Result<()> {
     drop(attach);
     let out = ok(&px, &["exec", &pod, "--", "echo", "ok"]).await?;
     ensure!(out.trim() == "ok", "exec printed {out:?}");
+    // The same over SPDY, kubectl's older protocol.
+    let spdy = tokio::process::Command::new(kubectl_path())
+        .arg("--kubeconfig")
+        .arg(&px)
+        .args(["exec", &pod, "--", "echo", "spdy"])
+        .env("KUBECTL_REMOTE_COMMAND_WEBSOCKETS", "false")
+        .output()
+        .await?;
+    ensure!(
+        spdy.status.success() && String::from_utf8_lossy(&spdy.stdout).trim() == "spdy",
+        "exec over SPDY: {}",
+        String::from_utf8_lossy(&spdy.stderr)
+    );
+
+    // flotillactl across clusters, and its logs/exec.
+    let ctl = |args: &[&str]| {
+        let mut c = tokio::process::Command::new(agent_support::bin("flotillactl"));
+        c.arg("--kubeconfig")
+            .arg(&hub.kubeconfig)
+            .args(args)
+            .env("KUBECTL", kubectl_path());
+        c
+    };
+    let table = ctl(&["get", "pods", "-A", "--clusters", "all"])
+        .output()
+        .await?;
+    let table = String::from_utf8_lossy(&table.stdout).into_owned();
+    ensure!(
+        table.starts_with("CLUSTER ")
+            && table
+                .lines()
+                .any(|l| l.starts_with("px ") && l.contains(&pod)),
+        "flotillactl get --clusters all: {table}"
+    );
+    let out = ctl(&["exec", "--cluster", "px", &pod, "--", "echo", "via-ctl"])
+        .output()
+        .await?;
+    ensure!(
+        String::from_utf8_lossy(&out.stdout).trim() == "via-ctl",
+        "flotillactl exec: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = ctl(&["logs", "--cluster", "px", &pod]).output().await?;
+    ensure!(
+        String::from_utf8_lossy(&out.stdout).contains("first line"),
+        "flotillactl logs: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = ctl(&["get", "pods", "--clusters", "px,missing"])
+        .output()
+        .await?;
+    ensure!(
+        !out.status.success()
+            && String::from_utf8_lossy(&out.stderr).contains("cluster missing is not registered"),
+        "an unknown cluster is named: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 
     let listener = forwardable_listener()?;
     let pod_port = listener.local_addr()?.port();
@@ -270,6 +335,19 @@ async fn kubectl_reaches_a_member_through_the_hub() -> Result<()> {
     );
     server.await??;
     drop(forward);
+
+    // A followed log that carries nothing more is closed after the idle timeout, not before
+    // (a follow of an empty log gets no answer from the member at all: it ends at the 60 s
+    // wait for the head).
+    let started = std::time::Instant::now();
+    let (_, _, _) = tokio::time::timeout(IDLE * 4, kubectl_as(&px, &["logs", "-f", &pod]))
+        .await
+        .context("an idle logs -f was not closed")??;
+    ensure!(
+        started.elapsed() >= IDLE,
+        "the idle stream was closed after {:?}",
+        started.elapsed()
+    );
 
     // 3. The hub's RBAC: `view` without clusters/proxy is refused by the hub; with it, the
     // member's RBAC refuses the impersonated flotilla:viewer.
