@@ -426,6 +426,17 @@ async fn kubectl_reaches_a_member_through_the_hub() -> Result<()> {
         "no audit entry for the proxied requests"
     );
 
+    // The hub counts proxied requests by code (101: upgraded).
+    let metrics = hub.kubectl(&["get", "--raw", "/metrics"]).await?;
+    for code in ["101", "200", "403"] {
+        ensure!(
+            metrics.lines().any(|l| l.starts_with(&format!(
+                "flotilla_hub_proxy_requests_total{{code=\"{code}\"}} "
+            ))),
+            "no proxied request with code {code} counted"
+        );
+    }
+
     // 5. The member's guard rails: exec is off by default, and the proxy can be off.
     agent.restart_with("--guard-rails", "").await?;
     let err = wait_for(

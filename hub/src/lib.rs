@@ -254,9 +254,10 @@ impl Hub {
             }
         };
         let metrics = metrics::Metrics::new();
-        let tunnels = Arc::new(agents::proxy::Tunnels::new(usize::from(
-            args.proxy_max_streams_per_cluster,
-        )));
+        let tunnels = Arc::new(
+            agents::proxy::Tunnels::new(usize::from(args.proxy_max_streams_per_cluster))
+                .with_gauge(metrics.proxy_streams()),
+        );
         let state = api::ApiState {
             objects,
             auth: Arc::new(auth::Authenticator::new(

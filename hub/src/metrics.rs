@@ -17,6 +17,11 @@ struct RequestLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct CodeLabel {
+    code: u16,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct ControllerLabel {
     controller: String,
 }
@@ -225,6 +230,8 @@ pub struct Metrics {
     requests: Family<RequestLabels, Counter>,
     latency: Histogram,
     watches: Counter,
+    proxy_requests: Family<CodeLabel, Counter>,
+    proxy_streams: Gauge,
     controllers: ControllerMetrics,
     connections: ConnectionMetrics,
 }
@@ -264,11 +271,25 @@ impl Metrics {
             latency.clone(),
         );
         registry.register("apiserver_watches", "Watches started", watches.clone());
+        let proxy_requests = Family::<CodeLabel, Counter>::default();
+        let proxy_streams = Gauge::default();
+        registry.register(
+            "proxy_requests",
+            "Cluster proxy requests by the status code answered (101: upgraded)",
+            proxy_requests.clone(),
+        );
+        registry.register(
+            "proxy_streams",
+            "Cluster proxy requests open now (all clusters)",
+            proxy_streams.clone(),
+        );
         Self {
             registry: Arc::new(root),
             requests,
             latency,
             watches,
+            proxy_requests,
+            proxy_streams,
             controllers,
             connections,
         }
@@ -293,6 +314,16 @@ impl Metrics {
     /// The listeners' connection metrics.
     pub fn connections(&self) -> ConnectionMetrics {
         self.connections.clone()
+    }
+
+    /// Records one cluster proxy request answered with `code`.
+    pub fn proxied(&self, code: u16) {
+        self.proxy_requests.get_or_create(&CodeLabel { code }).inc();
+    }
+
+    /// The gauge of open cluster proxy requests.
+    pub fn proxy_streams(&self) -> Gauge {
+        self.proxy_streams.clone()
     }
 
     /// Records a started watch.

@@ -62,6 +62,24 @@ pub struct Exchange {
     /// Messages to the agent (request body, data, end).
     pub outbound: Downstream,
     _place: OwnedSemaphorePermit,
+    _open: OpenStream,
+}
+
+/// Counts an exchange in the open-streams gauge while it lives.
+#[derive(Debug)]
+struct OpenStream(prometheus_client::metrics::gauge::Gauge);
+
+impl OpenStream {
+    fn new(g: &prometheus_client::metrics::gauge::Gauge) -> Self {
+        g.inc();
+        Self(g.clone())
+    }
+}
+
+impl Drop for OpenStream {
+    fn drop(&mut self) {
+        self.0.dec();
+    }
 }
 
 #[derive(Debug)]
@@ -89,6 +107,7 @@ pub struct Tunnels {
     pending: Mutex<HashMap<u64, Pending>>,
     next: AtomicU64,
     max_streams: usize,
+    open_streams: prometheus_client::metrics::gauge::Gauge,
 }
 
 impl Default for Tunnels {
@@ -105,7 +124,14 @@ impl Tunnels {
             pending: Mutex::new(HashMap::new()),
             next: AtomicU64::new(1),
             max_streams: max_streams.max(1),
+            open_streams: prometheus_client::metrics::gauge::Gauge::default(),
         }
+    }
+
+    /// The same tunnels counting open requests in `gauge`.
+    pub fn with_gauge(mut self, gauge: prometheus_client::metrics::gauge::Gauge) -> Self {
+        self.open_streams = gauge;
+        self
     }
 
     /// The most concurrent requests per cluster.
@@ -230,6 +256,7 @@ impl Tunnels {
                 inbound,
                 outbound,
                 _place: place,
+                _open: OpenStream::new(&self.open_streams),
             }),
             Ok(Err(_)) => {
                 forget();

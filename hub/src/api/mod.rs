@@ -342,7 +342,7 @@ async fn serve_proxy(
         .unwrap_or_else(crate::auth::anonymous);
     let clusters = crate::agents::clusters()?;
     state.objects.get(&clusters, None, cluster).await?;
-    proxy::serve(
+    let r = proxy::serve(
         &state.tunnels,
         cluster,
         member_path,
@@ -350,7 +350,12 @@ async fn serve_proxy(
         &user,
         state.proxy_idle,
     )
-    .await
+    .await;
+    state.metrics.proxied(match &r {
+        Ok(resp) => resp.status().as_u16(),
+        Err(e) => e.code.as_u16(),
+    });
+    r
 }
 
 async fn handle(state: &ApiState, req: Request) -> Result<Response, ApiError> {
