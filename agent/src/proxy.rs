@@ -149,6 +149,48 @@ impl Up {
     }
 }
 
+/// A request the agent answers itself, without asking the member.
+#[derive(Debug, PartialEq, Eq)]
+struct Refused {
+    code: u16,
+    reason: &'static str,
+    message: String,
+}
+
+/// Whether `req` is refused here: by the member owners' policy (whatever the hub said), for
+/// lack of a place, or for a path that is not a plain absolute one.
+fn refuse(
+    policy: &ProxyPolicy,
+    req: &ProxyRequest,
+    category: Category,
+    has_place: bool,
+) -> Option<Refused> {
+    if let Some(message) = refusal(policy, category) {
+        let (code, reason) = if policy.enabled {
+            (403, "Forbidden")
+        } else {
+            (503, "ServiceUnavailable")
+        };
+        return Some(Refused {
+            code,
+            reason,
+            message,
+        });
+    }
+    if !has_place {
+        return Some(Refused {
+            code: 429,
+            reason: "TooManyRequests",
+            message: format!("this member's agent already serves {MAX_EXCHANGES} proxied requests"),
+        });
+    }
+    (!valid_path(&req.path)).then(|| Refused {
+        code: 400,
+        reason: "BadRequest",
+        message: "invalid member path".to_owned(),
+    })
+}
+
 /// The request to send to the member, as `flotilla:<user>`.
 fn member_request(
     req: &ProxyRequest,
@@ -223,27 +265,9 @@ impl Ctx {
         down: &mut Streaming<ProxyDown>,
         has_place: bool,
     ) -> u16 {
-        if let Some(reason) = refusal(&self.policy, category) {
-            let (code, why) = if self.policy.enabled {
-                (403, "Forbidden")
-            } else {
-                (503, "ServiceUnavailable")
-            };
-            up.status(code, why, &reason).await;
-            return code;
-        }
-        if !has_place {
-            up.status(
-                429,
-                "TooManyRequests",
-                &format!("this member's agent already serves {MAX_EXCHANGES} proxied requests"),
-            )
-            .await;
-            return 429;
-        }
-        if !valid_path(&req.path) {
-            up.status(400, "BadRequest", "invalid member path").await;
-            return 400;
+        if let Some(r) = refuse(&self.policy, req, category, has_place) {
+            up.status(r.code, r.reason, &r.message).await;
+            return r.code;
         }
         let body = if req.upgrade {
             Vec::new()
@@ -388,6 +412,47 @@ where
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_agent_applies_its_own_policy() {
+        let policy = ProxyPolicy {
+            enabled: true,
+            allow: vec!["read".into(), "logs".into()],
+        };
+        let req = |method: &str, path: &str, upgrade: bool| ProxyRequest {
+            method: method.into(),
+            path: path.into(),
+            upgrade,
+            ..Default::default()
+        };
+        let check = |p: &ProxyPolicy, r: &ProxyRequest, place: bool| {
+            refuse(p, r, Category::of(&r.method, &r.path, r.upgrade), place).map(|x| x.code)
+        };
+        let exec = req("POST", "/api/v1/namespaces/a/pods/p/exec?command=sh", true);
+        assert_eq!(
+            check(&policy, &exec, true),
+            Some(403),
+            "exec is not allowed"
+        );
+        let delete = req("DELETE", "/api/v1/namespaces/a/pods/p", false);
+        assert_eq!(
+            check(&policy, &delete, true),
+            Some(403),
+            "writes are not allowed"
+        );
+        let get = req("GET", "/api/v1/pods", false);
+        assert_eq!(check(&policy, &get, true), None);
+        assert_eq!(check(&policy, &get, false), Some(429));
+        let log = req("GET", "/api/v1/namespaces/a/pods/p/log?follow=true", false);
+        assert_eq!(check(&policy, &log, true), None);
+        let escape = req("GET", "/api/../../etc", false);
+        assert_eq!(check(&policy, &escape, true), Some(400));
+        let off = ProxyPolicy {
+            enabled: false,
+            ..policy
+        };
+        assert_eq!(check(&off, &get, true), Some(503));
+    }
 
     #[test]
     fn member_requests_act_as_the_prefixed_user_only() {
