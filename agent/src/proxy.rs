@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use flotilla_proto::proxy::{
-    CHUNK_BYTES, Category, forwards_request_header, impersonated, refusal, valid_path,
+    CHUNK_BYTES, Category, forwarded_request_header, impersonated, refusal, valid_path,
 };
 use flotilla_proto::v1::{
     ProxyDown, ProxyEnd, ProxyHeader, ProxyListenRequest, ProxyPolicy, ProxyRequest,
@@ -29,6 +29,9 @@ use crate::metrics::Metrics;
 /// Most proxied requests this agent serves at once (the hub bounds them too).
 pub const MAX_EXCHANGES: usize = 32;
 
+/// Most requests answered 429 at once when every place is taken.
+const MAX_REFUSALS: usize = 8;
+
 /// How long an ended exchange waits for the hub to take what is queued.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -45,6 +48,7 @@ pub async fn run(
 ) {
     let policy = Arc::new(policy);
     let places = Arc::new(Semaphore::new(MAX_EXCHANGES));
+    let refusals = Arc::new(Semaphore::new(MAX_REFUSALS));
     let mut backoff = Duration::from_secs(1);
     loop {
         let mut client = crate::connect::client(hub.clone());
@@ -74,9 +78,18 @@ pub async fn run(
                                 metrics: metrics.clone(),
                             };
                             let place = places.clone().try_acquire_owned().ok();
+                            // Refusing takes a task too: bounded, and beyond it the hub's
+                            // wait for the exchange times out.
+                            let refusal = match place {
+                                Some(_) => None,
+                                None => match refusals.clone().try_acquire_owned() {
+                                    Ok(r) => Some(r),
+                                    Err(_) => continue,
+                                },
+                            };
                             tokio::spawn(async move {
                                 ctx.serve(req, place.is_some()).await;
-                                drop(place);
+                                drop((place, refusal));
                             });
                         }
                         Ok(None) => break,
@@ -201,11 +214,12 @@ fn member_request(
         .uri(req.path.as_str());
     for h in &req.headers {
         let name = h.name.to_ascii_lowercase();
-        if forwards_request_header(&name)
-            && (req.upgrade || !matches!(name.as_str(), "connection" | "upgrade"))
-        {
-            b = b.header(name, h.value.as_ref());
+        if let Some(value) = forwarded_request_header(&name, &h.value, req.upgrade) {
+            b = b.header(name, value);
         }
+    }
+    if req.upgrade {
+        b = b.header("connection", "Upgrade");
     }
     b = b.header("impersonate-user", impersonated(&req.user));
     for g in &req.groups {
@@ -240,7 +254,8 @@ impl Ctx {
             }
         };
         let category = Category::of(&req.method, &req.path, req.upgrade);
-        let span = tracing::info_span!("proxy", id = req.id, method = %req.method, path = %req.path, user = %req.user, %category);
+        let path = req.path.split('?').next().unwrap_or_default();
+        let span = tracing::info_span!("proxy", id = req.id, method = %req.method, %path, user = %req.user, %category);
         let code = self
             .forward(&req, category, &up, &mut down, has_place)
             .instrument(span.clone())
@@ -274,9 +289,13 @@ impl Ctx {
         } else {
             match read_body(down).await {
                 Ok(b) => b,
-                Err(msg) => {
+                Err((413, msg)) => {
                     up.status(413, "RequestEntityTooLarge", &msg).await;
                     return 413;
+                }
+                Err((code, msg)) => {
+                    tracing::debug!(%msg, "not forwarded");
+                    return code;
                 }
             }
         };
@@ -318,8 +337,9 @@ impl Ctx {
     }
 }
 
-/// The request body the hub sends, up to its end.
-async fn read_body(down: &mut Streaming<ProxyDown>) -> Result<Vec<u8>, String> {
+/// The request body the hub sends, up to its end; an exchange that ends without saying so is
+/// not forwarded.
+async fn read_body(down: &mut Streaming<ProxyDown>) -> Result<Vec<u8>, (u16, String)> {
     let mut body = Vec::new();
     loop {
         match down.message().await {
@@ -327,16 +347,18 @@ async fn read_body(down: &mut Streaming<ProxyDown>) -> Result<Vec<u8>, String> {
                 message: Some(proxy_down::Message::Data(d)),
             })) => {
                 if body.len().saturating_add(d.len()) > MAX_BODY {
-                    return Err(format!("request bodies are limited to {MAX_BODY} bytes"));
+                    return Err((
+                        413,
+                        format!("request bodies are limited to {MAX_BODY} bytes"),
+                    ));
                 }
                 body.extend_from_slice(&d);
             }
             Ok(Some(ProxyDown {
-                message: Some(proxy_down::Message::End(_)),
-            }))
-            | Ok(None)
-            | Err(_) => return Ok(body),
+                message: Some(proxy_down::Message::End(e)),
+            })) if e.error.is_empty() => return Ok(body),
             Ok(Some(ProxyDown { message: None })) => {}
+            _ => return Err((499, "the hub ended the request before its body".to_owned())),
         }
     }
 }
@@ -374,38 +396,58 @@ async fn stream_body(mut body: kube::client::Body, up: &Up, down: &mut Streaming
     }
 }
 
-/// Carries bytes between the member's upgraded connection and the hub.
+/// Carries bytes between the member's upgraded connection and the hub, each direction on
+/// its own (neither waits for the other). The hub closing its side closes the member's
+/// writing side and keeps the member's answer coming; the hub going away ends both.
 async fn pipe<IO>(io: IO, up: &Up, down: &mut Streaming<ProxyDown>)
 where
     IO: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
 {
     let (mut rd, mut wr) = tokio::io::split(io);
-    let mut buf = vec![0u8; CHUNK_BYTES];
-    loop {
-        tokio::select! {
-            n = rd.read(&mut buf) => match n {
+    let to_hub = async {
+        let mut buf = vec![0u8; CHUNK_BYTES];
+        loop {
+            match rd.read(&mut buf).await {
                 Ok(0) | Err(_) => {
                     up.end("").await;
-                    break;
+                    return;
                 }
                 Ok(n) => {
-                    if !up.send(proxy_up::Message::Data(Bytes::copy_from_slice(&buf[..n]))).await {
-                        break;
+                    if !up
+                        .send(proxy_up::Message::Data(Bytes::copy_from_slice(&buf[..n])))
+                        .await
+                    {
+                        return;
                     }
                 }
-            },
-            m = down.message() => match m {
-                Ok(Some(ProxyDown { message: Some(proxy_down::Message::Data(d)) })) => {
+            }
+        }
+    };
+    let to_member = async {
+        loop {
+            match down.message().await {
+                Ok(Some(ProxyDown {
+                    message: Some(proxy_down::Message::Data(d)),
+                })) => {
                     if wr.write_all(&d).await.is_err() {
                         up.end("the member closed the stream").await;
-                        break;
+                        return;
                     }
                 }
-                _ => break,
-            },
+                Ok(Some(ProxyDown {
+                    message: Some(proxy_down::Message::End(_)),
+                })) => {
+                    let _ = wr.shutdown().await;
+                    std::future::pending::<()>().await;
+                }
+                _ => return,
+            }
         }
+    };
+    tokio::select! {
+        () = to_hub => {}
+        () = to_member => {}
     }
-    let _ = wr.shutdown().await;
 }
 
 #[cfg(test)]
@@ -493,6 +535,34 @@ mod tests {
         assert_eq!(groups, ["flotilla:system:masters", "flotilla:devs"]);
         assert!(r.headers().get("authorization").is_none());
         assert!(r.headers().get("connection").is_none(), "not an upgrade");
+        let up = ProxyRequest {
+            upgrade: true,
+            headers: vec![
+                ProxyHeader {
+                    name: "Connection".into(),
+                    value: Bytes::from_static(b"Upgrade, impersonate-user, impersonate-group"),
+                },
+                ProxyHeader {
+                    name: "Upgrade".into(),
+                    value: Bytes::from_static(b"websocket"),
+                },
+                ProxyHeader {
+                    name: "Sec-WebSocket-Protocol".into(),
+                    value: Bytes::from_static(
+                        b"v5.channel.k8s.io, base64url.bearer.authorization.k8s.io.c2VjcmV0",
+                    ),
+                },
+            ],
+            ..req
+        };
+        let ru = member_request(&up, vec![]).unwrap();
+        assert_eq!(
+            ru.headers()["connection"],
+            "Upgrade",
+            "set by the agent alone"
+        );
+        assert_eq!(ru.headers()["upgrade"], "websocket");
+        assert_eq!(ru.headers()["sec-websocket-protocol"], "v5.channel.k8s.io");
         assert_eq!(r.headers()["accept"], "application/json");
         assert_eq!(
             r.uri().path_and_query().unwrap().as_str(),

@@ -118,6 +118,15 @@ pub fn kubectl() -> std::ffi::OsString {
 /// exit code.
 pub async fn run_kubectl(hub: &Kubeconfig, cluster: &str, args: &[String]) -> Result<i32> {
     let kc = TempKubeconfig::write(&proxy_kubeconfig(hub, cluster)?)?;
+    // Ctrl-C (the usual end of `logs -f` and `port-forward`) reaches kubectl, which exits;
+    // flotillactl stays to remove the temporary kubeconfig.
+    let ignore_interrupts = tokio::spawn(async {
+        loop {
+            if tokio::signal::ctrl_c().await.is_err() {
+                break;
+            }
+        }
+    });
     let status = tokio::process::Command::new(kubectl())
         .arg("--kubeconfig")
         .arg(&kc.path)
@@ -129,8 +138,10 @@ pub async fn run_kubectl(hub: &Kubeconfig, cluster: &str, args: &[String]) -> Re
                 "running {:?}: install kubectl or set KUBECTL to its path",
                 kubectl()
             )
-        })?;
-    Ok(status.code().unwrap_or(1))
+        });
+    ignore_interrupts.abort();
+    drop(kc);
+    Ok(status?.code().unwrap_or(1))
 }
 
 /// Merges per-cluster kubectl tables into one with a leading CLUSTER column: each table is

@@ -54,6 +54,33 @@ fn forwardable_listener() -> Result<std::net::TcpListener> {
         .context("no free port in 8000-8999")
 }
 
+/// `kubectl port-forward pod/POD LOCAL:pod_port` through `kubeconfig`, once it listens;
+/// returns the process and the local address.
+async fn port_forward(
+    kubeconfig: &Path,
+    pod: &str,
+    pod_port: u16,
+) -> Result<(tokio::process::Child, String)> {
+    let local = agent_support::free_local_address()?;
+    let local_port = local.rsplit(':').next().unwrap().to_owned();
+    let mut forward = tokio::process::Command::new(kubectl_path())
+        .arg("--kubeconfig")
+        .arg(kubeconfig)
+        .args([
+            "port-forward",
+            &format!("pod/{pod}"),
+            &format!("{local_port}:{pod_port}"),
+        ])
+        .stdout(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()?;
+    let mut lines = tokio::io::BufReader::new(forward.stdout.take().unwrap()).lines();
+    tokio::time::timeout(Duration::from_secs(30), lines.next_line())
+        .await
+        .context("port-forward did not start")??;
+    Ok((forward, local))
+}
+
 /// One CRI-format line for the member's pod log file.
 fn cri_line(text: &str) -> String {
     format!(
@@ -304,23 +331,7 @@ async fn kubectl_reaches_a_member_through_the_hub() -> Result<()> {
         s.shutdown().await?;
         Ok::<_, anyhow::Error>(())
     });
-    let local = agent_support::free_local_address()?;
-    let local_port = local.rsplit(':').next().unwrap().to_owned();
-    let mut forward = tokio::process::Command::new(kubectl_path())
-        .arg("--kubeconfig")
-        .arg(&px)
-        .args([
-            "port-forward",
-            &format!("pod/{pod}"),
-            &format!("{local_port}:{pod_port}"),
-        ])
-        .stdout(std::process::Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()?;
-    let mut fwd_lines = tokio::io::BufReader::new(forward.stdout.take().unwrap()).lines();
-    tokio::time::timeout(Duration::from_secs(30), fwd_lines.next_line())
-        .await
-        .context("port-forward did not start")??;
+    let (forward, local) = port_forward(&px, &pod, pod_port).await?;
     // kubectl does not pass the far side's end on to the local connection: read the size sent.
     let mut got = vec![0u8; 10 * 1024 * 1024];
     let mut conn = tokio::net::TcpStream::connect(&local).await?;
@@ -335,6 +346,32 @@ async fn kubectl_reaches_a_member_through_the_hub() -> Result<()> {
     );
     server.await??;
     drop(forward);
+
+    // Both directions at once: 10 MiB sent to an echo server while its echo comes back (a
+    // forwarder that waits on one direction before the other deadlocks here).
+    let listener = forwardable_listener()?;
+    let pod_port = listener.local_addr()?.port();
+    listener.set_nonblocking(true)?;
+    let listener = tokio::net::TcpListener::from_std(listener)?;
+    let echo = tokio::spawn(async move {
+        let (s, _) = listener.accept().await?;
+        let (mut r, mut w) = s.into_split();
+        tokio::io::copy(&mut r, &mut w).await?;
+        Ok::<_, anyhow::Error>(())
+    });
+    let (forward, local) = port_forward(&px, &pod, pod_port).await?;
+    let payload: Vec<u8> = (0..10 * 1024 * 1024u32).map(|i| (i % 253) as u8).collect();
+    let want = Sha256::digest(&payload);
+    let (mut r, mut w) = tokio::net::TcpStream::connect(&local).await?.into_split();
+    let writer = tokio::spawn(async move { w.write_all(&payload).await });
+    let mut got = vec![0u8; 10 * 1024 * 1024];
+    tokio::time::timeout(Duration::from_secs(60), r.read_exact(&mut got))
+        .await
+        .context("10 MiB through an echo in both directions did not finish in 60 s")??;
+    writer.await??;
+    ensure!(Sha256::digest(&got) == want, "the echo came back changed");
+    drop(forward);
+    echo.abort();
 
     // A followed log that carries nothing more is closed after the idle timeout, not before
     // (a follow of an empty log gets no answer from the member at all: it ends at the 60 s

@@ -73,16 +73,18 @@ impl Category {
         Self::ALL.into_iter().find(|c| c.name() == name)
     }
 
-    /// The category of `method` on `path` (without its query).
+    /// The category of `method` on `path` (without its query). Proxy subresources of pods,
+    /// services and nodes reach arbitrary endpoints (a node's kubelet runs commands), so they
+    /// count as exec.
     pub fn of(method: &str, path: &str, upgrade: bool) -> Self {
         let path = path.split('?').next().unwrap_or_default();
-        let last = path
-            .trim_end_matches('/')
-            .rsplit('/')
-            .next()
-            .unwrap_or_default();
-        let pod_sub = |sub: &str| last == sub && path.contains("/pods/");
-        if pod_sub("exec") || pod_sub("attach") {
+        let segs: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
+        let last = segs.last().copied().unwrap_or_default();
+        let pod_sub = |sub: &str| last == sub && segs.contains(&"pods");
+        let proxy_sub = segs
+            .windows(3)
+            .any(|w| matches!(w[0], "pods" | "services" | "nodes") && w[2] == "proxy");
+        if pod_sub("exec") || pod_sub("attach") || proxy_sub {
             Category::Exec
         } else if pod_sub("portforward") {
             Category::PortForward
@@ -120,22 +122,34 @@ pub fn refusal(policy: &crate::v1::ProxyPolicy, category: Category) -> Option<St
     })
 }
 
-/// Whether request header `name` (lowercase) is forwarded to the member: content
-/// negotiation and the upgrade handshake pass; credentials, impersonation, cookies and
-/// hop-by-hop headers do not.
-pub fn forwards_request_header(name: &str) -> bool {
-    matches!(
-        name,
-        "accept"
-            | "content-type"
-            | "user-agent"
-            | "upgrade"
-            | "connection"
-            | "sec-websocket-key"
-            | "sec-websocket-version"
-            | "sec-websocket-protocol"
-            | "x-stream-protocol-version"
-    )
+/// What of request header `name` (lowercase) with `value` is forwarded to the member, if
+/// anything: content negotiation, and for an upgrade its handshake (WebSocket or SPDY, with
+/// any bearer token carried as a WebSocket subprotocol removed). Credentials, impersonation,
+/// cookies, `Connection` (the forwarder sets it itself) and other hop-by-hop headers are not.
+pub fn forwarded_request_header(name: &str, value: &[u8], upgrade: bool) -> Option<Vec<u8>> {
+    match name {
+        "accept" | "content-type" | "user-agent" => Some(value.to_vec()),
+        "sec-websocket-key" | "sec-websocket-version" | "x-stream-protocol-version" if upgrade => {
+            Some(value.to_vec())
+        }
+        "upgrade" if upgrade => {
+            let v = std::str::from_utf8(value).ok()?.trim();
+            (v.eq_ignore_ascii_case("websocket") || v.eq_ignore_ascii_case("SPDY/3.1"))
+                .then(|| v.as_bytes().to_vec())
+        }
+        "sec-websocket-protocol" if upgrade => {
+            let kept: Vec<&str> = std::str::from_utf8(value)
+                .ok()?
+                .split(',')
+                .map(str::trim)
+                .filter(|p| {
+                    !p.is_empty() && !p.starts_with("base64url.bearer.authorization.k8s.io.")
+                })
+                .collect();
+            (!kept.is_empty()).then(|| kept.join(", ").into_bytes())
+        }
+        _ => None,
+    }
 }
 
 /// Whether response header `name` (lowercase) is passed back to the client.
@@ -148,12 +162,15 @@ pub fn forwards_response_header(name: &str, upgraded: bool) -> bool {
     }
 }
 
-/// Whether `path` may be forwarded: absolute, without `..` segments or a scheme.
+/// Whether `path` may be forwarded: absolute, without `.` or `..` segments, and without
+/// percent-encoding before the query (Kubernetes names need none, and an encoded path would
+/// be categorised on other words than the member reads).
 pub fn valid_path(path: &str) -> bool {
     let p = path.split('?').next().unwrap_or_default();
     path.starts_with('/')
         && !path.starts_with("//")
         && !p.split('/').any(|s| s == ".." || s == ".")
+        && !p.contains('%')
         && !path.chars().any(|c| c.is_control() || c == '#' || c == ' ')
 }
 
@@ -225,9 +242,36 @@ mod tests {
         assert!(!valid_path("//evil.example/x"));
         assert!(!valid_path("/api/../secret"));
         assert!(!valid_path("/api/v1\r\nHost: x"));
-        assert!(forwards_request_header("accept"));
-        assert!(!forwards_request_header("authorization"));
-        assert!(!forwards_request_header("impersonate-user"));
+        assert!(!valid_path("/api/v1/namespaces/a/pods/p/%6Cog"));
+        assert!(!valid_path("/api/%2e%2e/x"));
+        assert!(valid_path("/api/v1/pods?labelSelector=a%3Db"));
+        let h = |n: &str, v: &str, up: bool| {
+            forwarded_request_header(n, v.as_bytes(), up)
+                .map(|v| String::from_utf8_lossy(&v).into_owned())
+        };
+        assert_eq!(
+            h("accept", "application/json", false).as_deref(),
+            Some("application/json")
+        );
+        assert_eq!(h("authorization", "Bearer x", true), None);
+        assert_eq!(h("impersonate-user", "root", true), None);
+        assert_eq!(h("connection", "Upgrade, impersonate-user", true), None);
+        assert_eq!(
+            h("upgrade", "websocket", false),
+            None,
+            "not on a plain request"
+        );
+        assert_eq!(h("upgrade", "SPDY/3.1", true).as_deref(), Some("SPDY/3.1"));
+        assert_eq!(h("upgrade", "h2c", true), None);
+        assert_eq!(
+            h(
+                "sec-websocket-protocol",
+                "v5.channel.k8s.io, base64url.bearer.authorization.k8s.io.dG9r",
+                true
+            )
+            .as_deref(),
+            Some("v5.channel.k8s.io")
+        );
         assert!(!forwards_response_header("connection", false));
         assert!(forwards_response_header("connection", true));
         assert_eq!(impersonated("alice"), "flotilla:alice");

@@ -191,8 +191,8 @@ impl Shared {
         {
             tracing::warn!(%cluster, "certificate revoked: closing the agent's stream");
             conn.cancel.cancel();
-            self.tunnels.close(cluster);
         }
+        self.tunnels.close_revoked(cluster, current);
     }
 
     /// Closes the stream of `cluster`'s agent, if connected.
@@ -306,7 +306,11 @@ async fn watch_clusters(shared: Arc<Shared>, shutdown: CancellationToken) {
                 }
             }
         }
-        for c in shared.connected() {
+        for c in shared
+            .connected()
+            .into_iter()
+            .chain(shared.tunnels.clusters())
+        {
             if !existing.contains(&c) {
                 shared.disconnect(&c);
             }

@@ -85,14 +85,15 @@ impl Drop for OpenStream {
 #[derive(Debug)]
 struct Listener {
     id: u64,
+    /// The credential generation of the certificate it was opened with.
+    generation: u64,
     policy: ProxyPolicy,
     requests: mpsc::Sender<Result<ProxyRequest, Status>>,
-    places: std::sync::Arc<Semaphore>,
     closed: CancellationToken,
 }
 
 /// Messages to an agent on one exchange.
-type Downstream = mpsc::Sender<Result<ProxyDown, Status>>;
+pub type Downstream = mpsc::Sender<Result<ProxyDown, Status>>;
 
 #[derive(Debug)]
 struct Pending {
@@ -100,10 +101,27 @@ struct Pending {
     reply: oneshot::Sender<(Streaming<ProxyUp>, Downstream)>,
 }
 
+/// Removes a waiting request when dropped.
+struct Forget<'a> {
+    tunnels: &'a Tunnels,
+    id: u64,
+}
+
+impl Drop for Forget<'_> {
+    fn drop(&mut self) {
+        if let Ok(mut p) = self.tunnels.pending.lock() {
+            p.remove(&self.id);
+        }
+    }
+}
+
 /// Every cluster's proxy listener and the requests in flight to them.
 #[derive(Debug)]
 pub struct Tunnels {
     listeners: Mutex<HashMap<String, Listener>>,
+    /// Each cluster's places, kept across its listeners (an agent that listens again must not
+    /// get a second set).
+    places: Mutex<HashMap<String, std::sync::Arc<Semaphore>>>,
     pending: Mutex<HashMap<u64, Pending>>,
     next: AtomicU64,
     max_streams: usize,
@@ -121,6 +139,7 @@ impl Tunnels {
     pub fn new(max_streams: usize) -> Self {
         Self {
             listeners: Mutex::new(HashMap::new()),
+            places: Mutex::new(HashMap::new()),
             pending: Mutex::new(HashMap::new()),
             next: AtomicU64::new(1),
             max_streams: max_streams.max(1),
@@ -145,6 +164,7 @@ impl Tunnels {
     pub(crate) fn listen(
         &self,
         cluster: &str,
+        generation: u64,
         policy: ProxyPolicy,
     ) -> (
         u64,
@@ -156,9 +176,9 @@ impl Tunnels {
         let closed = CancellationToken::new();
         let listener = Listener {
             id,
+            generation,
             policy,
             requests: tx,
-            places: std::sync::Arc::new(Semaphore::new(self.max_streams)),
             closed: closed.clone(),
         };
         if let Ok(mut l) = self.listeners.lock()
@@ -186,6 +206,39 @@ impl Tunnels {
         {
             old.closed.cancel();
         }
+        if let Ok(mut p) = self.places.lock() {
+            p.remove(cluster);
+        }
+    }
+
+    /// Closes `cluster`'s listener if it was opened with a certificate of another credential
+    /// generation than `current` (the cluster's certificates were revoked).
+    pub fn close_revoked(&self, cluster: &str, current: u64) {
+        if let Ok(mut l) = self.listeners.lock()
+            && l.get(cluster).is_some_and(|x| x.generation != current)
+            && let Some(old) = l.remove(cluster)
+        {
+            tracing::warn!(%cluster, "certificate revoked: closing the agent's proxy stream");
+            old.closed.cancel();
+        }
+    }
+
+    /// Clusters with a proxy listener.
+    pub fn clusters(&self) -> Vec<String> {
+        self.listeners
+            .lock()
+            .map(|l| l.keys().cloned().collect())
+            .unwrap_or_default()
+    }
+
+    fn places_of(&self, cluster: &str) -> std::sync::Arc<Semaphore> {
+        match self.places.lock() {
+            Ok(mut p) => p
+                .entry(cluster.to_owned())
+                .or_insert_with(|| std::sync::Arc::new(Semaphore::new(self.max_streams)))
+                .clone(),
+            Err(_) => std::sync::Arc::new(Semaphore::new(0)),
+        }
     }
 
     /// The policy `cluster`'s agent announced, if it listens.
@@ -204,7 +257,7 @@ impl Tunnels {
         mut req: ProxyRequest,
     ) -> Result<Exchange, TunnelError> {
         let category = flotilla_proto::proxy::Category::of(&req.method, &req.path, req.upgrade);
-        let (requests, places, policy) = {
+        let (requests, policy) = {
             let l = self
                 .listeners
                 .lock()
@@ -212,8 +265,9 @@ impl Tunnels {
             let x = l
                 .get(cluster)
                 .ok_or_else(|| TunnelError::NotConnected(cluster.to_owned()))?;
-            (x.requests.clone(), x.places.clone(), x.policy.clone())
+            (x.requests.clone(), x.policy.clone())
         };
+        let places = self.places_of(cluster);
         if let Some(reason) = flotilla_proto::proxy::refusal(&policy, category) {
             return Err(TunnelError::Refused {
                 cluster: cluster.to_owned(),
@@ -237,19 +291,13 @@ impl Tunnels {
                 },
             );
         }
-        let forget = || {
-            if let Ok(mut p) = self.pending.lock() {
-                p.remove(&id);
-            }
-        };
+        // Forgets the request however this ends, also when the caller goes away.
+        let _forget = Forget { tunnels: self, id };
         let timeout = TunnelError::Timeout(cluster.to_owned(), OPEN_TIMEOUT);
-        let sent = tokio::time::timeout(OPEN_TIMEOUT, requests.send(Ok(req))).await;
-        if !matches!(sent, Ok(Ok(()))) {
-            forget();
-            return Err(match sent {
-                Ok(Err(_)) => TunnelError::NotConnected(cluster.to_owned()),
-                _ => timeout,
-            });
+        match tokio::time::timeout(OPEN_TIMEOUT, requests.send(Ok(req))).await {
+            Ok(Ok(())) => {}
+            Ok(Err(_)) => return Err(TunnelError::NotConnected(cluster.to_owned())),
+            Err(_) => return Err(timeout),
         }
         match tokio::time::timeout(OPEN_TIMEOUT, opened).await {
             Ok(Ok((inbound, outbound))) => Ok(Exchange {
@@ -258,14 +306,8 @@ impl Tunnels {
                 _place: place,
                 _open: OpenStream::new(&self.open_streams),
             }),
-            Ok(Err(_)) => {
-                forget();
-                Err(TunnelError::NotConnected(cluster.to_owned()))
-            }
-            Err(_) => {
-                forget();
-                Err(timeout)
-            }
+            Ok(Err(_)) => Err(TunnelError::NotConnected(cluster.to_owned())),
+            Err(_) => Err(timeout),
         }
     }
 
@@ -340,7 +382,7 @@ mod tests {
             t.open("m1", get("/api")).await.unwrap_err(),
             TunnelError::NotConnected("m1".into())
         );
-        let (_id, _rx, _closed) = t.listen("m1", policy(&["read"]));
+        let (_id, _rx, _closed) = t.listen("m1", 0, policy(&["read"]));
         let e = t
             .open("m1", get("/api/v1/namespaces/a/pods/p/log"))
             .await
@@ -357,6 +399,7 @@ mod tests {
         );
         let (_id, _rx2, _closed) = t.listen(
             "m1",
+            0,
             ProxyPolicy {
                 enabled: false,
                 allow: vec![],
@@ -372,19 +415,29 @@ mod tests {
     #[tokio::test]
     async fn a_replaced_or_closed_listener_is_gone() {
         let t = Tunnels::new(2);
-        let (first, _rx, closed) = t.listen("m1", policy(&["read"]));
-        let (second, _rx2, _closed2) = t.listen("m1", policy(&["read"]));
+        let (first, _rx, closed) = t.listen("m1", 1, policy(&["read"]));
+        let (second, _rx2, closed2) = t.listen("m1", 1, policy(&["read"]));
         assert!(closed.is_cancelled(), "the replaced listener is told");
         t.unlisten("m1", first);
         assert!(t.policy("m1").is_some(), "an old id removes nothing");
+        t.close_revoked("m1", 1);
+        assert!(t.policy("m1").is_some(), "the current generation stays");
+        t.close_revoked("m1", 2);
+        assert!(
+            closed2.is_cancelled() && t.policy("m1").is_none(),
+            "a revoked one goes"
+        );
+        let (third, _rx3, _closed3) = t.listen("m1", 2, policy(&["read"]));
         t.unlisten("m1", second);
+        assert!(t.policy("m1").is_some(), "an old id removes nothing");
+        t.unlisten("m1", third);
         assert!(t.policy("m1").is_none());
     }
 
     #[tokio::test(start_paused = true)]
     async fn places_are_bounded_and_an_untaken_request_times_out() {
         let t = std::sync::Arc::new(Tunnels::new(1));
-        let (_id, mut rx, _closed) = t.listen("m1", policy(&["read"]));
+        let (_id, mut rx, _closed) = t.listen("m1", 0, policy(&["read"]));
         let t2 = t.clone();
         let first = tokio::spawn(async move { t2.open("m1", get("/api")).await });
         let req = rx.recv().await.unwrap().unwrap();

@@ -201,7 +201,10 @@ impl AgentHub for Service {
         check_registered(&self.shared, &id).await?;
         let policy = req.into_inner().policy.unwrap_or_default();
         tracing::info!(cluster = %id.cluster, enabled = policy.enabled, allow = ?policy.allow, "cluster proxy listener connected");
-        let (listen_id, rx, closed) = self.shared.tunnels.listen(&id.cluster, policy);
+        let (listen_id, rx, closed) =
+            self.shared
+                .tunnels
+                .listen(&id.cluster, id.generation, policy);
         let guard = Unlisten {
             shared: self.shared.clone(),
             cluster: id.cluster,

@@ -139,8 +139,9 @@ impl IntoResponse for TooManyRequests {
     }
 }
 
-/// A watch (`watch=true`/`1`, or a `/watch/` path) or a cluster proxy request (bounded per
-/// cluster by the proxy itself): it lasts as long as the client wants.
+/// A watch (`watch=true`/`1`, or a `/watch/` path): it lasts as long as the client wants. (A
+/// cluster proxy request is not: it holds its place until its answer starts, and its stream
+/// is bounded per cluster by the proxy.)
 fn is_long_running<B>(req: &http::Request<B>) -> bool {
     let watch_query = req.uri().query().is_some_and(|q| {
         q.split('&')
@@ -148,7 +149,6 @@ fn is_long_running<B>(req: &http::Request<B>) -> bool {
     });
     let path = req.uri().path();
     watch_query
-        || super::proxy::target(path).is_some()
         || path.starts_with("/api/v1/watch/")
         || (path.starts_with("/apis/") && path.split('/').nth(4) == Some("watch"))
 }

@@ -651,14 +651,27 @@ impl Objects {
         }
         self.prepare(res, ns, &mut obj, Some(name))?;
         let precondition = parse_rv(&obj)?;
-        let (kv, current) = self.get_kv(res, ns, name).await?;
-        if let Some(p) = precondition
-            && p != kv.mod_revision
-        {
-            return Err(conflict_message(res, name));
+        // Without a resourceVersion the update is unconditional: a write that lands between
+        // the read and this one (a controller's) is read again, as kube-apiserver's
+        // GuaranteedUpdate does, instead of answering 409.
+        let mut attempt = 0;
+        loop {
+            let (kv, current) = self.get_kv(res, ns, name).await?;
+            if let Some(p) = precondition
+                && p != kv.mod_revision
+            {
+                return Err(conflict_message(res, name));
+            }
+            match self
+                .replace(res, ns, name, &kv, current, obj.clone(), subresource, opts)
+                .await
+            {
+                Err(e) if e.reason == "Conflict" && precondition.is_none() && attempt < 8 => {
+                    attempt += 1;
+                }
+                other => return other,
+            }
         }
-        self.replace(res, ns, name, &kv, current, obj, subresource, opts)
-            .await
     }
 
     /// Stores `incoming` over `current` (read at `kv`), keeping what the write may not change.

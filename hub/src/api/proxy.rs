@@ -13,17 +13,16 @@ use axum::http::{HeaderName, HeaderValue, StatusCode};
 use axum::response::Response;
 use bytes::Bytes;
 use flotilla_proto::proxy::{
-    CHUNK_BYTES, forwards_request_header, forwards_response_header, valid_path,
+    CHUNK_BYTES, forwarded_request_header, forwards_response_header, valid_path,
 };
 use flotilla_proto::v1::{
     ProxyDown, ProxyEnd, ProxyHeader, ProxyRequest, ProxyResponseHead, ProxyUp, proxy_down,
     proxy_up,
 };
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tonic::Status;
 
 use super::error::ApiError;
-use crate::agents::proxy::{Exchange, TunnelError, Tunnels};
+use crate::agents::proxy::{Downstream, Exchange, TunnelError, Tunnels};
 use crate::auth::UserInfo;
 
 /// How long the member has to answer with a status line.
@@ -86,13 +85,13 @@ fn proxy_request(
     }
     let headers = headers
         .iter()
-        .filter(|(name, _)| {
-            let n = name.as_str();
-            forwards_request_header(n) && (upgrade || !matches!(n, "connection" | "upgrade"))
-        })
-        .map(|(name, value)| ProxyHeader {
-            name: name.as_str().to_owned(),
-            value: Bytes::copy_from_slice(value.as_bytes()),
+        .filter_map(|(name, value)| {
+            forwarded_request_header(name.as_str(), value.as_bytes(), upgrade).map(|v| {
+                ProxyHeader {
+                    name: name.as_str().to_owned(),
+                    value: Bytes::from(v),
+                }
+            })
         })
         .collect();
     ProxyRequest {
@@ -106,18 +105,50 @@ fn proxy_request(
     }
 }
 
-fn send_end(ex: &Exchange, error: &str) {
-    let _ = ex.outbound.try_send(Ok(ProxyDown {
-        message: Some(proxy_down::Message::End(ProxyEnd {
-            error: error.to_owned(),
-        })),
-    }));
+async fn send_end(out: &Downstream, error: &str) {
+    let _ = out
+        .send(Ok(ProxyDown {
+            message: Some(proxy_down::Message::End(ProxyEnd {
+                error: error.to_owned(),
+            })),
+        }))
+        .await;
 }
 
-async fn send_data(
-    out: &tokio::sync::mpsc::Sender<Result<ProxyDown, Status>>,
-    data: Bytes,
-) -> bool {
+/// When a proxied stream last moved a byte, for its idle timeout.
+struct Activity {
+    started: std::time::Instant,
+    last_ms: std::sync::atomic::AtomicU64,
+}
+
+impl Activity {
+    fn new() -> Self {
+        Self {
+            started: std::time::Instant::now(),
+            last_ms: std::sync::atomic::AtomicU64::new(0),
+        }
+    }
+
+    fn touch(&self) {
+        let ms = u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX);
+        self.last_ms.store(ms, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// Returns once nothing moved for `idle`.
+    async fn expired(&self, idle: Duration) {
+        loop {
+            let last =
+                Duration::from_millis(self.last_ms.load(std::sync::atomic::Ordering::Relaxed));
+            let quiet = self.started.elapsed().saturating_sub(last);
+            match idle.checked_sub(quiet) {
+                Some(left) if !left.is_zero() => tokio::time::sleep(left).await,
+                _ => return,
+            }
+        }
+    }
+}
+
+async fn send_data(out: &Downstream, data: Bytes) -> bool {
     out.send(Ok(ProxyDown {
         message: Some(proxy_down::Message::Data(data)),
     }))
@@ -207,7 +238,7 @@ pub async fn serve(
         }
     }
     if !upgrade {
-        send_end(&ex, "");
+        send_end(&ex.outbound, "").await;
     }
     let head = match tokio::time::timeout(HEAD_TIMEOUT, next_up(&mut ex)).await {
         Err(_) => {
@@ -223,10 +254,7 @@ pub async fn serve(
                     e.error
                 )));
             }
-            other => {
-                tracing::debug!(?other, "the agent sent no response head");
-                return Err(ApiError::bad_gateway("the agent sent no response head"));
-            }
+            _ => return Err(ApiError::bad_gateway("the agent sent no response head")),
         },
     };
     let builder = response_head(&head)?;
@@ -240,7 +268,7 @@ pub async fn serve(
                 Ok(io) => pipe(hyper_util::rt::TokioIo::new(io), ex, idle, &cluster).await,
                 Err(e) => {
                     tracing::debug!(%cluster, error = %e, "the client did not complete the upgrade");
-                    send_end(&ex, "the client did not complete the upgrade");
+                    send_end(&ex.outbound, "the client did not complete the upgrade").await;
                 }
             }
         });
@@ -248,83 +276,112 @@ pub async fn serve(
             .body(Body::empty())
             .map_err(|e| ApiError::internal(e.to_string()));
     }
-    let stream = futures::stream::unfold(Some(ex), move |ex| async move {
-        let mut ex = ex?;
-        match tokio::time::timeout(idle, ex.inbound.message()).await {
-            Ok(Ok(Some(ProxyUp {
-                message: Some(proxy_up::Message::Data(d)),
-            }))) => Some((Ok::<Bytes, std::io::Error>(d), Some(ex))),
-            Ok(Ok(Some(ProxyUp {
-                message: Some(proxy_up::Message::End(e)),
-            }))) if e.error.is_empty() => None,
-            Ok(Ok(None)) => None,
-            Ok(Ok(Some(ProxyUp {
-                message: Some(proxy_up::Message::End(e)),
-            }))) => Some((Err(std::io::Error::other(e.error)), None)),
-            Ok(Ok(Some(_))) => Some((
-                Err(std::io::Error::other("unexpected message from the agent")),
-                None,
-            )),
-            Ok(Err(s)) => Some((Err(std::io::Error::other(s.message().to_owned())), None)),
-            Err(_) => Some((
-                Err(std::io::Error::other(
-                    "the proxied stream was idle too long",
-                )),
-                None,
-            )),
-        }
-    });
+    // The body is pumped by its own task, so a client that stops reading is bounded by the
+    // idle timeout too (hyper stops polling a body its client does not take).
+    let (tx, rx) = tokio::sync::mpsc::channel::<Result<Bytes, std::io::Error>>(1);
+    tokio::spawn(pump(ex, tx, idle));
+    let stream =
+        futures::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|m| (m, rx)) });
     builder
         .body(Body::from_stream(stream))
         .map_err(|e| ApiError::internal(e.to_string()))
 }
 
-/// Carries bytes between the upgraded client connection and the agent until either side
-/// ends or nothing moves for `idle`.
+/// Moves the agent's response body to the client's until it ends, either side goes away, or
+/// nothing moves for `idle`.
+async fn pump(
+    mut ex: Exchange,
+    tx: tokio::sync::mpsc::Sender<Result<Bytes, std::io::Error>>,
+    idle: Duration,
+) {
+    loop {
+        let item = match tokio::time::timeout(idle, ex.inbound.message()).await {
+            Ok(Ok(Some(ProxyUp {
+                message: Some(proxy_up::Message::Data(d)),
+            }))) => Ok(d),
+            Ok(Ok(Some(ProxyUp {
+                message: Some(proxy_up::Message::End(e)),
+            }))) if e.error.is_empty() => return,
+            Ok(Ok(None)) => return,
+            Ok(Ok(Some(ProxyUp {
+                message: Some(proxy_up::Message::End(e)),
+            }))) => Err(std::io::Error::other(e.error)),
+            Ok(Ok(Some(_))) => Err(std::io::Error::other("unexpected message from the agent")),
+            Ok(Err(s)) => Err(std::io::Error::other(s.message().to_owned())),
+            Err(_) => Err(std::io::Error::other(
+                "the proxied stream was idle too long",
+            )),
+        };
+        let last = item.is_err();
+        if tx.send_timeout(item, idle).await.is_err() || last {
+            return;
+        }
+    }
+}
+
+/// Carries bytes between the upgraded client connection and the agent, each direction on
+/// its own (neither waits for the other), until the agent's side ends, the agent goes away, or
+/// nothing moves for `idle`. A client that closes its side ends the agent's side and keeps
+/// receiving.
 async fn pipe<IO>(io: IO, mut ex: Exchange, idle: Duration, cluster: &str)
 where
     IO: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
 {
     let (mut rd, mut wr) = tokio::io::split(io);
+    let activity = Activity::new();
     let out = ex.outbound.clone();
-    let mut buf = vec![0u8; CHUNK_BYTES];
-    let mut client_open = true;
-    loop {
-        tokio::select! {
-            n = rd.read(&mut buf), if client_open => match n {
+    let to_agent = async {
+        let mut buf = vec![0u8; CHUNK_BYTES];
+        loop {
+            match rd.read(&mut buf).await {
                 Ok(0) | Err(_) => {
-                    client_open = false;
-                    send_end(&ex, "");
+                    send_end(&out, "").await;
+                    break;
                 }
                 Ok(n) => {
+                    activity.touch();
                     if !send_data(&out, Bytes::copy_from_slice(&buf[..n])).await {
-                        break;
+                        return;
                     }
                 }
-            },
-            m = ex.inbound.message() => match m {
-                Ok(Some(ProxyUp { message: Some(proxy_up::Message::Data(d)) })) => {
+            }
+        }
+        std::future::pending::<()>().await;
+    };
+    let inbound = &mut ex.inbound;
+    let to_client = async {
+        loop {
+            match inbound.message().await {
+                Ok(Some(ProxyUp {
+                    message: Some(proxy_up::Message::Data(d)),
+                })) => {
+                    activity.touch();
                     if wr.write_all(&d).await.is_err() {
-                        send_end(&ex, "the client went away");
+                        send_end(&out, "the client went away").await;
                         break;
                     }
                 }
-                Ok(Some(ProxyUp { message: Some(proxy_up::Message::End(e)) })) => {
+                Ok(Some(ProxyUp {
+                    message: Some(proxy_up::Message::End(e)),
+                })) => {
                     if !e.error.is_empty() {
                         tracing::debug!(%cluster, error = %e.error, "the member ended the stream");
                     }
                     break;
                 }
                 _ => break,
-            },
-            () = tokio::time::sleep(idle) => {
-                tracing::debug!(%cluster, "closing an idle proxied stream");
-                send_end(&ex, "idle");
-                break;
             }
         }
+        let _ = wr.shutdown().await;
+    };
+    tokio::select! {
+        () = to_agent => {}
+        () = to_client => {}
+        () = activity.expired(idle) => {
+            tracing::debug!(%cluster, "closing an idle proxied stream");
+            send_end(&ex.outbound, "idle").await;
+        }
     }
-    let _ = wr.shutdown().await;
 }
 
 #[cfg(test)]
@@ -389,7 +446,12 @@ mod tests {
         );
         let r = proxy_request(&http::Method::GET, "", None, &h, &user, true);
         assert_eq!(r.path, "/");
-        assert_eq!(r.headers.len(), 3, "an upgrade keeps its handshake headers");
+        let names: Vec<&str> = r.headers.iter().map(|h| h.name.as_str()).collect();
+        assert_eq!(
+            names,
+            ["accept", "upgrade"],
+            "an upgrade keeps its handshake headers"
+        );
         assert!(is_upgrade(&h));
     }
 }
