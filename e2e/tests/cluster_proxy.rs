@@ -78,6 +78,8 @@ async fn port_forward(
     tokio::time::timeout(Duration::from_secs(30), lines.next_line())
         .await
         .context("port-forward did not start")??;
+    // kubectl prints a line per connection: keep reading, or it dies writing.
+    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
     Ok((forward, local))
 }
 
