@@ -349,8 +349,7 @@ async fn kubectl_reaches_a_member_through_the_hub() -> Result<()> {
     server.await??;
     drop(forward);
 
-    // Both directions at once: 10 MiB sent to an echo server while its echo comes back (a
-    // forwarder that waits on one direction before the other deadlocks here).
+    // Both directions at once: 10 MiB sent to an echo server while its echo comes back.
     let listener = forwardable_listener()?;
     let pod_port = listener.local_addr()?.port();
     listener.set_nonblocking(true)?;
