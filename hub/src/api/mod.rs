@@ -177,7 +177,22 @@ async fn admit(
             q.iter()
                 .any(|(k, v)| k == "watch" && (v == "true" || v == "1"))
         });
-    let attrs = crate::auth::attributes::of(method.as_str(), uri.path(), watch);
+    let mut attrs = crate::auth::attributes::of(method.as_str(), uri.path(), watch);
+    // A proxied upgrade (exec, attach, port-forward) is a stream both ways: it needs
+    // `create`, whatever its method (a WebSocket handshake is a GET). Stricter than
+    // kube-apiserver 1.36, which authorizes a WebSocket pods/exec as `get`.
+    if proxy::is_upgrade(headers)
+        && let flotilla_rbac::Request::Resource {
+            verb,
+            resource,
+            subresource: Some(sub),
+            ..
+        } = &mut attrs
+        && resource == "clusters"
+        && sub == "proxy"
+    {
+        "create".clone_into(verb);
+    }
     Ok(Admitted {
         authenticated,
         acting,

@@ -55,7 +55,8 @@ impl From<TunnelError> for ApiError {
     }
 }
 
-fn is_upgrade(headers: &http::HeaderMap) -> bool {
+/// Whether the request asks to upgrade its connection.
+pub(crate) fn is_upgrade(headers: &http::HeaderMap) -> bool {
     headers
         .get_all(http::header::CONNECTION)
         .iter()
