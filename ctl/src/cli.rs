@@ -359,8 +359,19 @@ pub fn render_table(table: &Value, wide: bool) -> String {
     if rows.len() == 1 {
         return "No resources found\n".into();
     }
-    let widths: Vec<usize> = (0..cols.len())
-        .map(|i| rows.iter().map(|r| r[i].len()).max().unwrap_or(0))
+    align(&rows)
+}
+
+/// Rows of cells as text columns, each as wide as its widest cell, three spaces apart.
+pub fn align(rows: &[Vec<String>]) -> String {
+    let n = rows.iter().map(Vec::len).max().unwrap_or(0);
+    let widths: Vec<usize> = (0..n)
+        .map(|i| {
+            rows.iter()
+                .map(|r| r.get(i).map_or(0, |c| c.chars().count()))
+                .max()
+                .unwrap_or(0)
+        })
         .collect();
     let mut out = String::new();
     for r in rows {
