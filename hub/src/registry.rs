@@ -641,8 +641,48 @@ fn karmada(
     }
 }
 
+/// Takes a Karmada kind's table columns and categories from the crate that defines it.
+fn with_kind_info(mut r: Resource) -> Resource {
+    if let Some(k) = flotilla_karmada::validation::kind_info(&r.kind) {
+        r.categories = k.categories.iter().map(|c| c.to_string()).collect();
+        r.printer_columns = k
+            .printer_columns
+            .iter()
+            .map(|c| PrinterColumn {
+                name: c.name.into(),
+                type_: c.type_.into(),
+                format: String::new(),
+                description: c.description.into(),
+                priority: i64::from(c.priority),
+                json_path: c.json_path.into(),
+            })
+            .collect();
+    }
+    r
+}
+
 fn karmada_kinds() -> Vec<Resource> {
     vec![
+        with_kind_info(karmada(
+            "autoscaling.karmada.io",
+            "v1alpha1",
+            "FederatedHPA",
+            "federatedhpas",
+            true,
+            &["fhpa"],
+            true,
+            false,
+        )),
+        with_kind_info(karmada(
+            "autoscaling.karmada.io",
+            "v1alpha1",
+            "CronFederatedHPA",
+            "cronfederatedhpas",
+            true,
+            &["cronfhpa"],
+            true,
+            false,
+        )),
         karmada(
             "policy.karmada.io",
             "v1alpha1",
@@ -1208,6 +1248,34 @@ mod tests {
                 .is_some()
         );
         assert_eq!(deploy.key(Some("ns1"), "web"), "/apps/deployments/ns1/web");
+        let fhpa = reg
+            .get("autoscaling.karmada.io", "v1alpha1", "federatedhpas")
+            .expect("federatedhpas served");
+        assert!(fhpa.namespaced && fhpa.status && !fhpa.scale);
+        assert_eq!(fhpa.short_names, vec!["fhpa"]);
+        assert_eq!(fhpa.categories, vec!["karmada-io"]);
+        let columns: Vec<&str> = fhpa
+            .printer_columns
+            .iter()
+            .map(|c| c.name.as_str())
+            .collect();
+        assert_eq!(
+            columns,
+            [
+                "REFERENCE-KIND",
+                "REFERENCE-NAME",
+                "MINPODS",
+                "MAXPODS",
+                "REPLICAS",
+                "DESIRED",
+                "AGE"
+            ]
+        );
+        let cron = reg
+            .by_kind("autoscaling.karmada.io", "v1alpha1", "CronFederatedHPA")
+            .expect("cronfederatedhpas served");
+        assert_eq!(cron.short_names, vec!["cronfhpa"]);
+        assert_eq!(cron.printer_columns.len(), 3);
         let ns = reg.get("", "v1", "namespaces").expect("namespaces");
         assert_eq!(ns.key(None, "default"), "/core/namespaces/default");
     }

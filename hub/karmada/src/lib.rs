@@ -3,6 +3,7 @@
 //! Nothing here does I/O: the hub's API server calls [`validation`] and [`openapi`], its
 //! controllers call the algorithm modules with plain data.
 
+pub mod autoscaling;
 pub mod defaults;
 pub mod failover;
 pub mod health;

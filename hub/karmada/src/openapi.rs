@@ -11,8 +11,8 @@ use serde_json::{Map, Value, json};
 
 use crate::types::{
     Cluster, ClusterOverridePolicy, ClusterPropagationPolicy, ClusterResourceBinding,
-    ClusterTaintPolicy, OverridePolicy, PropagationPolicy, ResourceBinding, Work,
-    WorkloadRebalancer,
+    ClusterTaintPolicy, CronFederatedHPA, FederatedHPA, OverridePolicy, PropagationPolicy,
+    ResourceBinding, Work, WorkloadRebalancer,
 };
 use crate::validation::served_kinds;
 
@@ -25,6 +25,37 @@ const APPS_TYPES: &[&str] = &[
     "RebalancerWorkload",
     "WorkloadRebalancerStatus",
     "ObservedWorkload",
+];
+const AUTOSCALING_TYPES: &[&str] = &[
+    "FederatedHPA",
+    "FederatedHPASpec",
+    "CrossVersionObjectReference",
+    "MetricSpec",
+    "ObjectMetricSource",
+    "PodsMetricSource",
+    "ResourceMetricSource",
+    "ContainerResourceMetricSource",
+    "ExternalMetricSource",
+    "MetricIdentifier",
+    "MetricTarget",
+    "HorizontalPodAutoscalerBehavior",
+    "HPAScalingRules",
+    "HPAScalingPolicy",
+    "HorizontalPodAutoscalerStatus",
+    "MetricStatus",
+    "MetricValueStatus",
+    "ObjectMetricStatus",
+    "PodsMetricStatus",
+    "ResourceMetricStatus",
+    "ContainerResourceMetricStatus",
+    "ExternalMetricStatus",
+    "CronFederatedHPA",
+    "CronFederatedHPASpec",
+    "CronFederatedHPARule",
+    "CronFederatedHPAStatus",
+    "ExecutionHistory",
+    "SuccessfulExecution",
+    "FailedExecution",
 ];
 const CLUSTER_TYPES: &[&str] = &[
     "Cluster",
@@ -140,6 +171,74 @@ const REQUIRED: &[(&str, &[&str])] = &[
         "io.karmada.apps.v1alpha1.RebalancerWorkload",
         &["apiVersion", "kind", "name"],
     ),
+    ("io.karmada.autoscaling.v1alpha1.FederatedHPA", &["spec"]),
+    (
+        "io.karmada.autoscaling.v1alpha1.FederatedHPASpec",
+        &["scaleTargetRef", "maxReplicas"],
+    ),
+    (
+        "io.karmada.autoscaling.v1alpha1.CrossVersionObjectReference",
+        &["kind", "name"],
+    ),
+    ("io.karmada.autoscaling.v1alpha1.MetricSpec", &["type"]),
+    (
+        "io.karmada.autoscaling.v1alpha1.ObjectMetricSource",
+        &["describedObject", "target", "metric"],
+    ),
+    (
+        "io.karmada.autoscaling.v1alpha1.PodsMetricSource",
+        &["metric", "target"],
+    ),
+    (
+        "io.karmada.autoscaling.v1alpha1.ResourceMetricSource",
+        &["name", "target"],
+    ),
+    (
+        "io.karmada.autoscaling.v1alpha1.ContainerResourceMetricSource",
+        &["name", "target", "container"],
+    ),
+    (
+        "io.karmada.autoscaling.v1alpha1.ExternalMetricSource",
+        &["metric", "target"],
+    ),
+    (
+        "io.karmada.autoscaling.v1alpha1.MetricIdentifier",
+        &["name"],
+    ),
+    ("io.karmada.autoscaling.v1alpha1.MetricTarget", &["type"]),
+    (
+        "io.karmada.autoscaling.v1alpha1.HPAScalingPolicy",
+        &["type", "value", "periodSeconds"],
+    ),
+    (
+        "io.karmada.autoscaling.v1alpha1.HorizontalPodAutoscalerStatus",
+        &["desiredReplicas"],
+    ),
+    ("io.karmada.autoscaling.v1alpha1.MetricStatus", &["type"]),
+    (
+        "io.karmada.autoscaling.v1alpha1.CronFederatedHPA",
+        &["spec"],
+    ),
+    (
+        "io.karmada.autoscaling.v1alpha1.CronFederatedHPASpec",
+        &["scaleTargetRef", "rules"],
+    ),
+    (
+        "io.karmada.autoscaling.v1alpha1.CronFederatedHPARule",
+        &["name", "schedule"],
+    ),
+    (
+        "io.karmada.autoscaling.v1alpha1.ExecutionHistory",
+        &["ruleName"],
+    ),
+    (
+        "io.karmada.autoscaling.v1alpha1.SuccessfulExecution",
+        &["scheduleTime", "executionTime"],
+    ),
+    (
+        "io.karmada.autoscaling.v1alpha1.FailedExecution",
+        &["scheduleTime", "executionTime", "message"],
+    ),
     ("io.karmada.cluster.v1alpha1.ClusterSpec", &["syncMode"]),
     (
         "io.karmada.work.v1alpha2.ResourceBindingSpec",
@@ -155,6 +254,8 @@ const REQUIRED: &[(&str, &[&str])] = &[
 fn full_name(rust_name: &str) -> String {
     let prefix = if APPS_TYPES.contains(&rust_name) {
         "io.karmada.apps.v1alpha1"
+    } else if AUTOSCALING_TYPES.contains(&rust_name) {
+        "io.karmada.autoscaling.v1alpha1"
     } else if CLUSTER_TYPES.contains(&rust_name) {
         "io.karmada.cluster.v1alpha1"
     } else if WORK_V1ALPHA1_TYPES.contains(&rust_name) {
@@ -239,6 +340,8 @@ pub fn openapi_schemas() -> Map<String, Value> {
     add::<ClusterOverridePolicy>(&mut generator);
     add::<ClusterTaintPolicy>(&mut generator);
     add::<WorkloadRebalancer>(&mut generator);
+    add::<FederatedHPA>(&mut generator);
+    add::<CronFederatedHPA>(&mut generator);
     add::<Cluster>(&mut generator);
     add::<ResourceBinding>(&mut generator);
     add::<ClusterResourceBinding>(&mut generator);
@@ -340,6 +443,45 @@ mod tests {
         for (name, _) in REQUIRED {
             assert!(schemas.contains_key(*name), "{name}");
         }
+    }
+
+    #[test]
+    fn autoscaling_types_are_named_in_their_group() {
+        let mut generator = SchemaSettings::openapi3().into_generator();
+        generator.subschema_for::<FederatedHPA>();
+        generator.subschema_for::<CronFederatedHPA>();
+        let shared = [
+            "LabelSelector",
+            "LabelSelectorRequirement",
+            "Quantity",
+            "Condition",
+        ];
+        for name in generator.take_definitions(true).keys() {
+            assert!(
+                AUTOSCALING_TYPES.contains(&name.as_str()) || shared.contains(&name.as_str()),
+                "{name} is missing from AUTOSCALING_TYPES"
+            );
+        }
+        let schemas = openapi_schemas();
+        let spec = &schemas["io.karmada.autoscaling.v1alpha1.FederatedHPASpec"];
+        assert_eq!(spec["required"], json!(["scaleTargetRef", "maxReplicas"]));
+        let metrics = &spec["properties"]["metrics"]["items"]["$ref"];
+        assert_eq!(
+            metrics,
+            "#/components/schemas/io.karmada.autoscaling.v1alpha1.MetricSpec"
+        );
+        let target = &schemas["io.karmada.autoscaling.v1alpha1.MetricTarget"];
+        assert_eq!(
+            target["properties"]["type"]["enum"],
+            json!(["Utilization", "Value", "AverageValue"])
+        );
+        let rule = &schemas["io.karmada.autoscaling.v1alpha1.CronFederatedHPARule"];
+        assert!(
+            rule["properties"]["schedule"]["description"]
+                .as_str()
+                .unwrap()
+                .contains("CronJob")
+        );
     }
 
     #[test]

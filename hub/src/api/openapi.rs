@@ -871,6 +871,7 @@ mod tests {
             "apis/work.karmada.io/v1alpha1",
             "apis/work.karmada.io/v1alpha2",
             "apis/apps.karmada.io/v1alpha1",
+            "apis/autoscaling.karmada.io/v1alpha1",
         ] {
             let url = paths[want]["serverRelativeURL"]
                 .as_str()
@@ -880,7 +881,7 @@ mod tests {
                 "{url}"
             );
         }
-        assert_eq!(paths.len(), 20, "{:?}", paths.keys().collect::<Vec<_>>());
+        assert_eq!(paths.len(), 21, "{:?}", paths.keys().collect::<Vec<_>>());
     }
 
     #[test]

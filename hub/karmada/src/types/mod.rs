@@ -4,6 +4,7 @@
 //! decode failures; `null` is accepted wherever Kubernetes accepts it. Unknown fields are found by
 //! [`crate::validation`], which walks the JSON against these types.
 
+mod autoscaling;
 mod binding;
 mod cluster;
 mod common;
@@ -12,6 +13,7 @@ mod policy;
 mod rebalancer;
 mod taint_policy;
 
+pub use autoscaling::*;
 pub use binding::*;
 pub use cluster::*;
 pub use common::{

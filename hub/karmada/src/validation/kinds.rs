@@ -164,6 +164,60 @@ const WORK_COLUMNS: &[PrinterColumn] = &[
     AGE,
 ];
 
+const SCALE_TARGET_COLUMNS: [PrinterColumn; 2] = [
+    PrinterColumn {
+        name: "REFERENCE-KIND",
+        type_: "string",
+        json_path: ".spec.scaleTargetRef.kind",
+        description: "Kind of the scaled object.",
+        priority: 0,
+    },
+    PrinterColumn {
+        name: "REFERENCE-NAME",
+        type_: "string",
+        json_path: ".spec.scaleTargetRef.name",
+        description: "Name of the scaled object.",
+        priority: 0,
+    },
+];
+
+const FHPA_COLUMNS: &[PrinterColumn] = &[
+    SCALE_TARGET_COLUMNS[0],
+    SCALE_TARGET_COLUMNS[1],
+    PrinterColumn {
+        name: "MINPODS",
+        type_: "integer",
+        json_path: ".spec.minReplicas",
+        description: "Lower limit of the replicas.",
+        priority: 0,
+    },
+    PrinterColumn {
+        name: "MAXPODS",
+        type_: "integer",
+        json_path: ".spec.maxReplicas",
+        description: "Upper limit of the replicas.",
+        priority: 0,
+    },
+    PrinterColumn {
+        name: "REPLICAS",
+        type_: "integer",
+        json_path: ".status.currentReplicas",
+        description: "Replicas of the target as last seen.",
+        priority: 0,
+    },
+    PrinterColumn {
+        name: "DESIRED",
+        type_: "integer",
+        json_path: ".status.desiredReplicas",
+        description: "Replicas the autoscaler last computed.",
+        priority: 0,
+    },
+    AGE,
+];
+
+const CRON_FHPA_COLUMNS: &[PrinterColumn] =
+    &[SCALE_TARGET_COLUMNS[0], SCALE_TARGET_COLUMNS[1], AGE];
+
 const CATEGORIES: &[&str] = &["karmada-io"];
 
 static KINDS: &[KindInfo] = &[
@@ -244,6 +298,32 @@ static KINDS: &[KindInfo] = &[
         status_subresource: true,
         printer_columns: &[AGE],
         schema_name: "io.karmada.apps.v1alpha1.WorkloadRebalancer",
+    },
+    KindInfo {
+        group: "autoscaling.karmada.io",
+        version: "v1alpha1",
+        kind: "FederatedHPA",
+        plural: "federatedhpas",
+        singular: "federatedhpa",
+        namespaced: true,
+        short_names: &["fhpa"],
+        categories: CATEGORIES,
+        status_subresource: true,
+        printer_columns: FHPA_COLUMNS,
+        schema_name: "io.karmada.autoscaling.v1alpha1.FederatedHPA",
+    },
+    KindInfo {
+        group: "autoscaling.karmada.io",
+        version: "v1alpha1",
+        kind: "CronFederatedHPA",
+        plural: "cronfederatedhpas",
+        singular: "cronfederatedhpa",
+        namespaced: true,
+        short_names: &["cronfhpa"],
+        categories: CATEGORIES,
+        status_subresource: true,
+        printer_columns: CRON_FHPA_COLUMNS,
+        schema_name: "io.karmada.autoscaling.v1alpha1.CronFederatedHPA",
     },
     KindInfo {
         group: "cluster.karmada.io",

@@ -1,5 +1,6 @@
 //! Admission validation of the Karmada kinds: unknown-field detection and value rules.
 
+mod autoscaling;
 mod kinds;
 pub mod names;
 mod objects;

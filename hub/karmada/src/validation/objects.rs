@@ -7,8 +7,9 @@ use super::policy::{validate_override_spec, validate_propagation_spec, validate_
 use super::{Errs, FieldError, decode};
 use crate::types::{
     Cluster, ClusterOverridePolicy, ClusterPropagationPolicy, ClusterResourceBinding,
-    ClusterTaintPolicy, ClusterTaintPolicySpec, Metadata, OverridePolicy, PropagationPolicy,
-    ResourceBinding, ResourceBindingSpec, Work, WorkloadRebalancer,
+    ClusterTaintPolicy, ClusterTaintPolicySpec, CronFederatedHPA, FederatedHPA, Metadata,
+    OverridePolicy, PropagationPolicy, ResourceBinding, ResourceBindingSpec, Work,
+    WorkloadRebalancer,
 };
 
 pub(super) fn validate_kind(
@@ -74,6 +75,16 @@ pub(super) fn validate_kind(
                     "must be greater than or equal to 0",
                 );
             }
+        }
+        "FederatedHPA" => {
+            let o: FederatedHPA = decode(obj, unknown)?;
+            validate_metadata(&o.metadata, NameRule::Subdomain, errs);
+            super::autoscaling::validate_federated_hpa(&o, obj, errs);
+        }
+        "CronFederatedHPA" => {
+            let o: CronFederatedHPA = decode(obj, unknown)?;
+            validate_metadata(&o.metadata, NameRule::Subdomain, errs);
+            super::autoscaling::validate_cron_federated_hpa(&o, obj, errs);
         }
         "Cluster" => {
             let o: Cluster = decode(obj, unknown)?;

@@ -979,3 +979,5 @@ fn cluster_taint_policy_and_rebalancer_rules() {
         ),
     ]);
 }
+
+mod autoscaling;
