@@ -419,6 +419,13 @@ impl Member for BenchMember {
     async fn heartbeat(&self, with_enablements: bool) -> Heartbeat {
         self.inner.heartbeat(with_enablements).await
     }
+
+    async fn measure(
+        &self,
+        target: &flotilla_agent::autoscaling::MeasureTarget,
+    ) -> flotilla_proto::v1::WorkloadMetricsReport {
+        self.inner.measure(target).await
+    }
 }
 
 /// The hub's API paths used here.

@@ -65,6 +65,8 @@ struct WorkState {
     overwrite: bool,
     suspended: bool,
     preserve: bool,
+    /// The workload to measure, when the hub autoscales it.
+    measure: Option<crate::autoscaling::MeasureTarget>,
     results: Vec<ManifestState>,
     needs_apply: bool,
     dirty: bool,
@@ -93,6 +95,8 @@ pub struct Engine<M: Member> {
     snapshot: Option<BTreeSet<String>>,
     scanned: bool,
     pending_deletes: Vec<(String, ObjectRef)>,
+    /// The workloads to measure, for the session's metrics task.
+    targets: tokio::sync::watch::Sender<Vec<crate::autoscaling::MeasureTarget>>,
 }
 
 impl<M: Member> std::fmt::Debug for Engine<M> {
@@ -126,6 +130,8 @@ pub struct WorkSpec {
     pub overwrite: bool,
     /// `spec.preserveResourcesOnDeletion`: deleting the Work leaves the objects, unmanaged.
     pub preserve: bool,
+    /// The metrics to report for its workload ([`flotilla_proto::METRICS_ANNOTATION`]).
+    pub metrics: Option<String>,
 }
 
 /// Reads a Work's JSON.
@@ -147,11 +153,27 @@ pub fn parse_work(json: &[u8]) -> Result<WorkSpec, String> {
             .and_then(Value::as_bool)
             .unwrap_or(false),
         overwrite: conflict_overwrite(&v),
+        metrics: v
+            .pointer(&format!(
+                "/metadata/annotations/{}",
+                flotilla_proto::METRICS_ANNOTATION.replace('/', "~1")
+            ))
+            .and_then(Value::as_str)
+            .map(str::to_owned),
         preserve: v
             .pointer("/spec/preserveResourcesOnDeletion")
             .and_then(Value::as_bool)
             .unwrap_or(false),
     })
+}
+
+/// Aborts a task when dropped.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
 }
 
 fn msg(m: agent_message::Message) -> AgentMessage {
@@ -176,6 +198,7 @@ impl<M: Member> Engine<M> {
             snapshot: None,
             scanned: false,
             pending_deletes: Vec::new(),
+            targets: tokio::sync::watch::Sender::new(Vec::new()),
         }
     }
 
@@ -249,6 +272,15 @@ impl<M: Member> Engine<M> {
         }
         let hb = self.member.heartbeat(true).await;
         send(&tx, agent_message::Message::Heartbeat(hb)).await?;
+        // Metrics of autoscaled workloads go out on the same stream, measured by their own
+        // task; it ends with the session.
+        let measuring = tokio::spawn(crate::autoscaling::run(
+            self.member.clone(),
+            self.targets.subscribe(),
+            tx.clone(),
+            flotilla_proto::METRICS_PERIOD,
+        ));
+        let _stop_measuring = AbortOnDrop(measuring);
         let mut heartbeat = tokio::time::interval(self.cfg.heartbeat);
         heartbeat.tick().await;
         let mut debounce = tokio::time::interval(self.cfg.debounce);
@@ -364,6 +396,13 @@ impl<M: Member> Engine<M> {
                 return;
             }
         };
+        let measure = crate::autoscaling::target_of(name, spec.metrics.as_deref(), &spec.manifests);
+        if self.works.get(name).is_some_and(|w| w.measure != measure) {
+            if let Some(w) = self.works.get_mut(name) {
+                w.measure = measure.clone();
+            }
+            self.publish_targets();
+        }
         let unchanged = self.works.get(name).is_some_and(|w| {
             w.generation == spec.generation
                 && w.manifests == spec.manifests
@@ -381,7 +420,12 @@ impl<M: Member> Engine<M> {
         w.suspended = spec.suspended;
         w.overwrite = spec.overwrite;
         w.preserve = spec.preserve;
+        let measured = w.measure.is_some() || measure.is_some();
+        w.measure = measure;
         w.needs_apply = true;
+        if measured {
+            self.publish_targets();
+        }
         self.metrics
             .works
             .store(self.works.len() as u64, Ordering::Relaxed);
@@ -458,10 +502,27 @@ impl<M: Member> Engine<M> {
         }
     }
 
+    /// Hands the workloads to measure to the metrics task.
+    fn publish_targets(&self) {
+        let list: Vec<_> = self
+            .works
+            .values()
+            .filter_map(|w| w.measure.clone())
+            .collect();
+        self.targets.send_if_modified(|t| {
+            let changed = *t != list;
+            *t = list;
+            changed
+        });
+    }
+
     async fn remove_work(&mut self, name: &str) {
         let Some(w) = self.works.remove(name) else {
             return;
         };
+        if w.measure.is_some() {
+            self.publish_targets();
+        }
         for t in w.results.iter().filter_map(|r| r.target.clone()) {
             if w.preserve {
                 self.release_object(name, &t).await;

@@ -3,9 +3,12 @@
 use std::collections::BTreeMap;
 use std::sync::Mutex;
 
-use flotilla_proto::v1::{ApiEnablement, ApiResource, Heartbeat};
+use flotilla_proto::v1::{
+    ApiEnablement, ApiResource, Heartbeat, ResourceMetricSums, WorkloadMetricsReport,
+};
 use serde_json::Value;
 
+use crate::autoscaling::{MeasureTarget, MetricRequest};
 use crate::member::{self, Applied, Member, MemberError, ObjectRef};
 
 /// A member cluster that stores applied objects in memory and reports fixed facts.
@@ -13,6 +16,8 @@ use crate::member::{self, Applied, Member, MemberError, ObjectRef};
 pub struct FakeMember {
     objects: Mutex<BTreeMap<ObjectRef, Value>>,
     applies: std::sync::atomic::AtomicU64,
+    /// Simulated usage of every pod, in percent of its request.
+    usage_percent: std::sync::atomic::AtomicU32,
 }
 
 fn target_of(manifest: &Value) -> Result<ObjectRef, MemberError> {
@@ -64,6 +69,12 @@ impl FakeMember {
         if let Ok(mut o) = self.objects.lock() {
             o.insert(target, obj);
         }
+    }
+
+    /// Sets every simulated pod's usage, in percent of its request (0 by default).
+    pub fn set_usage_percent(&self, percent: u32) {
+        self.usage_percent
+            .store(percent, std::sync::atomic::Ordering::Relaxed);
     }
 
     /// How many applies changed something.
@@ -148,6 +159,59 @@ impl Member for FakeMember {
             .filter(|(_, o)| member::is_managed(o))
             .filter_map(|(t, o)| Some((member::work_of(o)?, t.clone())))
             .collect())
+    }
+
+    /// Every replica of the applied workload is a ready pod with a sample of each resource
+    /// at the set percentage of its request.
+    async fn measure(&self, target: &MeasureTarget) -> WorkloadMetricsReport {
+        let w = &target.workload;
+        let live = self.objects().into_iter().find(|(k, _)| {
+            k.group == w.group && k.kind == w.kind && k.namespace == w.namespace && k.name == w.name
+        });
+        let mut report = WorkloadMetricsReport {
+            work_name: target.work.clone(),
+            timestamp: jiff::Timestamp::now().as_second(),
+            ..Default::default()
+        };
+        let Some((_, obj)) = live else {
+            report.error = format!("{} {} is not in the member", w.kind, w.name);
+            return report;
+        };
+        let replicas = obj
+            .pointer("/spec/replicas")
+            .and_then(Value::as_i64)
+            .unwrap_or(1)
+            .max(0);
+        report.pods = u32::try_from(replicas).unwrap_or(u32::MAX);
+        let percent = i64::from(
+            self.usage_percent
+                .load(std::sync::atomic::Ordering::Relaxed),
+        );
+        for m in &target.metrics {
+            if let MetricRequest::Resource { name, container } = m {
+                let request: i64 = obj
+                    .pointer("/spec/template/spec/containers")
+                    .and_then(Value::as_array)
+                    .into_iter()
+                    .flatten()
+                    .filter(|c| container.as_deref().is_none_or(|n| c["name"] == n))
+                    .filter_map(|c| c.pointer(&format!("/resources/requests/{name}")))
+                    .filter_map(Value::as_str)
+                    .filter_map(crate::quantity::parse_milli)
+                    .filter_map(|m| i64::try_from(m).ok())
+                    .fold(0i64, i64::saturating_add);
+                let total = request.saturating_mul(replicas);
+                report.resources.push(ResourceMetricSums {
+                    name: name.clone(),
+                    container: container.clone().unwrap_or_default(),
+                    usage_milli: total.saturating_mul(percent) / 100,
+                    request_milli: total,
+                    ready: report.pods,
+                    ..Default::default()
+                });
+            }
+        }
+        report
     }
 
     async fn heartbeat(&self, with_enablements: bool) -> Heartbeat {

@@ -408,15 +408,19 @@ impl Member for KubeMember {
         if !namespace.is_empty() {
             self.ensure_namespace(&namespace).await?;
         }
+        let api = self.api(&ar, &namespace);
+        self.watch(&ar);
+        let live = match api.get_opt(name).await.map_err(api_err)? {
+            Some(l) => Some(serde_json::to_value(&l).map_err(|e| MemberError::Api(e.to_string()))?),
+            None => None,
+        };
+        let manifest = member::retained(manifest, live.as_ref());
         let desired = member::prepare(
-            manifest,
+            &manifest,
             work,
             (!namespace.is_empty()).then_some(namespace.as_str()),
         )?;
-        let api = self.api(&ar, &namespace);
-        self.watch(&ar);
-        if let Some(live) = api.get_opt(name).await.map_err(api_err)? {
-            let live = serde_json::to_value(&live).map_err(|e| MemberError::Api(e.to_string()))?;
+        if let Some(live) = live {
             if !member::is_managed(&live) && !overwrite {
                 return Err(MemberError::Conflict(target.to_string()));
             }
@@ -535,6 +539,31 @@ impl Member for KubeMember {
             }
         }
         Ok(out)
+    }
+
+    async fn measure(
+        &self,
+        target: &crate::autoscaling::MeasureTarget,
+    ) -> flotilla_proto::v1::WorkloadMetricsReport {
+        let mut plurals = std::collections::HashMap::new();
+        for m in &target.metrics {
+            if let crate::autoscaling::MetricRequest::Object {
+                api_version, kind, ..
+            } = m
+            {
+                let (group, version) = member::group_version(api_version);
+                let gvk = GroupVersionKind::gvk(group, version, kind);
+                if let Ok((ar, _)) = self.resolve(&gvk).await {
+                    let segment = if ar.group.is_empty() {
+                        ar.plural.clone()
+                    } else {
+                        format!("{}.{}", ar.plural, ar.group)
+                    };
+                    plurals.insert((api_version.clone(), kind.clone()), segment);
+                }
+            }
+        }
+        crate::measure::measure(&self.client, target, &plurals).await
     }
 
     async fn heartbeat(&self, with_enablements: bool) -> Heartbeat {

@@ -118,6 +118,11 @@ pub trait Member: Send + Sync + 'static {
     ) -> impl Future<Output = Result<Vec<(String, ObjectRef)>, MemberError>> + Send;
     /// Cluster facts; API enablements are included when `with_enablements` or changed.
     fn heartbeat(&self, with_enablements: bool) -> impl Future<Output = Heartbeat> + Send;
+    /// The metrics of one autoscaled workload (errors are reported in the result).
+    fn measure(
+        &self,
+        target: &crate::autoscaling::MeasureTarget,
+    ) -> impl Future<Output = flotilla_proto::v1::WorkloadMetricsReport> + Send;
 }
 
 /// Metadata fields the agent never sends to the member.
@@ -187,6 +192,29 @@ pub fn prepare(
         a.insert(flotilla_proto::MANIFEST_HASH_ANNOTATION.into(), json!(hash));
     }
     Ok(obj)
+}
+
+/// The manifest to apply over `live`: a workload whose template carries
+/// [`flotilla_proto::RETAIN_REPLICAS_LABEL`] keeps the member's replicas, which the member's
+/// own HorizontalPodAutoscaler owns (Karmada's `retain` of replicas).
+pub fn retained<'a>(manifest: &'a Value, live: Option<&Value>) -> std::borrow::Cow<'a, Value> {
+    let retain = manifest
+        .pointer(&format!(
+            "/metadata/labels/{}",
+            flotilla_proto::RETAIN_REPLICAS_LABEL.replace('/', "~1")
+        ))
+        .and_then(Value::as_str)
+        == Some("true");
+    match live.and_then(|l| l.pointer("/spec/replicas")) {
+        Some(r) if retain && manifest.pointer("/spec/replicas") != Some(r) => {
+            let mut m = manifest.clone();
+            if let Some(spec) = m.get_mut("spec").and_then(Value::as_object_mut) {
+                spec.insert("replicas".into(), r.clone());
+            }
+            std::borrow::Cow::Owned(m)
+        }
+        _ => std::borrow::Cow::Borrowed(manifest),
+    }
 }
 
 /// Whether a live object is managed by Flotilla.
@@ -287,6 +315,17 @@ mod tests {
             &json!({"metadata": {"labels": {"karmada.io/managed": "false"}}})
         ));
         Ok(())
+    }
+
+    #[test]
+    fn retained_replicas_come_from_the_member() {
+        let m = json!({"metadata": {"labels": {"resourcetemplate.karmada.io/retain-replicas": "true"}},
+            "spec": {"replicas": 4}});
+        let live = json!({"spec": {"replicas": 7}});
+        assert_eq!(retained(&m, Some(&live))["spec"]["replicas"], 7);
+        assert_eq!(retained(&m, None)["spec"]["replicas"], 4);
+        let plain = json!({"spec": {"replicas": 4}});
+        assert_eq!(retained(&plain, Some(&live))["spec"]["replicas"], 4);
     }
 
     #[test]

@@ -119,6 +119,16 @@ pub fn render(b: &Value) -> String {
             ));
         }
     }
+    if let Some(d) = b
+        .pointer(&format!(
+            "/metadata/annotations/{}",
+            flotilla_proto::SCALE_DECISION_ANNOTATION.replace('/', "~1")
+        ))
+        .and_then(Value::as_str)
+        .and_then(|a| serde_json::from_str::<Value>(a).ok())
+    {
+        out.push_str(&scaling(&d));
+    }
     out.push_str("Conditions:\n");
     for c in b
         .pointer("/status/conditions")
@@ -168,6 +178,46 @@ pub fn render(b: &Value) -> String {
         }
         out.push_str(&line);
         out.push('\n');
+    }
+    out
+}
+
+/// The last scaling decision of a FederatedHPA and what it saw per cluster.
+fn scaling(d: &Value) -> String {
+    let n = |p: &str| d.pointer(p).and_then(Value::as_i64).unwrap_or(0);
+    let mut out = format!(
+        "Last scaling:  {} -> {} replicas at {} by FederatedHPA {}\n  reason: {}\n",
+        n("/from"),
+        n("/to"),
+        s(d, "/time"),
+        s(d, "/federatedHPA"),
+        s(d, "/reason")
+    );
+    if let Some(clusters) = d.get("clusters").and_then(Value::as_object) {
+        for (name, c) in clusters {
+            let resources: Vec<String> = c
+                .get("resources")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+                .map(|r| {
+                    format!(
+                        "{} {} of {} requested ({} ready, {} unready, {} missing)",
+                        s(r, "/name"),
+                        s(r, "/usage"),
+                        s(r, "/requests"),
+                        r["ready"],
+                        r["unready"],
+                        r["missing"]
+                    )
+                })
+                .collect();
+            out.push_str(&format!(
+                "  {name:<20} {} pods; {}\n",
+                c["pods"],
+                resources.join("; ")
+            ));
+        }
     }
     out
 }
@@ -226,6 +276,28 @@ mod tests {
         );
         assert!(text.contains("not applied  Unknown  conflict"), "{text}");
         assert!(!text.contains("Evictions"), "{text}");
+    }
+
+    #[test]
+    fn renders_the_last_scaling_decision() {
+        let record = json!({"time": "2026-12-01T12:00:00Z", "federatedHPA": "web", "from": 2, "to": 6,
+            "reason": "cpu resource utilization (percentage of request) above target",
+            "clusters": {"m1": {"pods": 1, "resources": [{"name": "cpu", "usage": "150m",
+                "requests": "100m", "ready": 1, "unready": 0, "missing": 0}]}}});
+        let b = json!({"metadata": {"name": "web-deployment", "namespace": "demo",
+                "annotations": {flotilla_proto::SCALE_DECISION_ANNOTATION: record.to_string()}},
+            "spec": {"resource": {"kind": "Deployment", "namespace": "demo", "name": "web"}}});
+        let text = render(&b);
+        assert!(
+            text.contains(
+                "Last scaling:  2 -> 6 replicas at 2026-12-01T12:00:00Z by FederatedHPA web"
+            ),
+            "{text}"
+        );
+        assert!(
+            text.contains("m1                   1 pods; cpu 150m of 100m requested (1 ready, 0 unready, 0 missing)"),
+            "{text}"
+        );
     }
 
     #[test]

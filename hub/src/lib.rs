@@ -289,10 +289,12 @@ impl Hub {
         )?;
         let agent_objects = state.objects.clone();
         let health_metrics = state.metrics.controllers();
+        let book = agents::metrics_book::MetricsBook::new();
         tasks.spawn(controllers::run(
             state.objects.clone(),
             state.metrics.controllers(),
             args.failover(),
+            book.clone(),
             shutdown.clone(),
         ));
         tasks.spawn(events::run_reaper(state.objects.clone(), shutdown.clone()));
@@ -334,7 +336,8 @@ impl Hub {
             health_metrics,
         )
         .with_cert_ttl(std::time::Duration::from_secs(args.agent_cert_ttl_seconds))
-        .with_tunnels(tunnels);
+        .with_tunnels(tunnels)
+        .with_metrics_book(book);
         agents::start(
             agent_listener,
             agent_gate,

@@ -543,6 +543,13 @@ fn fuzz_agent_messages() {
                 let first = status::work_status(None, &ws, NOW);
                 status::work_status(Some(&first), &ws, LATER);
             }
+            Some(agent_message::Message::Metrics(m)) => {
+                // Kept or refused as a whole, never a panic.
+                let book = flotilla_hub::agents::metrics_book::MetricsBook::new();
+                if book.record("m1", m.reports).is_err() {
+                    return false;
+                }
+            }
             Some(agent_message::Message::Hello(_) | agent_message::Message::Ack(_)) | None => {}
         }
         true

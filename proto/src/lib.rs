@@ -33,6 +33,21 @@ pub const MANIFEST_HASH_ANNOTATION: &str = "flotilla.io/manifest-hash";
 /// Conflict resolution annotation (`overwrite` or `abort`), on the Work or the manifest.
 pub const CONFLICT_RESOLUTION_ANNOTATION: &str = "work.karmada.io/conflict-resolution";
 
+/// Annotation on a Work whose workload the hub autoscales: the JSON list of the
+/// FederatedHPAs' `spec.metrics` (autoscaling/v2 MetricSpec) the agent measures and reports.
+pub const METRICS_ANNOTATION: &str = "autoscaling.flotilla.io/metrics";
+
+/// Label on a workload template (and so on its member copies) whose replicas the members'
+/// own HorizontalPodAutoscalers own: the agent keeps each member's replicas (Karmada's name).
+pub const RETAIN_REPLICAS_LABEL: &str = "resourcetemplate.karmada.io/retain-replicas";
+
+/// Annotation on a binding: the last scaling decision of the FederatedHPA scaling its
+/// template, with its inputs (JSON).
+pub const SCALE_DECISION_ANNOTATION: &str = "autoscaling.flotilla.io/last-scale";
+
+/// The shortest time between two metrics reports of an agent.
+pub const METRICS_PERIOD: std::time::Duration = std::time::Duration::from_secs(15);
+
 /// The namespace holding a cluster's Works.
 pub fn execution_namespace(cluster: &str) -> String {
     format!("karmada-es-{cluster}")

@@ -10,6 +10,7 @@
 pub mod enroll;
 pub mod health;
 pub mod limits;
+pub mod metrics_book;
 pub mod proxy;
 pub mod service;
 pub mod status;
@@ -78,6 +79,8 @@ pub struct AgentsConfig {
     pub cert_ttl: Duration,
     /// The cluster proxy's tunnels (shared with the API).
     pub tunnels: Arc<proxy::Tunnels>,
+    /// Workload metrics reported by agents (shared with the controllers).
+    pub book: Arc<metrics_book::MetricsBook>,
 }
 
 impl std::fmt::Debug for AgentsConfig {
@@ -106,6 +109,7 @@ impl AgentsConfig {
             metrics,
             cert_ttl: DEFAULT_CERT_TTL,
             tunnels: Arc::new(proxy::Tunnels::default()),
+            book: metrics_book::MetricsBook::new(),
         }
     }
 
@@ -118,6 +122,12 @@ impl AgentsConfig {
     /// The same configuration with the cluster proxy's `tunnels`.
     pub fn with_tunnels(mut self, tunnels: Arc<proxy::Tunnels>) -> Self {
         self.tunnels = tunnels;
+        self
+    }
+
+    /// The same configuration recording workload metrics in `book`.
+    pub fn with_metrics_book(mut self, book: Arc<metrics_book::MetricsBook>) -> Self {
+        self.book = book;
         self
     }
 }
@@ -161,6 +171,7 @@ pub struct Shared {
     pub(crate) limits: limits::Limiter,
     pub(crate) cert_ttl: Duration,
     pub(crate) tunnels: Arc<proxy::Tunnels>,
+    pub(crate) book: Arc<metrics_book::MetricsBook>,
 }
 
 impl std::fmt::Debug for Shared {
@@ -234,6 +245,7 @@ pub async fn start(
         limits: limits::Limiter::default(),
         cert_ttl: cfg.cert_ttl,
         tunnels: cfg.tunnels.clone(),
+        book: cfg.book.clone(),
     });
     let router = service::server(shared.clone(), &cfg.pki, gate.limits.handshake_timeout)?;
     let sd = shutdown.clone();

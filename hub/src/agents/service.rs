@@ -510,6 +510,22 @@ async fn handle(shared: &Shared, id: &PeerIdentity, m: AgentMessage) -> Result<(
             report_refusals(shared, &id.cluster, &current, &ws).await;
             Ok(())
         }
+        Some(agent_message::Message::Metrics(m)) => {
+            shared
+                .limits
+                .wait(
+                    &id.cluster,
+                    limits::Kind::Status,
+                    prost::Message::encoded_len(&m),
+                )
+                .await;
+            shared.heard(&id.cluster);
+            // Kept under the certificate's own cluster only.
+            shared
+                .book
+                .record(&id.cluster, m.reports)
+                .map_err(|e| Status::invalid_argument(format!("metrics refused: {e}")))
+        }
         Some(agent_message::Message::Hello(_)) => {
             Err(Status::invalid_argument("Hello may only be sent once"))
         }

@@ -36,6 +36,8 @@ pub enum Class {
     TaintPolicy,
     /// A WorkloadRebalancer.
     Rebalancer,
+    /// A FederatedHPA or CronFederatedHPA.
+    Autoscaler,
     /// A ResourceBinding or ClusterResourceBinding.
     Binding,
     /// A Work.
@@ -132,6 +134,8 @@ pub struct State {
     taint_policies: BTreeMap<String, Arc<ClusterTaintPolicy>>,
     /// WorkloadRebalancers by key (few, short-lived).
     rebalancers: BTreeMap<String, Bytes>,
+    /// FederatedHPAs and CronFederatedHPAs, by key and by the template they scale.
+    pub scaling: super::scaling_index::ScalingIndex,
     /// The hub's failover settings.
     pub failover: FailoverConfig,
     clusters: BTreeMap<String, ClusterEntry>,
@@ -306,6 +310,21 @@ impl State {
         self.kinds.get(&(group.to_owned(), kind.to_owned()))
     }
 
+    /// The template key an autoscaler at `key` scales: its `scaleTargetRef` in its own
+    /// namespace, when the kind is served. A CronFederatedHPA may scale a FederatedHPA.
+    pub fn scale_target_key(&self, key: &str, autoscaler: &Value) -> Option<String> {
+        let ns = super::keys::key_namespace(key)?;
+        let r = autoscaler.pointer("/spec/scaleTargetRef")?;
+        let s = |p: &str| r.get(p).and_then(Value::as_str).unwrap_or_default();
+        let group = s("apiVersion")
+            .split_once('/')
+            .map(|(g, _)| g)
+            .unwrap_or("");
+        let res = self.resource_of_kind(group, s("kind"))?;
+        let name = s("name");
+        (!name.is_empty() && res.namespaced).then(|| res.key(Some(ns), name))
+    }
+
     /// What a key holds.
     pub fn classify(&self, key: &str) -> Class {
         for (p, c) in [
@@ -316,6 +335,8 @@ impl State {
             (prefix::COP, Class::Override),
             (prefix::CTP, Class::TaintPolicy),
             (prefix::REBALANCERS, Class::Rebalancer),
+            (prefix::FHPA, Class::Autoscaler),
+            (prefix::CRON_FHPA, Class::Autoscaler),
             (prefix::RB, Class::Binding),
             (prefix::CRB, Class::Binding),
             (prefix::WORKS, Class::Work),
@@ -440,6 +461,10 @@ impl State {
             Class::Rebalancer => {
                 self.rebalancers.insert(key.to_owned(), value.clone());
             }
+            Class::Autoscaler => {
+                let target = parse(value).and_then(|v| self.scale_target_key(key, &v));
+                self.scaling.upsert(key, value.clone(), target);
+            }
             Class::Binding => self.upsert_binding(key, value),
             Class::Work => self.upsert_work(key, value),
             Class::Other => {}
@@ -467,6 +492,9 @@ impl State {
             }
             Class::Rebalancer => {
                 self.rebalancers.remove(key);
+            }
+            Class::Autoscaler => {
+                self.scaling.remove(key);
             }
             Class::Binding => self.delete_binding(key),
             Class::Work => self.delete_work(key),
@@ -499,6 +527,11 @@ impl State {
                 self.deps_of.insert(key.to_owned(), deps);
             }
         }
+        if key.starts_with(prefix::HPAS) {
+            // Only the target is indexed: the object is in `templates`.
+            let target = parsed.as_ref().and_then(|v| self.scale_target_key(key, v));
+            self.scaling.upsert(key, Bytes::new(), target);
+        }
         self.templates.insert(key.to_owned(), value.clone());
     }
 
@@ -517,6 +550,9 @@ impl State {
 
     fn delete_template(&mut self, key: &str) {
         self.delete_template_indexes(key);
+        if key.starts_with(prefix::HPAS) {
+            self.scaling.remove(key);
+        }
         self.templates.remove(key);
     }
 

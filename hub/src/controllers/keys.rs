@@ -18,6 +18,12 @@ pub mod prefix {
     pub const CTP: &str = "/policy.karmada.io/clustertaintpolicies/";
     /// WorkloadRebalancers.
     pub const REBALANCERS: &str = "/apps.karmada.io/workloadrebalancers/";
+    /// FederatedHPAs.
+    pub const FHPA: &str = "/autoscaling.karmada.io/federatedhpas/";
+    /// CronFederatedHPAs.
+    pub const CRON_FHPA: &str = "/autoscaling.karmada.io/cronfederatedhpas/";
+    /// HorizontalPodAutoscalers (templates whose member copies scale their targets).
+    pub const HPAS: &str = "/autoscaling/horizontalpodautoscalers/";
     /// ResourceBindings.
     pub const RB: &str = "/work.karmada.io/resourcebindings/";
     /// ClusterResourceBindings.

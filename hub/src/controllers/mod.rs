@@ -13,11 +13,14 @@
 pub mod cache;
 mod collect;
 pub mod controller_revisions;
+pub mod cron_fhpa;
 pub mod dependencies;
 pub mod detector;
 pub mod failover;
+pub mod fhpa;
 pub mod gc;
 pub mod history;
+pub mod hpa_sync;
 pub mod keys;
 pub mod namespace_lifecycle;
 pub mod namespaces;
@@ -27,6 +30,7 @@ pub mod rebalancer;
 mod reflector;
 pub mod rendering;
 mod revisions;
+pub mod scaling_index;
 pub mod scheduling;
 pub mod status;
 pub mod triggers;
@@ -85,11 +89,17 @@ pub enum Controller {
     Failover,
     /// WorkloadRebalancers.
     Rebalancer,
+    /// FederatedHPAs.
+    Autoscaler,
+    /// CronFederatedHPAs.
+    Cron,
+    /// Templates scaled by the members' HorizontalPodAutoscalers.
+    HpaSync,
 }
 
 impl Controller {
     /// All controllers.
-    pub const ALL: [Controller; 12] = [
+    pub const ALL: [Controller; 15] = [
         Controller::Detector,
         Controller::Scheduler,
         Controller::Renderer,
@@ -102,6 +112,9 @@ impl Controller {
         Controller::Taints,
         Controller::Failover,
         Controller::Rebalancer,
+        Controller::Autoscaler,
+        Controller::Cron,
+        Controller::HpaSync,
     ];
 
     /// The controller's name in logs and metrics.
@@ -119,11 +132,15 @@ impl Controller {
             Controller::Taints => "cluster-taints",
             Controller::Failover => "failover",
             Controller::Rebalancer => "workload-rebalancer",
+            Controller::Autoscaler => "federated-hpa",
+            Controller::Cron => "cron-federated-hpa",
+            Controller::HpaSync => "hpa-replicas-syncer",
         }
     }
 
-    /// The writes one key needs, and when to look at it again without an event.
-    pub fn decide(self, state: &State, key: &str) -> Decision {
+    /// The writes one key needs, and when to look at it again without an event. `live`
+    /// holds what is not in the store: the members' metrics and the autoscalers' history.
+    pub fn decide(self, state: &State, live: &fhpa::Live, key: &str) -> Decision {
         #[cfg(test)]
         tests::maybe_panic(self, key);
         match self {
@@ -139,6 +156,9 @@ impl Controller {
             Controller::Taints => failover::taints(state, key, jiff::Timestamp::now()).into(),
             Controller::Failover => failover::bindings(state, key, jiff::Timestamp::now()),
             Controller::Rebalancer => rebalancer::decide(state, key, jiff::Timestamp::now()),
+            Controller::Autoscaler => fhpa::reconcile(state, live, key, jiff::Timestamp::now()),
+            Controller::Cron => cron_fhpa::decide(state, key, jiff::Timestamp::now()),
+            Controller::HpaSync => hpa_sync::decide(state, key).into(),
         }
     }
 }
@@ -174,6 +194,8 @@ pub struct Runtime {
     metrics: ControllerMetrics,
     /// The hub's failover settings, copied into every cache the reflector lists.
     failover: flotilla_karmada::failover::FailoverConfig,
+    /// Members' metrics and autoscaling history.
+    live: Arc<fhpa::Live>,
 }
 
 impl Runtime {
@@ -191,6 +213,7 @@ impl Runtime {
             })),
             metrics,
             failover: Default::default(),
+            live: Arc::new(fhpa::Live::default()),
         }
     }
 
@@ -213,6 +236,9 @@ impl Runtime {
             (Controller::Taints, keys.taints),
             (Controller::Failover, keys.failover),
             (Controller::Rebalancer, keys.rebalancer),
+            (Controller::Autoscaler, keys.autoscaler),
+            (Controller::Cron, keys.cron),
+            (Controller::HpaSync, keys.hpa_sync),
         ] {
             let q = self.queue(c);
             let mut added = 0u64;
@@ -250,6 +276,15 @@ impl Runtime {
             .extend(st.terminating_namespace_keys());
         keys.taints.extend(st.cluster_keys());
         keys.rebalancer.extend(st.rebalancer_keys().cloned());
+        for k in st.scaling.keys() {
+            if k.starts_with(keys::prefix::FHPA) {
+                keys.autoscaler.insert(k.clone());
+            } else if k.starts_with(keys::prefix::CRON_FHPA) {
+                keys.cron.insert(k.clone());
+            } else if let Some(t) = st.scaling.target_of(k) {
+                keys.hpa_sync.insert(t.to_owned());
+            }
+        }
         keys
     }
 
@@ -270,7 +305,7 @@ impl Runtime {
     ) -> Result<(usize, Option<Duration>), WriteError> {
         let mut decision = {
             let st = self.read();
-            c.decide(&st, key)
+            c.decide(&st, &self.live, key)
         };
         let writes = std::mem::take(&mut decision.writes);
         let n = writes.len();
@@ -428,15 +463,18 @@ where
     }
 }
 
-/// Runs the controllers until `shutdown` fires.
+/// Runs the controllers until `shutdown` fires; FederatedHPAs read the members' metrics
+/// from `book`.
 pub async fn run(
     objects: Objects,
     metrics: ControllerMetrics,
     failover: flotilla_karmada::failover::FailoverConfig,
+    book: Arc<crate::agents::metrics_book::MetricsBook>,
     shutdown: CancellationToken,
 ) {
     let mut rt = Runtime::new(objects, metrics);
     rt.failover = failover;
+    rt.live = Arc::new(fhpa::Live::new(book));
     let mut tasks = tokio::task::JoinSet::new();
     {
         let rt = rt.clone();
@@ -576,6 +614,7 @@ mod tests {
             objects.clone(),
             metrics.controllers(),
             Default::default(),
+            crate::agents::metrics_book::MetricsBook::new(),
             shutdown.clone(),
         ));
         for ns in ["demo", "karmada-es-m1"] {

@@ -431,6 +431,7 @@ fn wanted_works(state: &State, key: &str, b: &Value, wanted: &mut BTreeMap<Strin
     };
     let targets = targets(b);
     let wname = work_name(&template);
+    let measured = state.scaling.metrics_of(&tkey, prefix::FHPA);
     let current_work = |cluster: &str| {
         state.work(&format!(
             "{}{}/{wname}",
@@ -496,7 +497,12 @@ fn wanted_works(state: &State, key: &str, b: &Value, wanted: &mut BTreeMap<Strin
                         l[k.as_str()] = json!(v);
                     }
                 }
-                let w = work_for(b, m, &template, cname, &wname);
+                let mut w = work_for(b, m, &template, cname, &wname);
+                if let Some(metrics) = &measured {
+                    // The agent reports these metrics of the workload (see `fhpa`).
+                    w["metadata"]["annotations"][flotilla_proto::METRICS_ANNOTATION] =
+                        json!(metrics);
+                }
                 wanted.insert(format!("{}/{wname}", execution_namespace(cname)), w);
             }
             Err(e) => {

@@ -43,6 +43,12 @@ pub struct Keys {
     pub failover: BTreeSet<String>,
     /// WorkloadRebalancer keys.
     pub rebalancer: BTreeSet<String>,
+    /// FederatedHPA keys.
+    pub autoscaler: BTreeSet<String>,
+    /// CronFederatedHPA keys.
+    pub cron: BTreeSet<String>,
+    /// Keys of templates that HorizontalPodAutoscaler templates scale.
+    pub hpa_sync: BTreeSet<String>,
 }
 
 impl Keys {
@@ -60,6 +66,9 @@ impl Keys {
             && self.taints.is_empty()
             && self.failover.is_empty()
             && self.rebalancer.is_empty()
+            && self.autoscaler.is_empty()
+            && self.cron.is_empty()
+            && self.hpa_sync.is_empty()
     }
 
     /// Queues a binding for every controller keyed by bindings.
@@ -147,6 +156,29 @@ pub fn keys_for(state: &State, key: &str, prev: Option<&Bytes>, new: Option<&Byt
         Class::Template(res) => {
             if history_changed(key, &prev, &new) {
                 out.history.insert(key.to_owned());
+            }
+            // An autoscaler whose target appears or goes reports it at once.
+            let mut scaled_by_hpa = false;
+            for a in state.scaling.scaling(key) {
+                if a.starts_with(prefix::HPAS) {
+                    scaled_by_hpa = true;
+                } else if prev.is_none() || new.is_none() {
+                    if a.starts_with(prefix::FHPA) {
+                        out.autoscaler.insert(a.clone());
+                    } else {
+                        out.cron.insert(a.clone());
+                    }
+                }
+            }
+            if scaled_by_hpa && content_changed(&prev, &new) {
+                out.hpa_sync.insert(key.to_owned());
+            }
+            // A HorizontalPodAutoscaler's members' replicas (its aggregated status) set its
+            // target's, before and after a change of target.
+            if key.starts_with(prefix::HPAS) {
+                for v in prev.iter().chain(new.iter()) {
+                    out.hpa_sync.extend(state.scale_target_key(key, v));
+                }
             }
             if !content_changed(&prev, &new) {
                 return out;
@@ -248,6 +280,30 @@ pub fn keys_for(state: &State, key: &str, prev: Option<&Bytes>, new: Option<&Byt
         Class::Rebalancer => {
             if new.is_some() && content_changed(&prev, &new) {
                 out.rebalancer.insert(key.to_owned());
+            }
+        }
+        Class::Autoscaler => {
+            if !content_changed(&prev, &new) {
+                return out;
+            }
+            if key.starts_with(prefix::CRON_FHPA) {
+                out.cron.insert(key.to_owned());
+                return out;
+            }
+            if new.is_some() {
+                out.autoscaler.insert(key.to_owned());
+            }
+            // The Works of its targets, before and after, carry the metrics to report.
+            let spec = |v: &Option<Value>| v.as_ref().map(|v| v.get("spec").cloned());
+            if spec(&prev) != spec(&new) {
+                for v in prev.iter().chain(new.iter()) {
+                    if let Some(t) = state.scale_target_key(key, v)
+                        && let Some(b) = state.binding_key_of_template(&t)
+                        && state.binding(&b).is_some()
+                    {
+                        out.renderer.insert(b);
+                    }
+                }
             }
         }
         Class::Binding => {

@@ -127,6 +127,19 @@ pub enum Write {
         /// Names of the ReplicaSets or ControllerRevisions it owns, as the cache knows them.
         records: Vec<String>,
     },
+    /// Set an object's replicas through its `scale` subresource, as `manager`.
+    Scale {
+        /// Its resource.
+        res: Arc<Resource>,
+        /// Namespace.
+        ns: Option<String>,
+        /// Name.
+        name: String,
+        /// The new replicas.
+        replicas: i64,
+        /// The field manager (the autoscaler that decided it).
+        manager: &'static str,
+    },
     /// Record an Event about an object (counted on an earlier one of the same reason and
     /// message, see [`crate::events`]).
     Event {
@@ -197,6 +210,7 @@ impl Write {
             Write::Update { res, object } => ("update", res, ns_of(object), name_of(object)),
             Write::Status { res, object } => ("status", res, ns_of(object), name_of(object)),
             Write::Patch { res, ns, name, .. } => ("patch", res, ns.clone(), name.clone()),
+            Write::Scale { res, ns, name, .. } => ("scale", res, ns.clone(), name.clone()),
             Write::EditStatus { res, ns, name, .. } => ("status", res, ns.clone(), name.clone()),
             Write::Delete { res, ns, name, .. } => ("delete", res, ns.clone(), name.clone()),
             Write::Collect { res, ns, name } => ("collect", res, ns.clone(), name.clone()),
@@ -352,6 +366,7 @@ pub async fn execute(objects: &Objects, w: Write) -> Result<Option<Stored>, Writ
         | Write::Status { res, .. }
         | Write::EditStatus { res, .. }
         | Write::Patch { res, .. }
+        | Write::Scale { res, .. }
         | Write::Delete { res, .. }
         | Write::Collect { res, .. }
         | Write::DropOwner { res, .. }
@@ -423,6 +438,33 @@ pub async fn execute(objects: &Objects, w: Write) -> Result<Option<Stored>, Writ
                 )
                 .await
                 .map(|w| Some(w.object))
+        }
+        Write::Scale {
+            res,
+            ns,
+            name,
+            replicas,
+            manager,
+        } => {
+            let body =
+                serde_json::to_vec(&json!({"spec": {"replicas": replicas}})).unwrap_or_default();
+            let opts = WriteOptions {
+                field_manager: manager.into(),
+                ..WriteOptions::default()
+            };
+            objects
+                .patch(
+                    &res,
+                    ns.as_deref(),
+                    &name,
+                    PatchType::Merge,
+                    &body,
+                    Some("scale"),
+                    &opts,
+                )
+                .await
+                // The scale, not the object, comes back: the watch brings the object.
+                .map(|_| None)
         }
         Write::Delete {
             res,
