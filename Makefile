@@ -21,9 +21,11 @@ deny: ## cargo deny: advisories (vendored snapshot, offline), licenses, bans, so
 	scripts/cargo-deny.sh
 
 test-unit: ## Unit and integration tests (no member clusters)
+	python3 -m unittest discover -s kind -p 'test_*.py'
 	$(CARGO) test --workspace --exclude flotilla-e2e
 
 test: components lint deny build ## The whole suite: lint, cargo deny, unit, integration and e2e with real member clusters
+	python3 -m unittest discover -s kind -p 'test_*.py'
 	$(CARGO) test --workspace --no-fail-fast -- --test-threads=2
 
 up: ## Start a local hub with two member clusters and their agents

@@ -14,8 +14,8 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use flotilla_proto::v1::{
-    AgentMessage, PodsMetricSums, ResourceMetricSums, WorkloadMetrics, WorkloadMetricsReport,
-    agent_message,
+    AgentMessage, ManifestIdentifier, PodsMetricSums, ResourceMetricSums, WorkloadMetrics,
+    WorkloadMetricsReport, agent_message,
 };
 use serde_json::Value;
 use tokio::sync::{mpsc, watch};
@@ -490,7 +490,19 @@ pub async fn run<M: Member>(
         let mut reports: Vec<WorkloadMetricsReport> = Vec::with_capacity(list.len());
         for t in &list {
             let span = tracing::debug_span!("measure", work = %t.work, workload = %t.workload);
-            reports.push(member.measure(t).instrument(span).await);
+            let mut r = member.measure(t).instrument(span).await;
+            // Which workload it is about is the engine's to say, whatever the member returns.
+            r.work_name = t.work.clone();
+            r.workload = Some(ManifestIdentifier {
+                ordinal: 0,
+                group: t.workload.group.clone(),
+                version: t.workload.version.clone(),
+                kind: t.workload.kind.clone(),
+                resource: t.workload.resource.clone(),
+                namespace: t.workload.namespace.clone(),
+                name: t.workload.name.clone(),
+            });
+            reports.push(r);
         }
         let msg = AgentMessage {
             message: Some(agent_message::Message::Metrics(WorkloadMetrics { reports })),

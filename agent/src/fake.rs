@@ -169,7 +169,6 @@ impl Member for FakeMember {
             k.group == w.group && k.kind == w.kind && k.namespace == w.namespace && k.name == w.name
         });
         let mut report = WorkloadMetricsReport {
-            work_name: target.work.clone(),
             timestamp: jiff::Timestamp::now().as_second(),
             ..Default::default()
         };

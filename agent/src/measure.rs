@@ -5,9 +5,7 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use flotilla_proto::v1::{
-    ManifestIdentifier, ResourceMetricSums, ValueMetric, WorkloadMetricsReport,
-};
+use flotilla_proto::v1::{ResourceMetricSums, ValueMetric, WorkloadMetricsReport};
 use kube::Client;
 use serde_json::Value;
 
@@ -91,16 +89,6 @@ pub async fn measure(
 ) -> WorkloadMetricsReport {
     let w = &target.workload;
     let mut report = WorkloadMetricsReport {
-        work_name: target.work.clone(),
-        workload: Some(ManifestIdentifier {
-            ordinal: 0,
-            group: w.group.clone(),
-            version: w.version.clone(),
-            kind: w.kind.clone(),
-            resource: w.resource.clone(),
-            namespace: w.namespace.clone(),
-            name: w.name.clone(),
-        }),
         timestamp: jiff::Timestamp::now().as_second(),
         ..Default::default()
     };

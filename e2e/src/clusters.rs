@@ -35,6 +35,9 @@ pub struct ClusterOptions {
     pub zone: Option<String>,
     /// Seconds `kind/cluster` waits for the cluster to become ready.
     pub timeout_secs: u64,
+    /// Whether the cluster serves `metrics.k8s.io` (metrics-server over KWOK's simulated
+    /// usage, see [`MemberCluster::set_usage`]).
+    pub metrics: bool,
 }
 
 impl Default for ClusterOptions {
@@ -44,6 +47,7 @@ impl Default for ClusterOptions {
             region: None,
             zone: None,
             timeout_secs: 240,
+            metrics: false,
         }
     }
 }
@@ -55,6 +59,12 @@ impl ClusterOptions {
             nodes,
             ..Self::default()
         }
+    }
+
+    /// Serves `metrics.k8s.io` with simulated usage.
+    pub fn with_metrics(mut self) -> Self {
+        self.metrics = true;
+        self
     }
 
     /// Sets the region and zone labels of every node.
@@ -111,6 +121,9 @@ impl MemberCluster {
         if let Some(zone) = &options.zone {
             args.extend(["--zone".to_owned(), zone.clone()]);
         }
+        if options.metrics {
+            args.push("--metrics".to_owned());
+        }
         let guard = ClusterGuard {
             name: name.clone(),
             armed: true,
@@ -133,6 +146,29 @@ impl MemberCluster {
             ports,
             client,
         })
+    }
+
+    /// Sets the simulated cpu usage of every container of the pods `selector` selects in
+    /// `namespace` (a cluster created [`ClusterOptions::with_metrics`]); the metrics API shows
+    /// it within one metrics resolution.
+    pub async fn set_usage(&self, namespace: &str, selector: &str, cpu: &str) -> Result<()> {
+        let args: Vec<String> = [
+            "usage",
+            self.name(),
+            "--namespace",
+            namespace,
+            "--selector",
+            selector,
+            "--cpu",
+            cpu,
+        ]
+        .iter()
+        .map(|s| (*s).to_owned())
+        .collect();
+        run_cluster_script(&args, Duration::from_secs(60))
+            .await
+            .with_context(|| format!("setting the usage of {selector} in {}", self.name()))?;
+        Ok(())
     }
 
     /// The cluster's unique name.
@@ -416,15 +452,19 @@ pub fn k8s_version() -> String {
         .unwrap_or_else(|| "1.36.3".to_owned())
 }
 
-/// Builds the cached binaries when missing (`kind/build k8s etcd kwok`, 15-35 minutes on a
-/// fresh machine, with progress on stderr); a quick check when they are cached.
+/// The `kind/build` components member clusters run.
+const COMPONENTS: [&str; 4] = ["k8s", "etcd", "kwok", "metrics-server"];
+
+/// Builds the cached binaries when missing (`kind/build k8s etcd kwok metrics-server`, 15-35
+/// minutes on a fresh machine, with progress on stderr); a quick check when they are cached.
 pub async fn ensure_binaries() -> Result<()> {
     static BUILT: tokio::sync::OnceCell<()> = tokio::sync::OnceCell::const_new();
     BUILT
         .get_or_try_init(|| async {
             let build = kind_dir().join("build");
             let check = tokio::process::Command::new(&build)
-                .args(["--check", "k8s", "etcd", "kwok"])
+                .args(["--check"])
+                .args(COMPONENTS)
                 .stdin(Stdio::null())
                 .output()
                 .await
@@ -435,7 +475,7 @@ pub async fn ensure_binaries() -> Result<()> {
             eprintln!("building the Kubernetes components for member clusters (kind/build)");
             // Progress goes straight to the terminal: the first build takes many minutes.
             let status = tokio::process::Command::new(&build)
-                .args(["k8s", "etcd", "kwok"])
+                .args(COMPONENTS)
                 .stdin(Stdio::null())
                 .stdout(std::io::stderr())
                 .status()

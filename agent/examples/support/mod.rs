@@ -17,7 +17,7 @@ use flotilla_agent::engine::{Engine, EngineConfig};
 use flotilla_agent::member::{Member, MemberEvent};
 use flotilla_agent::metrics::Metrics;
 use futures::StreamExt;
-use serde_json::Value;
+use serde_json::{Value, json};
 use tokio::io::AsyncBufReadExt;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
@@ -421,4 +421,105 @@ pub fn rss_watchdog(pid: u32, limit_kib: u64) -> tokio::task::JoinHandle<()> {
             }
         }
     })
+}
+
+/// Waits until `n` clusters are Ready with their API enablements reported.
+pub async fn wait_clusters_ready(client: &kube::Client, n: usize, timeout: Duration) -> Result<()> {
+    let started = Instant::now();
+    let mut last_print = Instant::now();
+    loop {
+        let list = request(
+            client,
+            http::Method::GET,
+            "/apis/cluster.karmada.io/v1alpha1/clusters",
+            "application/json",
+            None,
+        )
+        .await?;
+        let items = list
+            .get("items")
+            .and_then(Value::as_array)
+            .map(Vec::as_slice)
+            .unwrap_or(&[]);
+        let ready = items
+            .iter()
+            .filter(|c| {
+                let st = c.get("status");
+                let ready = st
+                    .and_then(|s| s.get("conditions"))
+                    .and_then(Value::as_array)
+                    .is_some_and(|cs| {
+                        cs.iter().any(|c| {
+                            c.get("type") == Some(&json!("Ready"))
+                                && c.get("status") == Some(&json!("True"))
+                        })
+                    });
+                let apis = st
+                    .and_then(|s| s.get("apiEnablements"))
+                    .and_then(Value::as_array)
+                    .is_some_and(|a| !a.is_empty());
+                ready && apis
+            })
+            .count();
+        if ready >= n {
+            return Ok(());
+        }
+        if last_print.elapsed() >= Duration::from_secs(10) {
+            last_print = Instant::now();
+            eprintln!(
+                "  {ready}/{n} clusters Ready with API enablements ({:.0}s)",
+                started.elapsed().as_secs_f64()
+            );
+        }
+        if started.elapsed() > timeout {
+            let missing: Vec<&str> = items
+                .iter()
+                .filter(|c| {
+                    c.pointer("/status/apiEnablements")
+                        .and_then(Value::as_array)
+                        .is_none_or(Vec::is_empty)
+                })
+                .filter_map(|c| c.pointer("/metadata/name").and_then(Value::as_str))
+                .take(5)
+                .collect();
+            bail!(
+                "only {ready} of {n} clusters became Ready with API enablements within {timeout:?} (without enablements, e.g.: {})",
+                missing.join(", ")
+            );
+        }
+        // Listing thousands of Clusters is not free for the hub: poll less often for many.
+        tokio::time::sleep(Duration::from_secs(if n > 2_000 { 5 } else { 2 })).await;
+    }
+}
+
+/// The machine, for benchmark records: CPUs, model, memory, load.
+pub fn machine() -> String {
+    let cpus = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(0);
+    let model = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("model name"))
+                .and_then(|l| l.split_once(':'))
+                .map(|(_, m)| m.trim().to_owned())
+        })
+        .unwrap_or_else(|| "unknown CPU".to_owned());
+    let mem = std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("MemTotal:"))
+                .and_then(|l| l.split_whitespace().nth(1)?.parse::<u64>().ok())
+        })
+        .unwrap_or(0);
+    let load = std::fs::read_to_string("/proc/loadavg")
+        .ok()
+        .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+        .unwrap_or_default();
+    format!(
+        "{cpus} CPUs (nproc), {model}, {:.0} GiB RAM; load average at start {load}",
+        mem as f64 / 1048576.0
+    )
 }

@@ -313,13 +313,23 @@ pub async fn join_members(
     dir: &std::path::Path,
     clusters: &[(&'static str, &str)],
 ) -> Result<Vec<Member>> {
+    join_members_with(hub, dir, clusters, false).await
+}
+
+/// [`join_members`], with clusters serving `metrics.k8s.io` when `metrics`.
+pub async fn join_members_with(
+    hub: &HubProcess,
+    dir: &std::path::Path,
+    clusters: &[(&'static str, &str)],
+    metrics: bool,
+) -> Result<Vec<Member>> {
     let mut members = Vec::new();
     for (name, region) in clusters.iter().copied() {
-        let cluster = MemberCluster::create(
-            name,
-            ClusterOptions::with_nodes(2).in_zone(region, &format!("{region}-1a")),
-        )
-        .await?;
+        let mut options = ClusterOptions::with_nodes(2).in_zone(region, &format!("{region}-1a"));
+        if metrics {
+            options = options.with_metrics();
+        }
+        let cluster = MemberCluster::create(name, options).await?;
         let out = hub
             .ctl(&[
                 "-o", "json", "register", "cluster", name, "--region", region,

@@ -169,7 +169,10 @@ mod tests {
         );
         let mut huge = report("y");
         huge.error = "x".repeat(MAX_BYTES);
-        assert!(matches!(book.record("m1", vec![huge]), Err(BookError::TooLarge(_))));
+        assert!(matches!(
+            book.record("m1", vec![huge]),
+            Err(BookError::TooLarge(_))
+        ));
         // A refused report changes nothing.
         assert_eq!(book.reports(&key("b")).len(), 1);
     }

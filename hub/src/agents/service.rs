@@ -572,13 +572,21 @@ async fn report_refusals(shared: &Shared, cluster: &str, work: &Value, ws: &Work
     }
 }
 
-fn generation_and_deleting(bytes: &[u8]) -> (Option<i64>, bool) {
+/// What of a stored Work the agent acts on besides its spec: generation, deletion, and the
+/// metrics it reports (an annotation, which does not bump the generation).
+fn generation_and_deleting(bytes: &[u8]) -> (Option<i64>, bool, Option<String>) {
     match serde_json::from_slice::<Value>(bytes) {
         Ok(v) => (
             v.pointer("/metadata/generation").and_then(Value::as_i64),
             v.pointer("/metadata/deletionTimestamp").is_some(),
+            v.pointer(&format!(
+                "/metadata/annotations/{}",
+                flotilla_proto::METRICS_ANNOTATION.replace('/', "~1")
+            ))
+            .and_then(Value::as_str)
+            .map(str::to_owned),
         ),
-        Err(_) => (None, false),
+        Err(_) => (None, false, None),
     }
 }
 
@@ -586,7 +594,7 @@ fn generation_and_deleting(bytes: &[u8]) -> (Option<i64>, bool) {
 pub fn message_for(ev: &Event) -> hub_message::Message {
     let name = ev.kv.key.rsplit('/').next().unwrap_or_default().to_owned();
     let revision = ev.kv.mod_revision;
-    let (generation, deleting) = generation_and_deleting(&ev.kv.value);
+    let (generation, deleting, metrics) = generation_and_deleting(&ev.kv.value);
     if ev.kind == EventKind::Deleted || deleting {
         return hub_message::Message::Delete(WorkDelete {
             work_name: name,
@@ -598,7 +606,7 @@ pub fn message_for(ev: &Event) -> hub_message::Message {
     if ev.kind == EventKind::Updated
         && let Some(prev) = &ev.prev
         && generation.is_some()
-        && generation_and_deleting(prev) == (generation, false)
+        && generation_and_deleting(prev) == (generation, false, metrics)
     {
         return hub_message::Message::Progress(Progress { revision });
     }
@@ -692,7 +700,7 @@ async fn snapshot(
     )
     .await?;
     for kv in items {
-        let (_, deleting) = generation_and_deleting(&kv.value);
+        let (_, deleting, _) = generation_and_deleting(&kv.value);
         if deleting {
             continue;
         }
@@ -741,6 +749,7 @@ mod tests {
         let g1s = r#"{"metadata":{"generation":1},"status":{}}"#;
         let g2 = r#"{"metadata":{"generation":2}}"#;
         let del = r#"{"metadata":{"generation":1,"deletionTimestamp":"x"}}"#;
+        let measured = r#"{"metadata":{"generation":1,"annotations":{"autoscaling.flotilla.io/metrics":"[]"}}}"#;
         let kind = |m: hub_message::Message| match m {
             hub_message::Message::Upsert(u) => format!("upsert {} {}", u.work_name, u.revision),
             hub_message::Message::Delete(d) => format!("delete {} {}", d.work_name, d.revision),
@@ -754,6 +763,9 @@ mod tests {
             (ev(EventKind::Updated, del, Some(g1)), "delete w1 7"),
             (ev(EventKind::Deleted, g1, None), "delete w1 7"),
             (ev(EventKind::Updated, "not json", Some(g1)), "upsert w1 7"),
+            // The metrics to report change without a new generation.
+            (ev(EventKind::Updated, measured, Some(g1)), "upsert w1 7"),
+            (ev(EventKind::Updated, g1, Some(measured)), "upsert w1 7"),
         ];
         for (e, want) in cases {
             assert_eq!(kind(message_for(&e)), want);
