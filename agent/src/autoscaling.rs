@@ -461,6 +461,17 @@ pub fn metric_values(list: &Value) -> HashMap<String, i64> {
     out
 }
 
+/// Whether a report, or one of its metrics, says something could not be read.
+pub fn failed(r: &WorkloadMetricsReport) -> bool {
+    !r.error.is_empty()
+        || r.resources.iter().any(|m| !m.error.is_empty())
+        || r.pods_metrics.iter().any(|m| !m.error.is_empty())
+        || r.object_metrics
+            .iter()
+            .chain(&r.external_metrics)
+            .any(|m| !m.error.is_empty())
+}
+
 /// Sends a report of every target each period while the session lasts. Measuring runs
 /// apart from the engine's loop, so slow metrics APIs never delay Work.
 pub async fn run<M: Member>(
@@ -468,6 +479,7 @@ pub async fn run<M: Member>(
     mut targets: watch::Receiver<Vec<MeasureTarget>>,
     tx: mpsc::Sender<AgentMessage>,
     period: Duration,
+    counters: std::sync::Arc<crate::metrics::Metrics>,
 ) {
     let mut tick = tokio::time::interval(period);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -502,8 +514,17 @@ pub async fn run<M: Member>(
                 namespace: t.workload.namespace.clone(),
                 name: t.workload.name.clone(),
             });
+            if failed(&r) {
+                counters
+                    .metrics_errors
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            }
             reports.push(r);
         }
+        counters.metrics_reports.fetch_add(
+            u64::try_from(reports.len()).unwrap_or(u64::MAX),
+            std::sync::atomic::Ordering::Relaxed,
+        );
         let msg = AgentMessage {
             message: Some(agent_message::Message::Metrics(WorkloadMetrics { reports })),
         };

@@ -279,6 +279,7 @@ impl<M: Member> Engine<M> {
             self.targets.subscribe(),
             tx.clone(),
             flotilla_proto::METRICS_PERIOD,
+            self.metrics.clone(),
         ));
         let _stop_measuring = AbortOnDrop(measuring);
         let mut heartbeat = tokio::time::interval(self.cfg.heartbeat);

@@ -31,6 +31,10 @@ pub struct Metrics {
     pub certificate_expiry: AtomicU64,
     /// Proxied requests streaming now.
     pub proxy_open: AtomicU64,
+    /// Workload metrics reports sent (one per autoscaled workload per period).
+    pub metrics_reports: AtomicU64,
+    /// Of those, reports with a metric that could not be read.
+    pub metrics_errors: AtomicU64,
     /// Proxied requests done, by category and status code.
     pub proxy_requests: std::sync::Mutex<std::collections::BTreeMap<(&'static str, u16), u64>>,
 }
@@ -105,6 +109,18 @@ impl Metrics {
             "When the current client certificate expires.",
             "gauge",
             self.certificate_expiry.load(Ordering::Relaxed),
+        );
+        line(
+            "flotilla_agent_metrics_reports_total",
+            "Workload metrics reports sent to the hub for its FederatedHPAs.",
+            "counter",
+            self.metrics_reports.load(Ordering::Relaxed),
+        );
+        line(
+            "flotilla_agent_metrics_errors_total",
+            "Workload metrics reports with a metric the member could not provide.",
+            "counter",
+            self.metrics_errors.load(Ordering::Relaxed),
         );
         line(
             "flotilla_agent_proxy_open_streams",

@@ -416,5 +416,33 @@ spec:
         replicas(&hub, "steady").await? == 2,
         "steady was scaled by a FederatedHPA that has no metric"
     );
+
+    // The reports are counted on both sides, and the unreadable metric as an error.
+    let hub_metrics = hub.kubectl(&["get", "--raw", "/metrics"]).await?;
+    let received = hub_metrics
+        .lines()
+        .find(|l| l.starts_with("flotilla_hub_workload_metrics_reports_total "))
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|v| v.parse::<f64>().ok())
+        .context("flotilla_hub_workload_metrics_reports_total on the hub's /metrics")?;
+    ensure!(
+        received > 0.0,
+        "the hub counted no workload metrics reports"
+    );
+    for m in [m1, m2] {
+        let sent = m
+            .agent
+            .metric("flotilla_agent_metrics_reports_total")
+            .await?;
+        let errors = m
+            .agent
+            .metric("flotilla_agent_metrics_errors_total")
+            .await?;
+        ensure!(
+            sent > 0 && errors > 0 && errors < sent,
+            "{}: {sent} reports sent, {errors} with errors (the custom metric is served nowhere)",
+            m.name
+        );
+    }
     Ok(())
 }

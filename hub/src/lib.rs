@@ -289,7 +289,7 @@ impl Hub {
         )?;
         let agent_objects = state.objects.clone();
         let health_metrics = state.metrics.controllers();
-        let book = agents::metrics_book::MetricsBook::new();
+        let book = agents::metrics_book::MetricsBook::counting(state.metrics.workload_reports());
         tasks.spawn(controllers::run(
             state.objects.clone(),
             state.metrics.controllers(),

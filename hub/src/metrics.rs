@@ -232,6 +232,7 @@ pub struct Metrics {
     watches: Counter,
     proxy_requests: Family<CodeLabel, Counter>,
     proxy_streams: Gauge,
+    workload_reports: Counter,
     controllers: ControllerMetrics,
     connections: ConnectionMetrics,
 }
@@ -283,6 +284,12 @@ impl Metrics {
             "Cluster proxy requests open now (all clusters)",
             proxy_streams.clone(),
         );
+        let workload_reports = Counter::default();
+        registry.register(
+            "workload_metrics_reports",
+            "Workload metrics reports received from agents for FederatedHPAs",
+            workload_reports.clone(),
+        );
         Self {
             registry: Arc::new(root),
             requests,
@@ -290,6 +297,7 @@ impl Metrics {
             watches,
             proxy_requests,
             proxy_streams,
+            workload_reports,
             controllers,
             connections,
         }
@@ -324,6 +332,11 @@ impl Metrics {
     /// The gauge of open cluster proxy requests.
     pub fn proxy_streams(&self) -> Gauge {
         self.proxy_streams.clone()
+    }
+
+    /// The counter of workload metrics reports received.
+    pub fn workload_reports(&self) -> Counter {
+        self.workload_reports.clone()
     }
 
     /// Records a started watch.

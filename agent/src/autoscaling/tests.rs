@@ -167,3 +167,14 @@ fn selectors_as_strings() {
     );
     assert!(target_of("w", None, &[json!({})]).is_none());
 }
+
+#[test]
+fn reports_with_an_unreadable_metric_count_as_failed() {
+    let mut r = WorkloadMetricsReport::default();
+    assert!(!failed(&r));
+    r.pods_metrics.push(PodsMetricSums {
+        error: "not served".into(),
+        ..Default::default()
+    });
+    assert!(failed(&r));
+}

@@ -35,6 +35,8 @@ pub struct MetricsBook {
     by_workload: Mutex<HashMap<WorkloadKey, HashMap<String, Entry>>>,
     /// What each cluster reported last, so a report replaces the cluster's previous set.
     by_cluster: Mutex<HashMap<String, Vec<WorkloadKey>>>,
+    /// Workload reports accepted.
+    received: prometheus_client::metrics::counter::Counter,
 }
 
 /// Why a report was refused.
@@ -54,6 +56,14 @@ impl MetricsBook {
         Arc::new(Self::default())
     }
 
+    /// An empty book counting the workload reports it accepts on `received`.
+    pub fn counting(received: prometheus_client::metrics::counter::Counter) -> Arc<Self> {
+        Arc::new(Self {
+            received,
+            ..Self::default()
+        })
+    }
+
     /// Records `cluster`'s reports, replacing everything it reported before.
     pub fn record(
         &self,
@@ -71,6 +81,8 @@ impl MetricsBook {
             return Err(BookError::TooLarge(bytes));
         }
         let now = Instant::now();
+        self.received
+            .inc_by(u64::try_from(reports.len()).unwrap_or(u64::MAX));
         let mut keys = Vec::with_capacity(reports.len());
         let mut by_workload = self.by_workload.lock().unwrap_or_else(|e| e.into_inner());
         let mut by_cluster = self.by_cluster.lock().unwrap_or_else(|e| e.into_inner());
