@@ -519,6 +519,17 @@ fn builtins() -> Vec<Resource> {
             false,
         ),
         builtin(
+            "discovery.k8s.io",
+            "v1",
+            "EndpointSlice",
+            "endpointslices",
+            true,
+            &[],
+            false,
+            false,
+            false,
+        ),
+        builtin(
             "coordination.k8s.io",
             "v1",
             "Lease",
@@ -663,6 +674,36 @@ fn with_kind_info(mut r: Resource) -> Resource {
 
 fn karmada_kinds() -> Vec<Resource> {
     vec![
+        with_kind_info(karmada(
+            "networking.karmada.io",
+            "v1alpha1",
+            "MultiClusterService",
+            "multiclusterservices",
+            true,
+            &["mcs"],
+            true,
+            false,
+        )),
+        with_kind_info(karmada(
+            "multicluster.x-k8s.io",
+            "v1alpha1",
+            "ServiceExport",
+            "serviceexports",
+            true,
+            &["svcex"],
+            true,
+            false,
+        )),
+        with_kind_info(karmada(
+            "multicluster.x-k8s.io",
+            "v1alpha1",
+            "ServiceImport",
+            "serviceimports",
+            true,
+            &["svcim"],
+            true,
+            false,
+        )),
         with_kind_info(karmada(
             "autoscaling.karmada.io",
             "v1alpha1",

@@ -11,8 +11,8 @@ use serde_json::{Map, Value, json};
 
 use crate::types::{
     Cluster, ClusterOverridePolicy, ClusterPropagationPolicy, ClusterResourceBinding,
-    ClusterTaintPolicy, CronFederatedHPA, FederatedHPA, OverridePolicy, PropagationPolicy,
-    ResourceBinding, Work, WorkloadRebalancer,
+    ClusterTaintPolicy, CronFederatedHPA, FederatedHPA, MultiClusterService, OverridePolicy,
+    PropagationPolicy, ResourceBinding, ServiceExport, ServiceImport, Work, WorkloadRebalancer,
 };
 use crate::validation::served_kinds;
 
@@ -69,6 +69,25 @@ const CLUSTER_TYPES: &[&str] = &[
     "NodeSummary",
     "ResourceSummary",
     "AllocatableModeling",
+];
+
+const NETWORKING_TYPES: &[&str] = &[
+    "MultiClusterService",
+    "MultiClusterServiceSpec",
+    "ExposurePort",
+    "ExposureRange",
+    "ClusterSelector",
+    "MultiClusterServiceStatus",
+    "ConsumerStatus",
+];
+const MCS_API_TYPES: &[&str] = &[
+    "ServiceExport",
+    "ServiceExportStatus",
+    "ServiceImport",
+    "ServiceImportSpec",
+    "ServicePort",
+    "ServiceImportStatus",
+    "SourceStatus",
 ];
 
 const WORK_V1ALPHA1_TYPES: &[&str] = &[
@@ -239,6 +258,23 @@ const REQUIRED: &[(&str, &[&str])] = &[
         "io.karmada.autoscaling.v1alpha1.FailedExecution",
         &["scheduleTime", "executionTime", "message"],
     ),
+    (
+        "io.karmada.networking.v1alpha1.MultiClusterService",
+        &["spec"],
+    ),
+    (
+        "io.karmada.networking.v1alpha1.MultiClusterServiceSpec",
+        &["types"],
+    ),
+    ("io.karmada.networking.v1alpha1.ExposurePort", &["port"]),
+    ("io.karmada.networking.v1alpha1.ClusterSelector", &["name"]),
+    ("io.x-k8s.multicluster.v1alpha1.ServiceImport", &["spec"]),
+    (
+        "io.x-k8s.multicluster.v1alpha1.ServiceImportSpec",
+        &["type", "ports"],
+    ),
+    ("io.x-k8s.multicluster.v1alpha1.ServicePort", &["port"]),
+    ("io.x-k8s.multicluster.v1alpha1.SourceStatus", &["cluster"]),
     ("io.karmada.cluster.v1alpha1.ClusterSpec", &["syncMode"]),
     (
         "io.karmada.work.v1alpha2.ResourceBindingSpec",
@@ -258,6 +294,10 @@ fn full_name(rust_name: &str) -> String {
         "io.karmada.autoscaling.v1alpha1"
     } else if CLUSTER_TYPES.contains(&rust_name) {
         "io.karmada.cluster.v1alpha1"
+    } else if NETWORKING_TYPES.contains(&rust_name) {
+        "io.karmada.networking.v1alpha1"
+    } else if MCS_API_TYPES.contains(&rust_name) {
+        "io.x-k8s.multicluster.v1alpha1"
     } else if WORK_V1ALPHA1_TYPES.contains(&rust_name) {
         "io.karmada.work.v1alpha1"
     } else if WORK_V1ALPHA2_TYPES.contains(&rust_name) {
@@ -342,6 +382,9 @@ pub fn openapi_schemas() -> Map<String, Value> {
     add::<WorkloadRebalancer>(&mut generator);
     add::<FederatedHPA>(&mut generator);
     add::<CronFederatedHPA>(&mut generator);
+    add::<MultiClusterService>(&mut generator);
+    add::<ServiceExport>(&mut generator);
+    add::<ServiceImport>(&mut generator);
     add::<Cluster>(&mut generator);
     add::<ResourceBinding>(&mut generator);
     add::<ClusterResourceBinding>(&mut generator);
@@ -422,7 +465,9 @@ mod tests {
             assert_eq!(gvk["version"], k.version);
             assert_eq!(gvk["kind"], k.kind);
             assert_eq!(s["type"], "object");
-            assert!(s["properties"]["spec"].is_object(), "{}", k.kind);
+            // A ServiceExport has no spec: its existence exports the Service.
+            let has_spec = s["properties"]["spec"].is_object();
+            assert_eq!(has_spec, k.kind != "ServiceExport", "{}", k.kind);
         }
     }
 

@@ -872,6 +872,9 @@ mod tests {
             "apis/work.karmada.io/v1alpha2",
             "apis/apps.karmada.io/v1alpha1",
             "apis/autoscaling.karmada.io/v1alpha1",
+            "apis/networking.karmada.io/v1alpha1",
+            "apis/multicluster.x-k8s.io/v1alpha1",
+            "apis/discovery.k8s.io/v1",
         ] {
             let url = paths[want]["serverRelativeURL"]
                 .as_str()
@@ -881,7 +884,7 @@ mod tests {
                 "{url}"
             );
         }
-        assert_eq!(paths.len(), 21, "{:?}", paths.keys().collect::<Vec<_>>());
+        assert_eq!(paths.len(), 24, "{:?}", paths.keys().collect::<Vec<_>>());
     }
 
     #[test]

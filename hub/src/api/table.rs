@@ -73,6 +73,15 @@ fn name_col() -> Column {
     }
 }
 
+/// kubectl's list cell: up to three values, then `+ N more...`; `empty` when there are none.
+fn first_three(values: &[String], empty: &str) -> String {
+    match values.len() {
+        0 => empty.to_owned(),
+        1..=3 => values.join(","),
+        n => format!("{} + {} more...", values[..3].join(","), n - 3),
+    }
+}
+
 fn age_col() -> Column {
     Column {
         name: "Age",
@@ -471,6 +480,40 @@ fn columns(res: &Resource) -> Vec<Column> {
             }),
             c("VolumeAttributesClass", "string", 0, |v| {
                 json!(str_at(v, "/spec/volumeAttributesClassName").unwrap_or("<unset>"))
+            }),
+            age_col(),
+        ]),
+        ("discovery.k8s.io", "EndpointSlice") => cols.extend([
+            c("AddressType", "string", 0, |v| json!(s(v, "/addressType"))),
+            c("Ports", "string", 0, |v| {
+                let ports: Vec<String> = v
+                    .get("ports")
+                    .and_then(Value::as_array)
+                    .map(|a| {
+                        a.iter()
+                            .map(|p| match p.get("port").and_then(Value::as_i64) {
+                                Some(n) => n.to_string(),
+                                None => "<unset>".to_owned(),
+                            })
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                json!(first_three(&ports, "<unset>"))
+            }),
+            c("Endpoints", "string", 0, |v| {
+                let addresses: Vec<String> = v
+                    .get("endpoints")
+                    .and_then(Value::as_array)
+                    .map(|a| {
+                        a.iter()
+                            .filter_map(|e| e.get("addresses").and_then(Value::as_array))
+                            .flatten()
+                            .filter_map(Value::as_str)
+                            .map(str::to_owned)
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                json!(first_three(&addresses, "<unset>"))
             }),
             age_col(),
         ]),

@@ -89,6 +89,9 @@ fn decode_builtin(group: &str, kind: &str, obj: &Value) -> Result<Value, (String
             roundtrip::<autoscaling::HorizontalPodAutoscaler>(obj)
         }
         ("policy", "PodDisruptionBudget") => roundtrip::<policy::PodDisruptionBudget>(obj),
+        ("discovery.k8s.io", "EndpointSlice") => {
+            roundtrip::<k8s_openapi::api::discovery::v1::EndpointSlice>(obj)
+        }
         ("scheduling.k8s.io", "PriorityClass") => {
             roundtrip::<k8s_openapi::api::scheduling::v1::PriorityClass>(obj)
         }

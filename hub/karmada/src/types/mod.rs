@@ -8,6 +8,7 @@ mod autoscaling;
 mod binding;
 mod cluster;
 mod common;
+mod networking;
 mod override_policy;
 mod policy;
 mod rebalancer;
@@ -20,6 +21,7 @@ pub use common::{
     ClusterAffinity, Condition, FieldSelector, FieldSelectorRequirement, LabelSelector,
     LabelSelectorRequirement, Quantity, ResourceSelector, Taint, Toleration,
 };
+pub use networking::*;
 pub use override_policy::*;
 pub use policy::*;
 pub use rebalancer::*;

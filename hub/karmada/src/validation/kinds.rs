@@ -218,6 +218,42 @@ const FHPA_COLUMNS: &[PrinterColumn] = &[
 const CRON_FHPA_COLUMNS: &[PrinterColumn] =
     &[SCALE_TARGET_COLUMNS[0], SCALE_TARGET_COLUMNS[1], AGE];
 
+const MCS_COLUMNS: &[PrinterColumn] = &[
+    PrinterColumn {
+        name: "TYPES",
+        type_: "string",
+        json_path: ".spec.types",
+        description: "How the Service is exposed.",
+        priority: 0,
+    },
+    PrinterColumn {
+        name: "DISPATCHED",
+        type_: "string",
+        json_path: ".status.conditions[?(@.type==\"EndpointSliceDispatched\")].status",
+        description: "Whether every consumer received the providers' endpoints.",
+        priority: 0,
+    },
+    AGE,
+];
+
+const IMPORT_COLUMNS: &[PrinterColumn] = &[
+    PrinterColumn {
+        name: "TYPE",
+        type_: "string",
+        json_path: ".spec.type",
+        description: "ClusterSetIP or Headless.",
+        priority: 0,
+    },
+    PrinterColumn {
+        name: "IP",
+        type_: "string",
+        json_path: ".spec.ips",
+        description: "The cluster-set IP.",
+        priority: 0,
+    },
+    AGE,
+];
+
 const CATEGORIES: &[&str] = &["karmada-io"];
 
 static KINDS: &[KindInfo] = &[
@@ -324,6 +360,45 @@ static KINDS: &[KindInfo] = &[
         status_subresource: true,
         printer_columns: CRON_FHPA_COLUMNS,
         schema_name: "io.karmada.autoscaling.v1alpha1.CronFederatedHPA",
+    },
+    KindInfo {
+        group: "networking.karmada.io",
+        version: "v1alpha1",
+        kind: "MultiClusterService",
+        plural: "multiclusterservices",
+        singular: "multiclusterservice",
+        namespaced: true,
+        short_names: &["mcs"],
+        categories: CATEGORIES,
+        status_subresource: true,
+        printer_columns: MCS_COLUMNS,
+        schema_name: "io.karmada.networking.v1alpha1.MultiClusterService",
+    },
+    KindInfo {
+        group: "multicluster.x-k8s.io",
+        version: "v1alpha1",
+        kind: "ServiceExport",
+        plural: "serviceexports",
+        singular: "serviceexport",
+        namespaced: true,
+        short_names: &["svcex"],
+        categories: &[],
+        status_subresource: true,
+        printer_columns: &[AGE],
+        schema_name: "io.x-k8s.multicluster.v1alpha1.ServiceExport",
+    },
+    KindInfo {
+        group: "multicluster.x-k8s.io",
+        version: "v1alpha1",
+        kind: "ServiceImport",
+        plural: "serviceimports",
+        singular: "serviceimport",
+        namespaced: true,
+        short_names: &["svcim"],
+        categories: &[],
+        status_subresource: true,
+        printer_columns: IMPORT_COLUMNS,
+        schema_name: "io.x-k8s.multicluster.v1alpha1.ServiceImport",
     },
     KindInfo {
         group: "cluster.karmada.io",

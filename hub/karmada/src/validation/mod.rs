@@ -3,6 +3,7 @@
 mod autoscaling;
 mod kinds;
 pub mod names;
+mod networking;
 mod objects;
 mod policy;
 

@@ -13,6 +13,11 @@ pub fn is_dns1123_label(s: &str) -> bool {
         && s.ends_with(is_alnum_lower)
 }
 
+/// DNS-1035 label (Service names): a DNS-1123 label that starts with a letter.
+pub fn is_dns1035_label(s: &str) -> bool {
+    is_dns1123_label(s) && s.starts_with(|c: char| c.is_ascii_lowercase())
+}
+
 /// DNS-1123 subdomain as Kubernetes checks it: dot-separated parts of lowercase
 /// alphanumerics and '-', each starting and ending alphanumeric, at most 253 characters in
 /// all (a part may be longer than a label's 63).

@@ -8,8 +8,8 @@ use super::{Errs, FieldError, decode};
 use crate::types::{
     Cluster, ClusterOverridePolicy, ClusterPropagationPolicy, ClusterResourceBinding,
     ClusterTaintPolicy, ClusterTaintPolicySpec, CronFederatedHPA, FederatedHPA, Metadata,
-    OverridePolicy, PropagationPolicy, ResourceBinding, ResourceBindingSpec, Work,
-    WorkloadRebalancer,
+    MultiClusterService, OverridePolicy, PropagationPolicy, ResourceBinding, ResourceBindingSpec,
+    ServiceExport, ServiceImport, Work, WorkloadRebalancer,
 };
 
 pub(super) fn validate_kind(
@@ -86,6 +86,22 @@ pub(super) fn validate_kind(
             validate_metadata(&o.metadata, NameRule::Subdomain, errs);
             super::autoscaling::validate_cron_federated_hpa(&o, obj, errs);
         }
+        "MultiClusterService" => {
+            let o: MultiClusterService = decode(obj, unknown)?;
+            validate_metadata(&o.metadata, NameRule::Subdomain, errs);
+            super::networking::validate_service_name(metadata_name(&o.metadata), errs);
+            super::networking::validate_multi_cluster_service(&o, errs);
+        }
+        "ServiceExport" => {
+            let o: ServiceExport = decode(obj, unknown)?;
+            validate_metadata(&o.metadata, NameRule::Subdomain, errs);
+            super::networking::validate_service_name(metadata_name(&o.metadata), errs);
+        }
+        "ServiceImport" => {
+            let o: ServiceImport = decode(obj, unknown)?;
+            validate_metadata(&o.metadata, NameRule::Subdomain, errs);
+            super::networking::validate_service_import(&o, errs);
+        }
         "Cluster" => {
             let o: Cluster = decode(obj, unknown)?;
             validate_metadata(&o.metadata, NameRule::ClusterName, errs);
@@ -120,6 +136,10 @@ pub(super) fn validate_kind(
         _ => {}
     }
     Ok(())
+}
+
+fn metadata_name(m: &Metadata) -> &str {
+    m.get("name").and_then(Value::as_str).unwrap_or("")
 }
 
 fn namespace(m: &Metadata) -> &str {

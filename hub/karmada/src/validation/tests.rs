@@ -981,3 +981,4 @@ fn cluster_taint_policy_and_rebalancer_rules() {
 }
 
 mod autoscaling;
+mod networking;
