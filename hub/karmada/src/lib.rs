@@ -5,6 +5,7 @@
 
 pub mod autoscaling;
 pub mod defaults;
+pub mod discovery;
 pub mod failover;
 pub mod health;
 pub mod interpreter;
