@@ -63,10 +63,19 @@ fn sources(p: &ConsumerPlan) -> Vec<&str> {
     p.slices.iter().map(|s| s.source_cluster.as_str()).collect()
 }
 
+/// name, exports, sources, regions, fell back.
+type RegionCase = (
+    &'static str,
+    Vec<Export>,
+    Vec<&'static str>,
+    Vec<&'static str>,
+    bool,
+);
+
 #[test]
 fn region_affinity_prefers_the_consumers_region_and_falls_back_when_it_has_no_ready_endpoint() {
     let c = consumer("c", Some("us-east"), Some("us-east-1b"));
-    let cases: Vec<(&str, Vec<Export>, Vec<&str>, Vec<&str>, bool)> = vec![
+    let cases: Vec<RegionCase> = vec![
         (
             "A in the region serves C",
             vec![
