@@ -426,6 +426,16 @@ impl Member for BenchMember {
     ) -> flotilla_proto::v1::WorkloadMetricsReport {
         self.inner.measure(target).await
     }
+
+    async fn exported(
+        &self,
+        services: &[flotilla_agent::discovery::ServiceRef],
+    ) -> std::collections::BTreeMap<
+        flotilla_agent::discovery::ServiceRef,
+        flotilla_proto::v1::ExportedService,
+    > {
+        self.inner.exported(services).await
+    }
 }
 
 /// The hub's API paths used here.

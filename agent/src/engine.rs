@@ -67,6 +67,8 @@ struct WorkState {
     preserve: bool,
     /// The workload to measure, when the hub autoscales it.
     measure: Option<crate::autoscaling::MeasureTarget>,
+    /// The Service whose endpoints to report, when the hub exports it.
+    export: Option<crate::discovery::ServiceRef>,
     results: Vec<ManifestState>,
     needs_apply: bool,
     dirty: bool,
@@ -97,6 +99,8 @@ pub struct Engine<M: Member> {
     pending_deletes: Vec<(String, ObjectRef)>,
     /// The workloads to measure, for the session's metrics task.
     targets: tokio::sync::watch::Sender<Vec<crate::autoscaling::MeasureTarget>>,
+    /// The exported Services, for the session's endpoints task.
+    exports: tokio::sync::watch::Sender<Vec<crate::discovery::ServiceRef>>,
 }
 
 impl<M: Member> std::fmt::Debug for Engine<M> {
@@ -132,6 +136,14 @@ pub struct WorkSpec {
     pub preserve: bool,
     /// The metrics to report for its workload ([`flotilla_proto::METRICS_ANNOTATION`]).
     pub metrics: Option<String>,
+    /// Whether to report its Service's endpoints ([`flotilla_proto::EXPORT_ANNOTATION`]).
+    pub export: Option<String>,
+}
+
+fn annotation(v: &Value, key: &str) -> Option<String> {
+    v.pointer(&format!("/metadata/annotations/{}", key.replace('/', "~1")))
+        .and_then(Value::as_str)
+        .map(str::to_owned)
 }
 
 /// Reads a Work's JSON.
@@ -153,13 +165,8 @@ pub fn parse_work(json: &[u8]) -> Result<WorkSpec, String> {
             .and_then(Value::as_bool)
             .unwrap_or(false),
         overwrite: conflict_overwrite(&v),
-        metrics: v
-            .pointer(&format!(
-                "/metadata/annotations/{}",
-                flotilla_proto::METRICS_ANNOTATION.replace('/', "~1")
-            ))
-            .and_then(Value::as_str)
-            .map(str::to_owned),
+        metrics: annotation(&v, flotilla_proto::METRICS_ANNOTATION),
+        export: annotation(&v, flotilla_proto::EXPORT_ANNOTATION),
         preserve: v
             .pointer("/spec/preserveResourcesOnDeletion")
             .and_then(Value::as_bool)
@@ -199,6 +206,7 @@ impl<M: Member> Engine<M> {
             scanned: false,
             pending_deletes: Vec::new(),
             targets: tokio::sync::watch::Sender::new(Vec::new()),
+            exports: tokio::sync::watch::Sender::new(Vec::new()),
         }
     }
 
@@ -282,6 +290,15 @@ impl<M: Member> Engine<M> {
             self.metrics.clone(),
         ));
         let _stop_measuring = AbortOnDrop(measuring);
+        // So do the endpoints of exported Services.
+        let reporting = tokio::spawn(crate::discovery::run(
+            self.member.clone(),
+            self.exports.subscribe(),
+            tx.clone(),
+            flotilla_proto::ENDPOINTS_PERIOD,
+            self.metrics.clone(),
+        ));
+        let _stop_reporting = AbortOnDrop(reporting);
         let mut heartbeat = tokio::time::interval(self.cfg.heartbeat);
         heartbeat.tick().await;
         let mut debounce = tokio::time::interval(self.cfg.debounce);
@@ -397,6 +414,13 @@ impl<M: Member> Engine<M> {
                 return;
             }
         };
+        let export = crate::discovery::export_of(name, spec.export.as_deref(), &spec.manifests);
+        if self.works.get(name).is_some_and(|w| w.export != export) {
+            if let Some(w) = self.works.get_mut(name) {
+                w.export = export.clone();
+            }
+            self.publish_exports();
+        }
         let measure = crate::autoscaling::target_of(name, spec.metrics.as_deref(), &spec.manifests);
         if self.works.get(name).is_some_and(|w| w.measure != measure) {
             if let Some(w) = self.works.get_mut(name) {
@@ -423,9 +447,14 @@ impl<M: Member> Engine<M> {
         w.preserve = spec.preserve;
         let measured = w.measure.is_some() || measure.is_some();
         w.measure = measure;
+        let exported = w.export.is_some() || export.is_some();
+        w.export = export;
         w.needs_apply = true;
         if measured {
             self.publish_targets();
+        }
+        if exported {
+            self.publish_exports();
         }
         self.metrics
             .works
@@ -517,12 +546,30 @@ impl<M: Member> Engine<M> {
         });
     }
 
+    fn publish_exports(&self) {
+        let mut list: Vec<_> = self
+            .works
+            .values()
+            .filter_map(|w| w.export.clone())
+            .collect();
+        list.sort();
+        list.dedup();
+        self.exports.send_if_modified(|t| {
+            let changed = *t != list;
+            *t = list;
+            changed
+        });
+    }
+
     async fn remove_work(&mut self, name: &str) {
         let Some(w) = self.works.remove(name) else {
             return;
         };
         if w.measure.is_some() {
             self.publish_targets();
+        }
+        if w.export.is_some() {
+            self.publish_exports();
         }
         for t in w.results.iter().filter_map(|r| r.target.clone()) {
             if w.preserve {

@@ -161,6 +161,42 @@ impl Member for FakeMember {
             .collect())
     }
 
+    /// Services and EndpointSlices are the stored objects (put with [`FakeMember::insert`]
+    /// or applied).
+    async fn exported(
+        &self,
+        services: &[crate::discovery::ServiceRef],
+    ) -> BTreeMap<crate::discovery::ServiceRef, flotilla_proto::v1::ExportedService> {
+        let objects = self.objects();
+        services
+            .iter()
+            .map(|r| {
+                let object = objects
+                    .iter()
+                    .find(|(k, _)| {
+                        k.group.is_empty()
+                            && k.kind == "Service"
+                            && k.namespace == r.namespace
+                            && k.name == r.name
+                    })
+                    .map(|(_, v)| v);
+                let slices: Vec<Value> = objects
+                    .iter()
+                    .filter(|(k, v)| {
+                        k.group == "discovery.k8s.io"
+                            && k.kind == "EndpointSlice"
+                            && k.namespace == r.namespace
+                            && v.pointer("/metadata/labels/kubernetes.io~1service-name")
+                                .and_then(Value::as_str)
+                                == Some(r.name.as_str())
+                    })
+                    .map(|(_, v)| v.clone())
+                    .collect();
+                (r.clone(), crate::discovery::report(r, object, &slices))
+            })
+            .collect()
+    }
+
     /// Every replica of the applied workload is a ready pod with a sample of each resource
     /// at the set percentage of its request.
     async fn measure(&self, target: &MeasureTarget) -> WorkloadMetricsReport {

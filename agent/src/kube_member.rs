@@ -566,6 +566,14 @@ impl Member for KubeMember {
         crate::measure::measure(&self.client, target, &plurals).await
     }
 
+    async fn exported(
+        &self,
+        services: &[crate::discovery::ServiceRef],
+    ) -> std::collections::BTreeMap<crate::discovery::ServiceRef, flotilla_proto::v1::ExportedService>
+    {
+        crate::discovery::read(&self.client, services).await
+    }
+
     async fn heartbeat(&self, with_enablements: bool) -> Heartbeat {
         let mut hb = Heartbeat::default();
         let req = http::Request::get("/readyz").body(Vec::new());

@@ -5,6 +5,7 @@ pub mod autoscaling;
 pub mod config;
 pub mod connect;
 pub mod credentials;
+pub mod discovery;
 pub mod engine;
 pub mod fake;
 pub mod guard;

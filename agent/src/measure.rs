@@ -18,7 +18,7 @@ const PAGE: u32 = 1000;
 const MAX_PAGES: usize = 20;
 
 /// Percent-encodes a query value.
-fn encode(s: &str) -> String {
+pub(crate) fn encode(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for b in s.bytes() {
         if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
@@ -43,20 +43,44 @@ async fn get(client: &Client, path: &str) -> Result<Value, String> {
 }
 
 async fn list_pods(client: &Client, ns: &str, selector: &str) -> Result<Vec<Value>, String> {
-    let mut pods = Vec::new();
+    list(
+        client,
+        &format!("/api/v1/namespaces/{}/pods", encode(ns)),
+        selector,
+    )
+    .await
+    .map_err(|e| {
+        if e.is_empty() {
+            format!(
+                "the workload selects more than {} pods",
+                PAGE as usize * MAX_PAGES
+            )
+        } else {
+            e
+        }
+    })
+}
+
+/// Lists the objects at `collection` (a list path without query) matching `selector`, page
+/// by page. An empty error means there were more than `PAGE * MAX_PAGES`.
+pub(crate) async fn list(
+    client: &Client,
+    collection: &str,
+    selector: &str,
+) -> Result<Vec<Value>, String> {
+    let mut out = Vec::new();
     let mut cont = String::new();
     for _ in 0..MAX_PAGES {
-        let mut path = format!(
-            "/api/v1/namespaces/{}/pods?labelSelector={}&limit={PAGE}",
-            encode(ns),
-            encode(selector)
-        );
+        let mut path = format!("{collection}?limit={PAGE}");
+        if !selector.is_empty() {
+            path.push_str(&format!("&labelSelector={}", encode(selector)));
+        }
         if !cont.is_empty() {
             path.push_str(&format!("&continue={}", encode(&cont)));
         }
         let page = get(client, &path).await?;
         if let Some(items) = page.get("items").and_then(Value::as_array) {
-            pods.extend(items.iter().cloned());
+            out.extend(items.iter().cloned());
         }
         cont = page
             .pointer("/metadata/continue")
@@ -64,13 +88,10 @@ async fn list_pods(client: &Client, ns: &str, selector: &str) -> Result<Vec<Valu
             .unwrap_or_default()
             .to_owned();
         if cont.is_empty() {
-            return Ok(pods);
+            return Ok(out);
         }
     }
-    Err(format!(
-        "the workload selects more than {} pods",
-        PAGE as usize * MAX_PAGES
-    ))
+    Err(String::new())
 }
 
 fn items(v: &Value) -> Vec<Value> {

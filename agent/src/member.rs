@@ -118,6 +118,18 @@ pub trait Member: Send + Sync + 'static {
     ) -> impl Future<Output = Result<Vec<(String, ObjectRef)>, MemberError>> + Send;
     /// Cluster facts; API enablements are included when `with_enablements` or changed.
     fn heartbeat(&self, with_enablements: bool) -> impl Future<Output = Heartbeat> + Send;
+    /// The exported Services as the member has them now: every Service of `services` whose
+    /// namespace could be read (an absent Service is reported as not present); a Service
+    /// whose namespace could not be read is left out.
+    fn exported(
+        &self,
+        services: &[crate::discovery::ServiceRef],
+    ) -> impl Future<
+        Output = std::collections::BTreeMap<
+            crate::discovery::ServiceRef,
+            flotilla_proto::v1::ExportedService,
+        >,
+    > + Send;
     /// The metrics of one autoscaled workload (errors are reported in the result).
     fn measure(
         &self,

@@ -35,6 +35,8 @@ pub struct Metrics {
     pub metrics_reports: AtomicU64,
     /// Of those, reports with a metric that could not be read.
     pub metrics_errors: AtomicU64,
+    /// Exported Service reports sent (one per Service whose endpoints changed).
+    pub endpoint_reports: AtomicU64,
     /// Proxied requests done, by category and status code.
     pub proxy_requests: std::sync::Mutex<std::collections::BTreeMap<(&'static str, u16), u64>>,
 }
@@ -121,6 +123,12 @@ impl Metrics {
             "Workload metrics reports with a metric the member could not provide.",
             "counter",
             self.metrics_errors.load(Ordering::Relaxed),
+        );
+        line(
+            "flotilla_agent_endpoint_reports_total",
+            "Exported Service endpoint reports sent to the hub.",
+            "counter",
+            self.endpoint_reports.load(Ordering::Relaxed),
         );
         line(
             "flotilla_agent_proxy_open_streams",

@@ -450,7 +450,65 @@ fn rng_quantity(rng: &mut Rng) -> &'static str {
 }
 
 /// An agent message built field by field, with sizes and values around the limits.
+fn random_endpoints(rng: &mut Rng) -> agent_message::Message {
+    use flotilla_proto::v1::{
+        EndpointPort, EndpointReport, EndpointSliceReport, ExportedService, ServiceEndpoints,
+        ServicePortShape,
+    };
+    let opt = |rng: &mut Rng| (!rng.one_in(3)).then(|| rng.one_in(2));
+    agent_message::Message::Endpoints(ServiceEndpoints {
+        full: rng.one_in(2),
+        exported: (0..rng.below(3)).map(|_| random_text(rng)).collect(),
+        services: (0..rng.below(3))
+            .map(|_| ExportedService {
+                namespace: random_text(rng),
+                name: random_text(rng),
+                present: rng.one_in(2),
+                headless: rng.one_in(2),
+                ports: (0..rng.below(3))
+                    .map(|_| ServicePortShape {
+                        name: random_text(rng),
+                        protocol: random_text(rng),
+                        port: rng.next_u64() as i32,
+                        app_protocol: random_text(rng),
+                    })
+                    .collect(),
+                slices: (0..rng.below(3))
+                    .map(|_| EndpointSliceReport {
+                        name: random_text(rng),
+                        address_type: random_text(rng),
+                        ports: (0..rng.below(3))
+                            .map(|_| EndpointPort {
+                                name: random_text(rng),
+                                protocol: random_text(rng),
+                                port: (!rng.one_in(3)).then(|| rng.next_u64() as i32),
+                                app_protocol: random_text(rng),
+                            })
+                            .collect(),
+                        endpoints: (0..rng.below(4))
+                            .map(|_| EndpointReport {
+                                addresses: (0..rng.below(3)).map(|_| random_text(rng)).collect(),
+                                ready: opt(rng),
+                                serving: opt(rng),
+                                terminating: opt(rng),
+                                zone: random_text(rng),
+                                hostname: random_text(rng),
+                            })
+                            .collect(),
+                    })
+                    .collect(),
+                work_name: random_text(rng),
+            })
+            .collect(),
+    })
+}
+
 fn random_agent_message(rng: &mut Rng) -> AgentMessage {
+    if rng.one_in(3) {
+        return AgentMessage {
+            message: Some(random_endpoints(rng)),
+        };
+    }
     let message = if rng.one_in(2) {
         agent_message::Message::Heartbeat(Heartbeat {
             api_reachable: rng.one_in(2),
@@ -548,6 +606,26 @@ fn fuzz_agent_messages() {
                 let book = flotilla_hub::agents::metrics_book::MetricsBook::new();
                 if book.record("m1", m.reports).is_err() {
                     return false;
+                }
+            }
+            Some(agent_message::Message::Endpoints(r)) => {
+                // Bounded, then converted into the hub's copies without a panic.
+                if flotilla_hub::agents::endpoints::check(&r).is_err() {
+                    return false;
+                }
+                for s in &r.services {
+                    let shape = flotilla_hub::agents::endpoints::shape_of(s);
+                    for sl in flotilla_hub::agents::endpoints::slices_of(s) {
+                        let v = flotilla_karmada::discovery::stored::stored_slice(
+                            "m1",
+                            &s.namespace,
+                            &s.name,
+                            &shape,
+                            NOW,
+                            &sl,
+                        );
+                        assert_eq!(flotilla_karmada::discovery::stored::slice_of(&v), sl);
+                    }
                 }
             }
             Some(agent_message::Message::Hello(_) | agent_message::Message::Ack(_)) | None => {}

@@ -37,6 +37,13 @@ pub const CONFLICT_RESOLUTION_ANNOTATION: &str = "work.karmada.io/conflict-resol
 /// FederatedHPAs' `spec.metrics` (autoscaling/v2 MetricSpec) the agent measures and reports.
 pub const METRICS_ANNOTATION: &str = "autoscaling.flotilla.io/metrics";
 
+/// Annotation on the Work of a Service a member exports (`"true"`): the agent reports the
+/// Service's shape and EndpointSlices.
+pub const EXPORT_ANNOTATION: &str = "discovery.flotilla.io/export";
+
+/// The shortest time between two endpoint reports of an agent after the first.
+pub const ENDPOINTS_PERIOD: std::time::Duration = std::time::Duration::from_secs(1);
+
 /// Label on a workload template (and so on its member copies) whose replicas the members'
 /// own HorizontalPodAutoscalers own: the agent keeps each member's replicas (Karmada's name).
 pub const RETAIN_REPLICAS_LABEL: &str = "resourcetemplate.karmada.io/retain-replicas";

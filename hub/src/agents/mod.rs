@@ -7,6 +7,7 @@
 //! (marks clusters `Ready=Unknown` when heartbeats stop, keeps their Leases) and the empty-Work
 //! reaper.
 
+pub mod endpoints;
 pub mod enroll;
 pub mod health;
 pub mod limits;

@@ -526,6 +526,31 @@ async fn handle(shared: &Shared, id: &PeerIdentity, m: AgentMessage) -> Result<(
                 .record(&id.cluster, m.reports)
                 .map_err(|e| Status::invalid_argument(format!("metrics refused: {e}")))
         }
+        Some(agent_message::Message::Endpoints(r)) => {
+            shared
+                .limits
+                .wait(
+                    &id.cluster,
+                    limits::Kind::Status,
+                    prost::Message::encoded_len(&r),
+                )
+                .await;
+            shared.heard(&id.cluster);
+            super::endpoints::check(&r)
+                .map_err(|e| Status::invalid_argument(format!("endpoints refused: {e}")))?;
+            // Written only as the certificate's own cluster's copies.
+            let folded = super::endpoints::fold(&shared.objects, &id.cluster, &r)
+                .await
+                .map_err(|e| Status::unavailable(e.message))?;
+            if folded.refused > 0 {
+                tracing::warn!(
+                    cluster = %id.cluster,
+                    refused = folded.refused,
+                    "endpoints of Services the hub does not export from this cluster were ignored"
+                );
+            }
+            Ok(())
+        }
         Some(agent_message::Message::Hello(_)) => {
             Err(Status::invalid_argument("Hello may only be sent once"))
         }

@@ -4,6 +4,7 @@
 //! agents report and writes the results into the consumers' Works.
 
 mod render;
+pub mod stored;
 
 use std::collections::BTreeSet;
 
@@ -15,7 +16,7 @@ pub const SERVICE_NAME_LABEL: &str = "kubernetes.io/service-name";
 pub const MANAGED_BY_LABEL: &str = "endpointslice.kubernetes.io/managed-by";
 /// Our value of [`MANAGED_BY_LABEL`]; members' own EndpointSlice controllers leave such
 /// slices alone.
-pub const MANAGED_BY: &str = "flotilla.io/service-discovery";
+pub const MANAGED_BY: &str = "service-discovery.flotilla.io";
 /// KEP-1645 label naming the cluster an imported EndpointSlice's endpoints run in.
 pub const SOURCE_CLUSTER_LABEL: &str = "multicluster.kubernetes.io/source-cluster";
 /// KEP-1645 label naming the imported Service an EndpointSlice belongs to.
@@ -23,6 +24,8 @@ pub const MCS_SERVICE_NAME_LABEL: &str = "multicluster.kubernetes.io/service-nam
 /// Annotation choosing where a consumer's endpoints come from: `region` (default), `zone`
 /// or `none`.
 pub const AFFINITY_ANNOTATION: &str = "flotilla.io/endpoint-affinity";
+/// Annotation with a slice's name in its source cluster (on the hub's and consumers' copies).
+pub const SLICE_NAME_ANNOTATION: &str = "discovery.flotilla.io/source-slice";
 /// Prefix of the Service a ServiceImport creates in consumers (`derived-<name>`).
 pub const DERIVED_PREFIX: &str = "derived-";
 

@@ -302,7 +302,7 @@ fn rendered_slices_carry_the_labels_hints_and_no_node_names() {
                 "namespace": "shop",
                 "labels": {
                     "kubernetes.io/service-name": "derived-web",
-                    "endpointslice.kubernetes.io/managed-by": "flotilla.io/service-discovery",
+                    "endpointslice.kubernetes.io/managed-by": "service-discovery.flotilla.io",
                     "multicluster.kubernetes.io/source-cluster": "a",
                     "multicluster.kubernetes.io/service-name": "web",
                 },

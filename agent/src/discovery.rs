@@ -1,0 +1,361 @@
+//! Endpoints of exported Services: the Works the hub marks with
+//! [`flotilla_proto::EXPORT_ANNOTATION`] name a Service; this member's copy of it (its type and
+//! ports) and its EndpointSlices go to the hub, which hands them to consumer clusters.
+//!
+//! The conversions are pure functions; [`run`] reads the member every
+//! [`flotilla_proto::ENDPOINTS_PERIOD`] and sends only what changed, all of it after a change
+//! of the exported set and at the start of a session.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use flotilla_proto::v1::{
+    AgentMessage, EndpointPort, EndpointReport, EndpointSliceReport, ExportedService,
+    ServiceEndpoints, ServicePortShape, agent_message,
+};
+use serde_json::Value;
+use tokio::sync::{mpsc, watch};
+
+use crate::member::Member;
+
+/// Most Services one agent exports; the rest are not reported.
+pub const MAX_EXPORTS: usize = 2000;
+/// Most EndpointSlices reported per Service.
+pub const MAX_SLICES: usize = 100;
+/// Most endpoints reported per EndpointSlice (Kubernetes allows 1,000).
+pub const MAX_ENDPOINTS: usize = 1000;
+/// Most Services in one message.
+const BATCH: usize = 200;
+
+/// A Service the member exports.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct ServiceRef {
+    /// Its namespace.
+    pub namespace: String,
+    /// Its name.
+    pub name: String,
+    /// The Work that exports it.
+    pub work: String,
+}
+
+/// The Service a Work exports: its first manifest, when the Work carries the export
+/// annotation and that manifest is a core Service.
+pub fn export_of(work: &str, annotation: Option<&str>, manifests: &[Value]) -> Option<ServiceRef> {
+    if annotation != Some("true") {
+        return None;
+    }
+    let m = manifests.first()?;
+    if m.get("apiVersion").and_then(Value::as_str) != Some("v1")
+        || m.get("kind").and_then(Value::as_str) != Some("Service")
+    {
+        return None;
+    }
+    let md = m.get("metadata")?;
+    let name = md.get("name").and_then(Value::as_str)?;
+    let namespace = md
+        .get("namespace")
+        .and_then(Value::as_str)
+        .unwrap_or("default");
+    Some(ServiceRef {
+        namespace: namespace.to_owned(),
+        name: name.to_owned(),
+        work: work.to_owned(),
+    })
+}
+
+fn s(v: &Value, key: &str) -> String {
+    v.get(key)
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_owned()
+}
+
+/// The report of one Service from its object (`None` when absent) and its EndpointSlices.
+pub fn report(service: &ServiceRef, object: Option<&Value>, slices: &[Value]) -> ExportedService {
+    let mut out = ExportedService {
+        namespace: service.namespace.clone(),
+        name: service.name.clone(),
+        work_name: service.work.clone(),
+        ..Default::default()
+    };
+    let Some(svc) = object else {
+        return out;
+    };
+    out.present = true;
+    out.headless = svc.pointer("/spec/clusterIP").and_then(Value::as_str) == Some("None");
+    out.ports = svc
+        .pointer("/spec/ports")
+        .and_then(Value::as_array)
+        .map(|ports| {
+            ports
+                .iter()
+                .map(|p| ServicePortShape {
+                    name: s(p, "name"),
+                    protocol: p
+                        .get("protocol")
+                        .and_then(Value::as_str)
+                        .unwrap_or("TCP")
+                        .to_owned(),
+                    port: p
+                        .get("port")
+                        .and_then(Value::as_i64)
+                        .and_then(|n| i32::try_from(n).ok())
+                        .unwrap_or_default(),
+                    app_protocol: s(p, "appProtocol"),
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    let mut sorted: Vec<&Value> = slices.iter().collect();
+    sorted.sort_by_key(|v| v.pointer("/metadata/name").and_then(Value::as_str));
+    out.slices = sorted
+        .into_iter()
+        .filter(|v| v.pointer("/metadata/deletionTimestamp").is_none())
+        .take(MAX_SLICES)
+        .map(slice_report)
+        .collect();
+    out
+}
+
+fn slice_report(v: &Value) -> EndpointSliceReport {
+    let ports = v
+        .get("ports")
+        .and_then(Value::as_array)
+        .map(|ports| {
+            ports
+                .iter()
+                .map(|p| EndpointPort {
+                    name: s(p, "name"),
+                    protocol: s(p, "protocol"),
+                    port: p
+                        .get("port")
+                        .and_then(Value::as_i64)
+                        .and_then(|n| i32::try_from(n).ok()),
+                    app_protocol: s(p, "appProtocol"),
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    let endpoints = v
+        .get("endpoints")
+        .and_then(Value::as_array)
+        .map(|eps| {
+            eps.iter()
+                .take(MAX_ENDPOINTS)
+                .map(|e| {
+                    let cond = |k: &str| {
+                        e.pointer(&format!("/conditions/{k}"))
+                            .and_then(Value::as_bool)
+                    };
+                    EndpointReport {
+                        addresses: e
+                            .get("addresses")
+                            .and_then(Value::as_array)
+                            .map(|a| {
+                                a.iter()
+                                    .filter_map(Value::as_str)
+                                    .map(str::to_owned)
+                                    .collect()
+                            })
+                            .unwrap_or_default(),
+                        ready: cond("ready"),
+                        serving: cond("serving"),
+                        terminating: cond("terminating"),
+                        zone: s(e, "zone"),
+                        hostname: s(e, "hostname"),
+                    }
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    EndpointSliceReport {
+        name: v
+            .pointer("/metadata/name")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_owned(),
+        address_type: s(v, "addressType"),
+        ports,
+        endpoints,
+    }
+}
+
+/// What changed since the last report: every Service in `now` whose report differs from
+/// `sent`, in order.
+pub fn changed<'a>(
+    sent: &BTreeMap<ServiceRef, ExportedService>,
+    now: &'a BTreeMap<ServiceRef, ExportedService>,
+) -> Vec<&'a ExportedService> {
+    now.iter()
+        .filter(|(k, v)| sent.get(*k) != Some(*v))
+        .map(|(_, v)| v)
+        .collect()
+}
+
+fn message(exported: Option<Vec<String>>, services: Vec<ExportedService>) -> AgentMessage {
+    AgentMessage {
+        message: Some(agent_message::Message::Endpoints(ServiceEndpoints {
+            full: exported.is_some(),
+            services,
+            exported: exported.unwrap_or_default(),
+        })),
+    }
+}
+
+/// Reports the exported Services' endpoints while the session lasts: everything at the
+/// start and whenever the exported set changes (`full`), then every `period` the Services
+/// whose report changed. A namespace the member could not be read in keeps its last report.
+pub async fn run<M: Member>(
+    member: std::sync::Arc<M>,
+    mut exports: watch::Receiver<Vec<ServiceRef>>,
+    tx: mpsc::Sender<AgentMessage>,
+    period: Duration,
+    counters: std::sync::Arc<crate::metrics::Metrics>,
+) {
+    let mut sent: BTreeMap<ServiceRef, ExportedService> = BTreeMap::new();
+    let mut full = true;
+    let mut tick = tokio::time::interval(period);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            r = exports.changed() => {
+                if r.is_err() {
+                    return;
+                }
+                full = true;
+            }
+        }
+        let list: Vec<ServiceRef> = exports
+            .borrow_and_update()
+            .iter()
+            .take(MAX_EXPORTS)
+            .cloned()
+            .collect();
+        if list.is_empty() && !full {
+            continue;
+        }
+        let read = member.exported(&list).await;
+        let mut now: BTreeMap<ServiceRef, ExportedService> = BTreeMap::new();
+        for r in &list {
+            match read.get(r) {
+                Some(v) => {
+                    now.insert(r.clone(), v.clone());
+                }
+                // Unreadable this time: keep what the hub has.
+                None => {
+                    if let Some(old) = sent.get(r) {
+                        now.insert(r.clone(), old.clone());
+                    }
+                }
+            }
+        }
+        let batches: Vec<Vec<ExportedService>> = if full {
+            let all: Vec<ExportedService> = now.values().cloned().collect();
+            if all.is_empty() {
+                vec![Vec::new()]
+            } else {
+                all.chunks(BATCH).map(<[ExportedService]>::to_vec).collect()
+            }
+        } else {
+            changed(&sent, &now)
+                .chunks(BATCH)
+                .map(|c| c.iter().map(|s| (*s).clone()).collect())
+                .collect()
+        };
+        // A full report names every exported Service in its first message; its data may
+        // follow in later ones.
+        for (i, services) in batches.into_iter().enumerate() {
+            counters.endpoint_reports.fetch_add(
+                u64::try_from(services.len()).unwrap_or(u64::MAX),
+                std::sync::atomic::Ordering::Relaxed,
+            );
+            let exported = (full && i == 0).then(|| {
+                list.iter()
+                    .map(|r| format!("{}/{}", r.namespace, r.name))
+                    .collect()
+            });
+            if tx.send(message(exported, services)).await.is_err() {
+                return;
+            }
+        }
+        sent = now;
+        full = false;
+    }
+}
+
+/// Names per label selector when listing EndpointSlices.
+const NAMES_PER_LIST: usize = 100;
+
+/// Reads the exported Services from a real member: per namespace, one list of Services and
+/// one list of EndpointSlices per hundred Services (`kubernetes.io/service-name in (...)`),
+/// so only exported Services' slices are read.
+pub async fn read(
+    client: &kube::Client,
+    services: &[ServiceRef],
+) -> BTreeMap<ServiceRef, ExportedService> {
+    let mut by_ns: BTreeMap<&str, Vec<&ServiceRef>> = BTreeMap::new();
+    for s in services {
+        by_ns.entry(s.namespace.as_str()).or_default().push(s);
+    }
+    let mut out = BTreeMap::new();
+    for (ns, refs) in by_ns {
+        let ns_path = crate::measure::encode(ns);
+        let Ok(objects) = crate::measure::list(
+            client,
+            &format!("/api/v1/namespaces/{ns_path}/services"),
+            "",
+        )
+        .await
+        else {
+            tracing::debug!(
+                namespace = ns,
+                "listing Services failed; keeping the last report"
+            );
+            continue;
+        };
+        let mut slices: BTreeMap<String, Vec<Value>> = BTreeMap::new();
+        let mut complete = true;
+        for chunk in refs.chunks(NAMES_PER_LIST) {
+            let names: Vec<&str> = chunk.iter().map(|r| r.name.as_str()).collect();
+            let selector = format!("kubernetes.io/service-name in ({})", names.join(","));
+            match crate::measure::list(
+                client,
+                &format!("/apis/discovery.k8s.io/v1/namespaces/{ns_path}/endpointslices"),
+                &selector,
+            )
+            .await
+            {
+                Ok(items) => {
+                    for item in items {
+                        if let Some(svc) = item
+                            .pointer("/metadata/labels/kubernetes.io~1service-name")
+                            .and_then(Value::as_str)
+                        {
+                            slices.entry(svc.to_owned()).or_default().push(item);
+                        }
+                    }
+                }
+                Err(_) => complete = false,
+            }
+        }
+        if !complete {
+            tracing::debug!(
+                namespace = ns,
+                "listing EndpointSlices failed; keeping the last report"
+            );
+            continue;
+        }
+        for r in refs {
+            let object = objects
+                .iter()
+                .find(|o| o.pointer("/metadata/name").and_then(Value::as_str) == Some(&r.name));
+            let own = slices.get(&r.name).map(Vec::as_slice).unwrap_or_default();
+            out.insert(r.clone(), report(r, object, own));
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests;
