@@ -16,8 +16,8 @@ use flotilla_karmada::types::{ClusterPropagationPolicy, ClusterTaintPolicy, Prop
 use serde_json::Value;
 
 use super::keys::{
-    BINDING_LABEL, NAMESPACE_LABEL, binding_key, key_name, policy_id, prefix, reserved_namespace,
-    split_key,
+    BINDING_LABEL, NAMESPACE_LABEL, SERVICE_LABEL, binding_key, key_name, policy_id, prefix,
+    reserved_namespace, split_key,
 };
 use crate::registry::{Registry, Resource, Schema};
 
@@ -42,6 +42,10 @@ pub enum Class {
     Binding,
     /// A Work.
     Work,
+    /// A MultiClusterService.
+    Mcs,
+    /// An EndpointSlice named like the hub's copies of providers' slices (`imported-`).
+    ImportedSlice,
     /// Nothing the controllers read.
     Other,
 }
@@ -136,6 +140,8 @@ pub struct State {
     rebalancers: BTreeMap<String, Bytes>,
     /// FederatedHPAs and CronFederatedHPAs, by key and by the template they scale.
     pub scaling: super::scaling_index::ScalingIndex,
+    /// MultiClusterServices and providers' EndpointSlice copies by Service.
+    pub discovery: super::discovery_index::DiscoveryIndex,
     /// The hub's failover settings.
     pub failover: FailoverConfig,
     clusters: BTreeMap<String, ClusterEntry>,
@@ -340,17 +346,27 @@ impl State {
             (prefix::RB, Class::Binding),
             (prefix::CRB, Class::Binding),
             (prefix::WORKS, Class::Work),
+            (prefix::MCS, Class::Mcs),
         ] {
             if key.starts_with(p) {
                 return c;
             }
         }
+        if key
+            .strip_prefix(prefix::ENDPOINT_SLICES)
+            .and_then(|rest| rest.split_once('/'))
+            .is_some_and(|(_, name)| name.starts_with("imported-"))
+        {
+            return Class::ImportedSlice;
+        }
         let Some(res) = self.resource_of_key(key) else {
             return Class::Other;
         };
-        if matches!(res.schema, Schema::Karmada)
-            || flotilla_karmada::matching::is_skipped_kind(&res.group, &res.kind)
-        {
+        // The Karmada kinds are never templates; the MCS API's (ServiceExport, ServiceImport)
+        // are propagated like any other.
+        let karmada_only =
+            matches!(res.schema, Schema::Karmada) && res.group.ends_with("karmada.io");
+        if karmada_only || flotilla_karmada::matching::is_skipped_kind(&res.group, &res.kind) {
             return Class::Other;
         }
         match split_key(res, key) {
@@ -467,6 +483,14 @@ impl State {
             }
             Class::Binding => self.upsert_binding(key, value),
             Class::Work => self.upsert_work(key, value),
+            Class::Mcs => {
+                self.discovery.upsert_mcs(key, value.clone());
+            }
+            Class::ImportedSlice => {
+                let parsed = parse(value);
+                self.discovery
+                    .upsert_copy(key, value.clone(), parsed.as_ref());
+            }
             Class::Other => {}
         }
     }
@@ -498,6 +522,12 @@ impl State {
             }
             Class::Binding => self.delete_binding(key),
             Class::Work => self.delete_work(key),
+            Class::Mcs => {
+                self.discovery.remove_mcs(key);
+            }
+            Class::ImportedSlice => {
+                self.discovery.remove_copy(key);
+            }
             Class::Other => {}
         }
     }
@@ -634,11 +664,15 @@ impl State {
         self.bindings.remove(key);
     }
 
-    /// The owner of a Work: its binding's key, or `ns:<namespace>` for namespace Works.
+    /// The owner of a Work: its binding's key, `ns:<namespace>` for namespace Works, or
+    /// `svc:<namespace>/<name>` for service discovery Works.
     pub fn work_owner_of(&self, work: &Value) -> Option<String> {
         let labels = work.pointer("/metadata/labels")?;
         if let Some(id) = labels.get(BINDING_LABEL).and_then(Value::as_str) {
             return Some(self.binding_key_of_id(id));
+        }
+        if let Some(svc) = labels.get(SERVICE_LABEL).and_then(Value::as_str) {
+            return Some(super::discovery::owner(&svc.replacen('.', "/", 1)));
         }
         labels
             .get(NAMESPACE_LABEL)
@@ -838,6 +872,20 @@ impl State {
             .get(key_prefix)
             .into_iter()
             .flatten()
+    }
+
+    /// Every Service (`namespace/name`) service discovery looks after: those with a
+    /// ServiceExport, a ServiceImport, a MultiClusterService or providers' slices.
+    pub fn discovery_services(&self) -> BTreeSet<String> {
+        let mut out = self.discovery.services();
+        for p in [prefix::SERVICE_EXPORTS, prefix::SERVICE_IMPORTS] {
+            out.extend(
+                self.templates_under(p)
+                    .filter_map(|k| k.strip_prefix(p))
+                    .map(str::to_owned),
+            );
+        }
+        out
     }
 
     /// Every template key.

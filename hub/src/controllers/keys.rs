@@ -30,6 +30,16 @@ pub mod prefix {
     pub const CRB: &str = "/work.karmada.io/clusterresourcebindings/";
     /// Works.
     pub const WORKS: &str = "/work.karmada.io/works/";
+    /// MultiClusterServices.
+    pub const MCS: &str = "/networking.karmada.io/multiclusterservices/";
+    /// EndpointSlices (the hub's copies of providers' slices among them).
+    pub const ENDPOINT_SLICES: &str = "/discovery.k8s.io/endpointslices/";
+    /// Services.
+    pub const SERVICES: &str = "/core/services/";
+    /// ServiceExports.
+    pub const SERVICE_EXPORTS: &str = "/multicluster.x-k8s.io/serviceexports/";
+    /// ServiceImports.
+    pub const SERVICE_IMPORTS: &str = "/multicluster.x-k8s.io/serviceimports/";
     /// Namespaces.
     pub const NAMESPACES: &str = "/core/namespaces/";
     /// Deployments.
@@ -113,6 +123,9 @@ pub fn binding_id(key: &str) -> String {
 
 /// Label on Works naming the binding they come from (`namespace.name` or `name`).
 pub const BINDING_LABEL: &str = "work.flotilla.io/binding";
+
+/// Label on service discovery Works naming their Service (`namespace.name`).
+pub const SERVICE_LABEL: &str = "work.flotilla.io/service";
 /// Label on Works that propagate a namespace.
 pub const NAMESPACE_LABEL: &str = "work.flotilla.io/namespace";
 

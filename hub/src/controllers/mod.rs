@@ -16,6 +16,8 @@ pub mod controller_revisions;
 pub mod cron_fhpa;
 pub mod dependencies;
 pub mod detector;
+pub mod discovery;
+pub mod discovery_index;
 pub mod failover;
 pub mod fhpa;
 pub mod gc;
@@ -95,11 +97,13 @@ pub enum Controller {
     Cron,
     /// Templates scaled by the members' HorizontalPodAutoscalers.
     HpaSync,
+    /// Service discovery, by Service.
+    Discovery,
 }
 
 impl Controller {
     /// All controllers.
-    pub const ALL: [Controller; 15] = [
+    pub const ALL: [Controller; 16] = [
         Controller::Detector,
         Controller::Scheduler,
         Controller::Renderer,
@@ -115,6 +119,7 @@ impl Controller {
         Controller::Autoscaler,
         Controller::Cron,
         Controller::HpaSync,
+        Controller::Discovery,
     ];
 
     /// The controller's name in logs and metrics.
@@ -135,6 +140,7 @@ impl Controller {
             Controller::Autoscaler => "federated-hpa",
             Controller::Cron => "cron-federated-hpa",
             Controller::HpaSync => "hpa-replicas-syncer",
+            Controller::Discovery => "service-discovery",
         }
     }
 
@@ -159,6 +165,7 @@ impl Controller {
             Controller::Autoscaler => fhpa::reconcile(state, live, key, jiff::Timestamp::now()),
             Controller::Cron => cron_fhpa::decide(state, key, jiff::Timestamp::now()),
             Controller::HpaSync => hpa_sync::decide(state, key).into(),
+            Controller::Discovery => discovery::decide(state, key),
         }
     }
 }
@@ -239,6 +246,7 @@ impl Runtime {
             (Controller::Autoscaler, keys.autoscaler),
             (Controller::Cron, keys.cron),
             (Controller::HpaSync, keys.hpa_sync),
+            (Controller::Discovery, keys.discovery),
         ] {
             let q = self.queue(c);
             let mut added = 0u64;
@@ -276,6 +284,7 @@ impl Runtime {
             .extend(st.terminating_namespace_keys());
         keys.taints.extend(st.cluster_keys());
         keys.rebalancer.extend(st.rebalancer_keys().cloned());
+        keys.discovery.extend(st.discovery_services());
         for k in st.scaling.keys() {
             if k.starts_with(keys::prefix::FHPA) {
                 keys.autoscaler.insert(k.clone());

@@ -165,6 +165,13 @@ pub fn work_name(t: &Value) -> String {
     format!("{base}-{}", short_hash(&format!("{ns}/{kind}/{name}")))
 }
 
+/// The Work name of a Service's imported endpoints in a consumer (`kind` is `import` for a
+/// ServiceImport, `mcs` for a MultiClusterService).
+pub fn discovery_work_name(kind: &str, ns: &str, name: &str) -> String {
+    let base: String = format!("{kind}-{name}").chars().take(200).collect();
+    format!("{base}-{}", short_hash(&format!("{kind}/{ns}/{name}")))
+}
+
 /// Names of ConfigMaps, Secrets, ServiceAccounts and PVCs a pod template references.
 pub fn dependencies(t: &Value) -> Vec<(&'static str, String)> {
     let spec = t
@@ -432,6 +439,8 @@ fn wanted_works(state: &State, key: &str, b: &Value, wanted: &mut BTreeMap<Strin
     let targets = targets(b);
     let wname = work_name(&template);
     let measured = state.scaling.metrics_of(&tkey, prefix::FHPA);
+    // A Service that may be exported from some of its clusters, as `namespace/name`.
+    let exported = tkey.strip_prefix(prefix::SERVICES).map(str::to_owned);
     let current_work = |cluster: &str| {
         state.work(&format!(
             "{}{}/{wname}",
@@ -498,6 +507,12 @@ fn wanted_works(state: &State, key: &str, b: &Value, wanted: &mut BTreeMap<Strin
                     }
                 }
                 let mut w = work_for(b, m, &template, cname, &wname);
+                if let Some(svc) = &exported
+                    && super::discovery::exported_in(state, svc, cname)
+                {
+                    // The agent reports the Service's endpoints (see `discovery`).
+                    w["metadata"]["annotations"][flotilla_proto::EXPORT_ANNOTATION] = json!("true");
+                }
                 if let Some(metrics) = &measured {
                     // The agent reports these metrics of the workload (see `fhpa`).
                     w["metadata"]["annotations"][flotilla_proto::METRICS_ANNOTATION] =

@@ -49,6 +49,8 @@ pub struct Keys {
     pub cron: BTreeSet<String>,
     /// Keys of templates that HorizontalPodAutoscaler templates scale.
     pub hpa_sync: BTreeSet<String>,
+    /// Services (`namespace/name`) for service discovery.
+    pub discovery: BTreeSet<String>,
 }
 
 impl Keys {
@@ -69,6 +71,7 @@ impl Keys {
             && self.autoscaler.is_empty()
             && self.cron.is_empty()
             && self.hpa_sync.is_empty()
+            && self.discovery.is_empty()
     }
 
     /// Queues a binding for every controller keyed by bindings.
@@ -183,6 +186,7 @@ pub fn keys_for(state: &State, key: &str, prev: Option<&Bytes>, new: Option<&Byt
             if !content_changed(&prev, &new) {
                 return out;
             }
+            discovery_for_template(state, key, &mut out);
             if res.group.is_empty() && res.kind == "Namespace" {
                 out.namespaces.insert(key.to_owned());
                 return out;
@@ -264,6 +268,8 @@ pub fn keys_for(state: &State, key: &str, prev: Option<&Bytes>, new: Option<&Byt
                     out.scheduler.extend(p.bindings.iter().cloned());
                 }
             }
+            // Readiness and region decide which providers serve which consumers.
+            out.discovery.extend(state.discovery_services());
             let on = state.bindings_on(name);
             out.scheduler.extend(on.iter().cloned());
             out.failover.extend(on.iter().cloned());
@@ -332,6 +338,13 @@ pub fn keys_for(state: &State, key: &str, prev: Option<&Bytes>, new: Option<&Byt
                 })
             };
             if spec(&prev) != spec(&new) {
+                // Where a ServiceExport or ServiceImport is placed is where its Service is
+                // exported or imported.
+                for b in prev.iter().chain(new.iter()) {
+                    if let Some(t) = state.template_key_of_binding(b) {
+                        discovery_for_template(state, &t, &mut out);
+                    }
+                }
                 out.binding(key);
                 // The depending bindings of an attached one, before and after.
                 for b in prev.iter().chain(new.iter()) {
@@ -361,6 +374,20 @@ pub fn keys_for(state: &State, key: &str, prev: Option<&Bytes>, new: Option<&Byt
                 }
             }
         }
+        Class::Mcs => {
+            if content_changed(&prev, &new)
+                && let Some(svc) = key.strip_prefix(prefix::MCS)
+            {
+                out.discovery.insert(svc.to_owned());
+                export_changed(state, svc, &mut out);
+            }
+        }
+        Class::ImportedSlice => {
+            for v in prev.iter().chain(new.iter()) {
+                out.discovery
+                    .extend(super::discovery_index::service_of_copy(v));
+            }
+        }
         Class::Work => {
             let Some(owner) = new
                 .as_ref()
@@ -369,6 +396,13 @@ pub fn keys_for(state: &State, key: &str, prev: Option<&Bytes>, new: Option<&Byt
             else {
                 return out;
             };
+            if let Some(svc) = owner.strip_prefix("svc:") {
+                // A discovery Work deleted by hand is written again.
+                if new.is_none() {
+                    out.discovery.insert(svc.to_owned());
+                }
+                return out;
+            }
             let ns_owner = owner.strip_prefix("ns:").map(str::to_owned);
             match (&prev, &new) {
                 (_, None) => match ns_owner {
@@ -395,6 +429,33 @@ pub fn keys_for(state: &State, key: &str, prev: Option<&Bytes>, new: Option<&Byt
         Class::Other => {}
     }
     out
+}
+
+/// A Service, ServiceExport or ServiceImport template changed (or where it is placed): its
+/// Service's discovery, and for an export, the Service's Works, which say where it is
+/// exported.
+fn discovery_for_template(state: &State, key: &str, out: &mut Keys) {
+    for p in [
+        prefix::SERVICES,
+        prefix::SERVICE_EXPORTS,
+        prefix::SERVICE_IMPORTS,
+    ] {
+        if let Some(svc) = key.strip_prefix(p) {
+            out.discovery.insert(svc.to_owned());
+            if p == prefix::SERVICE_EXPORTS {
+                export_changed(state, svc, out);
+            }
+        }
+    }
+}
+
+/// Where a Service is exported changed: its Works carry the export annotation.
+fn export_changed(state: &State, svc: &str, out: &mut Keys) {
+    if let Some(b) = state.binding_key_of_template(&format!("{}{svc}", prefix::SERVICES))
+        && state.binding(&b).is_some()
+    {
+        out.renderer.insert(b);
+    }
 }
 
 /// Adds the templates a policy's resource selectors may select (label selectors are left to
@@ -472,6 +533,61 @@ mod tests {
         apply(&mut s, T, None, Some(deployment("a")));
         apply(&mut s, B, None, Some(binding(json!([{"name": "m1"}]))));
         s
+    }
+
+    #[test]
+    fn service_discovery_follows_exports_imports_copies_and_its_own_works() {
+        let mut s = state();
+        let svc_key = "/core/services/shop/web";
+        let svc_binding = "/work.karmada.io/resourcebindings/shop/web-service";
+        let svc = json!({"apiVersion": "v1", "kind": "Service", "metadata": {"name": "web", "namespace": "shop"}});
+        let k = apply(&mut s, svc_key, None, Some(svc));
+        assert_eq!(k.discovery, BTreeSet::from(["shop/web".to_owned()]));
+        apply(
+            &mut s,
+            svc_binding,
+            None,
+            Some(
+                json!({"metadata": {"name": "web-service", "namespace": "shop"},
+            "spec": {"resource": {"apiVersion": "v1", "kind": "Service", "namespace": "shop", "name": "web"}}}),
+            ),
+        );
+        // A ServiceExport is a template; it changes where its Service is exported.
+        let export_key = "/multicluster.x-k8s.io/serviceexports/shop/web";
+        let export = json!({"apiVersion": "multicluster.x-k8s.io/v1alpha1", "kind": "ServiceExport",
+            "metadata": {"name": "web", "namespace": "shop"}});
+        assert!(matches!(s.classify(export_key), Class::Template(_)));
+        let k = apply(&mut s, export_key, None, Some(export));
+        assert_eq!(k.discovery, BTreeSet::from(["shop/web".to_owned()]));
+        assert!(k.renderer.contains(svc_binding), "{k:?}");
+        // So does a MultiClusterService (not a template).
+        let mcs_key = "/networking.karmada.io/multiclusterservices/shop/web";
+        assert_eq!(s.classify(mcs_key), Class::Mcs);
+        let k = apply(
+            &mut s,
+            mcs_key,
+            None,
+            Some(json!({"metadata": {"name": "web", "namespace": "shop"},
+            "spec": {"types": ["CrossCluster"]}})),
+        );
+        assert_eq!(k.discovery, BTreeSet::from(["shop/web".to_owned()]));
+        assert!(k.renderer.contains(svc_binding));
+        // A provider's slice copy reaches its Service; an ordinary slice nothing.
+        let copy_key = "/discovery.k8s.io/endpointslices/shop/imported-m1-web-x";
+        let copy = json!({"metadata": {"name": "imported-m1-web-x", "namespace": "shop",
+            "labels": {"endpointslice.kubernetes.io/managed-by": "service-discovery.flotilla.io",
+                       "multicluster.kubernetes.io/service-name": "web"}}});
+        let k = apply(&mut s, copy_key, None, Some(copy));
+        assert_eq!(k.discovery, BTreeSet::from(["shop/web".to_owned()]));
+        assert_eq!(s.discovery.copies("shop/web").len(), 1);
+        // A discovery Work deleted by hand is written again, and reaches no binding.
+        let work_key = "/work.karmada.io/works/karmada-es-m1/import-web-1";
+        let work = json!({"metadata": {"name": "import-web-1", "namespace": "karmada-es-m1",
+            "labels": {"work.flotilla.io/service": "shop.web"}}});
+        apply(&mut s, work_key, None, Some(work.clone()));
+        let k = apply(&mut s, work_key, Some(work), None);
+        assert_eq!(k.discovery, BTreeSet::from(["shop/web".to_owned()]));
+        assert!(k.renderer.is_empty() && k.status.is_empty(), "{k:?}");
     }
 
     #[test]
