@@ -226,6 +226,12 @@ fn conflict_condition(res: &Resolution<'_>, previous: Option<&Value>) -> Value {
     }
 }
 
+/// `Valid=False` when the affinity annotation has a value it cannot take (the default,
+/// `region`, is used meanwhile).
+fn affinity_condition(bad: Option<&str>, obj: &Value) -> Option<Value> {
+    bad.map(|e| write::condition("Valid", false, "InvalidAffinity", e, previous(obj, "Valid")))
+}
+
 fn previous<'a>(obj: &'a Value, ty: &str) -> Option<&'a Value> {
     obj.pointer("/status/conditions")
         .and_then(Value::as_array)
@@ -287,15 +293,7 @@ pub fn decide(state: &State, svc: &str) -> super::Decision {
         let sources: BTreeSet<&String> = served.iter().flat_map(|s| &s.plan.sources).collect();
         let clusters: Vec<Value> = sources.iter().map(|c| json!({"cluster": c})).collect();
         let mut conditions = vec![conflict_condition(&res, previous(&import, "Conflict"))];
-        if let Some(e) = bad {
-            conditions.push(write::condition(
-                "Valid",
-                false,
-                "InvalidAffinity",
-                &e,
-                previous(&import, "Valid"),
-            ));
-        }
+        conditions.extend(affinity_condition(bad.as_deref(), &import));
         let status = with_conditions(&import, conditions, &[("clusters", json!(clusters))]);
         if let Some(r) = state.resource_of_key(&import_key) {
             writes.extend(write::status(r, &import, status));
@@ -360,15 +358,7 @@ pub fn decide(state: &State, svc: &str) -> super::Decision {
             dispatched,
             conflict_condition(&res, previous(&mcs, "Conflict")),
         ];
-        if let Some(e) = bad {
-            conditions.push(write::condition(
-                "Valid",
-                false,
-                "InvalidAffinity",
-                &e,
-                previous(&mcs, "Valid"),
-            ));
-        }
+        conditions.extend(affinity_condition(bad.as_deref(), &mcs));
         let consumers: Vec<Value> = served
             .iter()
             .map(|s| {
