@@ -436,6 +436,10 @@ impl Member for BenchMember {
     > {
         self.inner.exported(services).await
     }
+
+    async fn endpoints_changed(&self) {
+        self.inner.endpoints_changed().await;
+    }
 }
 
 /// The hub's API paths used here.

@@ -2,9 +2,10 @@
 //! [`flotilla_proto::EXPORT_ANNOTATION`] name a Service; this member's copy of it (its type and
 //! ports) and its EndpointSlices go to the hub, which hands them to consumer clusters.
 //!
-//! The conversions are pure functions; [`run`] reads the member every
-//! [`flotilla_proto::ENDPOINTS_PERIOD`] and sends only what changed, all of it after a change
-//! of the exported set and at the start of a session.
+//! The conversions are pure functions; [`run`] reads the member whenever it says something
+//! changed (a real member watches the exported Services and their slices, see [`watch`]),
+//! and every [`RESYNC`], and sends only what changed,
+//! all of it after a change of the exported set and at the start of a session.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -26,6 +27,10 @@ pub const MAX_SLICES: usize = 100;
 pub const MAX_ENDPOINTS: usize = 1000;
 /// Most Services in one message.
 const BATCH: usize = 200;
+/// How often the exported Services are read when the member reports no change.
+pub const RESYNC: Duration = Duration::from_secs(30);
+/// How long a report waits after a change for the ones that come with it.
+const BURST: Duration = Duration::from_millis(50);
 
 /// A Service the member exports.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -203,8 +208,9 @@ fn message(exported: Option<Vec<String>>, services: Vec<ExportedService>) -> Age
 }
 
 /// Reports the exported Services' endpoints while the session lasts: everything at the
-/// start and whenever the exported set changes (`full`), then every `period` the Services
-/// whose report changed. A namespace the member could not be read in keeps its last report.
+/// start and whenever the exported set changes (`full`), then the Services whose report
+/// changed, looking when the member says something changed and every `period`. A namespace
+/// the member could not be read in keeps its last report.
 pub async fn run<M: Member>(
     member: std::sync::Arc<M>,
     mut exports: watch::Receiver<Vec<ServiceRef>>,
@@ -224,6 +230,10 @@ pub async fn run<M: Member>(
                     return;
                 }
                 full = true;
+            }
+            () = member.endpoints_changed() => {
+                // Changes come in bursts (a rollout touches every slice): one report for it.
+                tokio::time::sleep(BURST).await;
             }
         }
         let list: Vec<ServiceRef> = exports
@@ -284,78 +294,6 @@ pub async fn run<M: Member>(
     }
 }
 
-/// Names per label selector when listing EndpointSlices.
-const NAMES_PER_LIST: usize = 100;
-
-/// Reads the exported Services from a real member: per namespace, one list of Services and
-/// one list of EndpointSlices per hundred Services (`kubernetes.io/service-name in (...)`),
-/// so only exported Services' slices are read.
-pub async fn read(
-    client: &kube::Client,
-    services: &[ServiceRef],
-) -> BTreeMap<ServiceRef, ExportedService> {
-    let mut by_ns: BTreeMap<&str, Vec<&ServiceRef>> = BTreeMap::new();
-    for s in services {
-        by_ns.entry(s.namespace.as_str()).or_default().push(s);
-    }
-    let mut out = BTreeMap::new();
-    for (ns, refs) in by_ns {
-        let ns_path = crate::measure::encode(ns);
-        let Ok(objects) = crate::measure::list(
-            client,
-            &format!("/api/v1/namespaces/{ns_path}/services"),
-            "",
-        )
-        .await
-        else {
-            tracing::debug!(
-                namespace = ns,
-                "listing Services failed; keeping the last report"
-            );
-            continue;
-        };
-        let mut slices: BTreeMap<String, Vec<Value>> = BTreeMap::new();
-        let mut complete = true;
-        for chunk in refs.chunks(NAMES_PER_LIST) {
-            let names: Vec<&str> = chunk.iter().map(|r| r.name.as_str()).collect();
-            let selector = format!("kubernetes.io/service-name in ({})", names.join(","));
-            match crate::measure::list(
-                client,
-                &format!("/apis/discovery.k8s.io/v1/namespaces/{ns_path}/endpointslices"),
-                &selector,
-            )
-            .await
-            {
-                Ok(items) => {
-                    for item in items {
-                        if let Some(svc) = item
-                            .pointer("/metadata/labels/kubernetes.io~1service-name")
-                            .and_then(Value::as_str)
-                        {
-                            slices.entry(svc.to_owned()).or_default().push(item);
-                        }
-                    }
-                }
-                Err(_) => complete = false,
-            }
-        }
-        if !complete {
-            tracing::debug!(
-                namespace = ns,
-                "listing EndpointSlices failed; keeping the last report"
-            );
-            continue;
-        }
-        for r in refs {
-            let object = objects
-                .iter()
-                .find(|o| o.pointer("/metadata/name").and_then(Value::as_str) == Some(&r.name));
-            let own = slices.get(&r.name).map(Vec::as_slice).unwrap_or_default();
-            out.insert(r.clone(), report(r, object, own));
-        }
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests;
+pub mod watches;

@@ -295,7 +295,7 @@ impl<M: Member> Engine<M> {
             self.member.clone(),
             self.exports.subscribe(),
             tx.clone(),
-            flotilla_proto::ENDPOINTS_PERIOD,
+            crate::discovery::RESYNC,
             self.metrics.clone(),
         ));
         let _stop_reporting = AbortOnDrop(reporting);

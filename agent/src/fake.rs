@@ -197,6 +197,11 @@ impl Member for FakeMember {
             .collect()
     }
 
+    /// Not watched: read every [`flotilla_proto::ENDPOINTS_PERIOD`].
+    async fn endpoints_changed(&self) {
+        tokio::time::sleep(flotilla_proto::ENDPOINTS_PERIOD).await;
+    }
+
     /// Every replica of the applied workload is a ready pod with a sample of each resource
     /// at the set percentage of its request.
     async fn measure(&self, target: &MeasureTarget) -> WorkloadMetricsReport {

@@ -41,6 +41,7 @@ pub struct KubeMember {
     enablements_hash: Mutex<String>,
     version: Mutex<Option<String>>,
     guard: GuardRails,
+    exports: crate::discovery::watches::Watches,
 }
 
 impl std::fmt::Debug for KubeMember {
@@ -64,6 +65,7 @@ impl KubeMember {
         shutdown: CancellationToken,
     ) -> Self {
         Self {
+            exports: crate::discovery::watches::Watches::new(client.clone()),
             client,
             discovery: tokio::sync::Mutex::new(None),
             namespaces: Mutex::new(HashSet::new()),
@@ -571,7 +573,11 @@ impl Member for KubeMember {
         services: &[crate::discovery::ServiceRef],
     ) -> std::collections::BTreeMap<crate::discovery::ServiceRef, flotilla_proto::v1::ExportedService>
     {
-        crate::discovery::read(&self.client, services).await
+        self.exports.read(services)
+    }
+
+    async fn endpoints_changed(&self) {
+        self.exports.changed().await;
     }
 
     async fn heartbeat(&self, with_enablements: bool) -> Heartbeat {

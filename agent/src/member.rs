@@ -130,6 +130,9 @@ pub trait Member: Send + Sync + 'static {
             flotilla_proto::v1::ExportedService,
         >,
     > + Send;
+    /// Resolves when the exported Services or their EndpointSlices may have changed since
+    /// the last [`Member::exported`] (never, for a member that is only read periodically).
+    fn endpoints_changed(&self) -> impl Future<Output = ()> + Send;
     /// The metrics of one autoscaled workload (errors are reported in the result).
     fn measure(
         &self,

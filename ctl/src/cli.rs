@@ -27,7 +27,7 @@ pub enum Output {
     name = "flotillactl",
     version,
     about = "Flotilla command-line tool: enroll member clusters and manage their Work",
-    after_help = "Examples:\n  flotillactl --kubeconfig hub.kubeconfig register cluster m1 --region eu-west --zone eu-west-1a\n  flotillactl get clusters\n  flotillactl describe binding default/nginx-deployment\n  flotillactl rebalance deploy/nginx -n default\n  flotillactl work put --cluster m1 -f deployment.yaml\n  flotillactl revoke cluster m1\n  flotillactl unregister cluster m1\n  flotillactl create user alice --group team-a --out alice.kubeconfig\n  flotillactl get pods -A --clusters all\n  flotillactl logs --cluster m1 deploy/web -n shop -f\n  kubectl --kubeconfig <(flotillactl kubeconfig cluster m1) get pods -A"
+    after_help = "Examples:\n  flotillactl --kubeconfig hub.kubeconfig register cluster m1 --region eu-west --zone eu-west-1a\n  flotillactl get clusters\n  flotillactl describe binding default/nginx-deployment\n  flotillactl rebalance deploy/nginx -n default\n  flotillactl work put --cluster m1 -f deployment.yaml\n  flotillactl revoke cluster m1\n  flotillactl unregister cluster m1\n  flotillactl create user alice --group team-a --out alice.kubeconfig\n  flotillactl get pods -A --clusters all\n  flotillactl get endpoints web -n shop\n  flotillactl logs --cluster m1 deploy/web -n shop -f\n  kubectl --kubeconfig <(flotillactl kubeconfig cluster m1) get pods -A"
 )]
 pub struct Cli {
     /// Kubeconfig of the hub (default: $KUBECONFIG or ~/.kube/config).
@@ -240,6 +240,8 @@ pub enum GetWhat {
     Clusters,
     /// Any kind, from member clusters through the hub's cluster proxy, with a CLUSTER column:
     /// `get KIND [NAME] [-n NS | -A] [-l SELECTOR] --clusters m1,m2` (or `--clusters all`).
+    /// Without `--clusters`, `get endpoints SERVICE [-n NS]` shows an exported Service's
+    /// backends per cluster and region and where each consumer is served from.
     #[command(external_subcommand)]
     Members(Vec<String>),
 }
@@ -487,6 +489,17 @@ pub async fn run(cli: Cli) -> Result<()> {
             } else {
                 anyhow::bail!("cluster {name} is not registered");
             }
+        }
+        Command::Get {
+            what: GetWhat::Members(args),
+        } if args.first().is_some_and(|a| a == "endpoints")
+            && !args.iter().any(|a| a.starts_with("--clusters")) =>
+        {
+            let (namespace, service) = crate::endpoints::parse_args(&args[1..])?;
+            print!(
+                "{}",
+                crate::endpoints::show(&hub, &namespace, &service).await?
+            );
         }
         Command::Get {
             what: GetWhat::Members(args),

@@ -3,6 +3,7 @@
 
 pub mod cli;
 pub mod describe;
+pub mod endpoints;
 pub mod hub;
 pub mod members;
 pub mod rebalance;

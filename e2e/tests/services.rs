@@ -20,13 +20,9 @@ use std::time::{Duration, Instant};
 
 use agent_support::{HubProcess, build_binaries, wait_for};
 use anyhow::{Context, Result, ensure};
-use failover_support::{Member, join_members};
+use failover_support::{Member, install_mcs_crds, join_members};
 use serde_json::Value;
 
-const CRDS: &str = concat!(
-    env!("CARGO_MANIFEST_DIR"),
-    "/../deploy/charts/flotilla-agent/crds/multicluster.x-k8s.io.yaml"
-);
 /// The hub's cluster grace period here (seconds).
 const GRACE: u64 = 10;
 
@@ -230,20 +226,7 @@ async fn services_are_discovered_across_clusters_from_the_nearest_region() -> Re
     )
     .await?;
     let [m2, m3] = [&members[1], &members[2]];
-    for m in &members {
-        let out = m
-            .cluster
-            .kubectl()
-            .args(["apply", "-f", CRDS])
-            .output()
-            .await?;
-        ensure!(
-            out.status.success(),
-            "MCS CRDs in {}: {}",
-            m.name,
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
+    install_mcs_crds(&members).await?;
     hub.kubectl(&["create", "namespace", "shop"]).await?;
 
     // 1. Exported from m1 and m2, imported into m3: the region's provider serves m3.

@@ -289,6 +289,7 @@ impl Hub {
         )?;
         let agent_objects = state.objects.clone();
         let health_metrics = state.metrics.controllers();
+        let endpoint_metrics = state.metrics.endpoints();
         let book = agents::metrics_book::MetricsBook::counting(state.metrics.workload_reports());
         tasks.spawn(controllers::run(
             state.objects.clone(),
@@ -337,7 +338,8 @@ impl Hub {
         )
         .with_cert_ttl(std::time::Duration::from_secs(args.agent_cert_ttl_seconds))
         .with_tunnels(tunnels)
-        .with_metrics_book(book);
+        .with_metrics_book(book)
+        .with_endpoint_metrics(endpoint_metrics);
         agents::start(
             agent_listener,
             agent_gate,

@@ -22,6 +22,36 @@ struct CodeLabel {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct OutcomeLabel {
+    outcome: String,
+}
+
+/// Counters of the endpoints agents report for exported Services. Cheap to clone.
+#[derive(Clone, Debug, Default)]
+pub struct EndpointMetrics {
+    services: Family<OutcomeLabel, Counter>,
+    slice_writes: Counter,
+}
+
+impl EndpointMetrics {
+    /// Records one report: Services kept and refused (not exported from the cluster), and
+    /// the hub's slice copies written or deleted for it.
+    pub fn record(&self, kept: usize, refused: usize, slice_writes: usize) {
+        let n = |v: usize| u64::try_from(v).unwrap_or(u64::MAX);
+        for (outcome, count) in [("kept", kept), ("refused", refused)] {
+            if count > 0 {
+                self.services
+                    .get_or_create(&OutcomeLabel {
+                        outcome: outcome.to_owned(),
+                    })
+                    .inc_by(n(count));
+            }
+        }
+        self.slice_writes.inc_by(n(slice_writes));
+    }
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct ControllerLabel {
     controller: String,
 }
@@ -233,6 +263,7 @@ pub struct Metrics {
     proxy_requests: Family<CodeLabel, Counter>,
     proxy_streams: Gauge,
     workload_reports: Counter,
+    endpoints: EndpointMetrics,
     controllers: ControllerMetrics,
     connections: ConnectionMetrics,
 }
@@ -290,6 +321,17 @@ impl Metrics {
             "Workload metrics reports received from agents for FederatedHPAs",
             workload_reports.clone(),
         );
+        let endpoints = EndpointMetrics::default();
+        registry.register(
+            "endpoint_services_reported",
+            "Exported Services' endpoint reports received from agents, kept or refused (not exported from that cluster)",
+            endpoints.services.clone(),
+        );
+        registry.register(
+            "endpoint_slice_writes",
+            "The hub's copies of provider clusters' EndpointSlices written or deleted",
+            endpoints.slice_writes.clone(),
+        );
         Self {
             registry: Arc::new(root),
             requests,
@@ -298,6 +340,7 @@ impl Metrics {
             proxy_requests,
             proxy_streams,
             workload_reports,
+            endpoints,
             controllers,
             connections,
         }
@@ -337,6 +380,11 @@ impl Metrics {
     /// The counter of workload metrics reports received.
     pub fn workload_reports(&self) -> Counter {
         self.workload_reports.clone()
+    }
+
+    /// The counters of exported Services' endpoint reports.
+    pub fn endpoints(&self) -> EndpointMetrics {
+        self.endpoints.clone()
     }
 
     /// Records a started watch.

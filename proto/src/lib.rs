@@ -41,7 +41,7 @@ pub const METRICS_ANNOTATION: &str = "autoscaling.flotilla.io/metrics";
 /// Service's shape and EndpointSlices.
 pub const EXPORT_ANNOTATION: &str = "discovery.flotilla.io/export";
 
-/// The shortest time between two endpoint reports of an agent after the first.
+/// How often an agent reads exported Services' endpoints where it cannot watch them.
 pub const ENDPOINTS_PERIOD: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// Label on a workload template (and so on its member copies) whose replicas the members'

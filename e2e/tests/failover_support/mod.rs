@@ -11,6 +11,31 @@ use serde_json::Value;
 
 use crate::agent_support::{AgentProcess, HubProcess, wait_for};
 
+/// The MCS API CRDs (`ServiceExport`, `ServiceImport`) as the agent chart installs them.
+pub const MCS_CRDS: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../deploy/charts/flotilla-agent/crds/multicluster.x-k8s.io.yaml"
+);
+
+/// Installs the MCS API CRDs in each member, as the agent chart does.
+pub async fn install_mcs_crds(members: &[Member]) -> Result<()> {
+    for m in members {
+        let out = m
+            .cluster
+            .kubectl()
+            .args(["apply", "-f", MCS_CRDS])
+            .output()
+            .await?;
+        ensure!(
+            out.status.success(),
+            "MCS CRDs in {}: {}",
+            m.name,
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    Ok(())
+}
+
 /// The hub's `--failover-startup-grace-seconds` here: longer than the agents' 30 s reconnect
 /// backoff plus the 10 s cluster grace.
 pub const STARTUP_GRACE: Duration = Duration::from_secs(45);

@@ -326,5 +326,27 @@ pub async fn fold(
     Ok(out)
 }
 
+/// Deletes every copy of a removed cluster's slices; returns how many. Errors are logged:
+/// consumers already stop using a cluster the hub no longer has.
+pub async fn forget_cluster(objects: &Objects, cluster: &str) -> usize {
+    let run = async {
+        let res = endpoint_slices()?;
+        let mut n = 0;
+        for v in list(objects, &res, None, &selector(cluster, None)?).await? {
+            if delete(objects, &res, &v).await? {
+                n += 1;
+            }
+        }
+        Ok::<usize, ApiError>(n)
+    };
+    match run.await {
+        Ok(n) => n,
+        Err(e) => {
+            tracing::warn!(cluster, error = %e.message, "removing a deleted cluster's endpoint copies failed");
+            0
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests;

@@ -82,6 +82,8 @@ pub struct AgentsConfig {
     pub tunnels: Arc<proxy::Tunnels>,
     /// Workload metrics reported by agents (shared with the controllers).
     pub book: Arc<metrics_book::MetricsBook>,
+    /// Counters of exported Services' endpoint reports.
+    pub endpoints: crate::metrics::EndpointMetrics,
 }
 
 impl std::fmt::Debug for AgentsConfig {
@@ -111,6 +113,7 @@ impl AgentsConfig {
             cert_ttl: DEFAULT_CERT_TTL,
             tunnels: Arc::new(proxy::Tunnels::default()),
             book: metrics_book::MetricsBook::new(),
+            endpoints: crate::metrics::EndpointMetrics::default(),
         }
     }
 
@@ -123,6 +126,12 @@ impl AgentsConfig {
     /// The same configuration with the cluster proxy's `tunnels`.
     pub fn with_tunnels(mut self, tunnels: Arc<proxy::Tunnels>) -> Self {
         self.tunnels = tunnels;
+        self
+    }
+
+    /// The same configuration counting endpoint reports in `endpoints`.
+    pub fn with_endpoint_metrics(mut self, endpoints: crate::metrics::EndpointMetrics) -> Self {
+        self.endpoints = endpoints;
         self
     }
 
@@ -173,6 +182,7 @@ pub struct Shared {
     pub(crate) cert_ttl: Duration,
     pub(crate) tunnels: Arc<proxy::Tunnels>,
     pub(crate) book: Arc<metrics_book::MetricsBook>,
+    pub(crate) endpoints: crate::metrics::EndpointMetrics,
 }
 
 impl std::fmt::Debug for Shared {
@@ -247,6 +257,7 @@ pub async fn start(
         cert_ttl: cfg.cert_ttl,
         tunnels: cfg.tunnels.clone(),
         book: cfg.book.clone(),
+        endpoints: cfg.endpoints.clone(),
     });
     let router = service::server(shared.clone(), &cfg.pki, gate.limits.handshake_timeout)?;
     let sd = shutdown.clone();
@@ -355,6 +366,7 @@ async fn watch_clusters(shared: Arc<Shared>, shutdown: CancellationToken) {
                         h.remove(&name);
                     }
                     remove_execution_namespace(&shared.objects, &name).await;
+                    endpoints::forget_cluster(&shared.objects, &name).await;
                     health::remove_lease(&shared, &name).await;
                     shared.limits.forget(&name);
                 }

@@ -542,6 +542,11 @@ async fn handle(shared: &Shared, id: &PeerIdentity, m: AgentMessage) -> Result<(
             let folded = super::endpoints::fold(&shared.objects, &id.cluster, &r)
                 .await
                 .map_err(|e| Status::unavailable(e.message))?;
+            shared.endpoints.record(
+                r.services.len().saturating_sub(folded.refused),
+                folded.refused,
+                folded.written.saturating_add(folded.deleted),
+            );
             if folded.refused > 0 {
                 tracing::warn!(
                     cluster = %id.cluster,

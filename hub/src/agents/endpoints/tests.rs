@@ -141,6 +141,12 @@ async fn reports_become_the_clusters_copies_and_go_when_unexported() {
     let s = &hub_slices(&objects).await[0];
     assert_eq!(s["endpoints"][1]["conditions"]["ready"], true);
     assert_eq!(since_of(s), Some(since.as_str()));
+    // A removed cluster's copies go, and no other cluster's.
+    assert_eq!(forget_cluster(&objects, "m2").await, 0);
+    assert_eq!(hub_slices(&objects).await.len(), 1);
+    assert_eq!(forget_cluster(&objects, "m1").await, 1);
+    assert!(hub_slices(&objects).await.is_empty());
+    assert_eq!(fold(&objects, "m1", &r).await.unwrap().written, 1);
     // A full report without it removes the copies.
     let gone = ServiceEndpoints {
         full: true,
