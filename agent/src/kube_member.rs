@@ -25,8 +25,10 @@ use crate::quantity::ResourceSum;
 
 /// The field manager of everything the agent applies.
 pub const FIELD_MANAGER: &str = "flotilla-agent";
-/// How often discovery is refreshed for heartbeats even when nothing asks for it.
-const DISCOVERY_MAX_AGE: Duration = Duration::from_secs(300);
+/// How often discovery is refreshed for heartbeats even when nothing asks for it: a CRD
+/// installed in the member reaches the hub's API enablements (and so becomes schedulable)
+/// within this plus one heartbeat. Aggregated discovery is two requests.
+const DISCOVERY_MAX_AGE: Duration = Duration::from_secs(30);
 /// Page size when summing nodes and pods.
 const PAGE: u32 = 500;
 

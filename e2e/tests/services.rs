@@ -9,8 +9,13 @@
 //!    `api` Service gets m1's slices; removing the MultiClusterService removes them.
 //! 3. `conf`, exported from m1 first, then from m2 with another port: `Conflict` on the
 //!    ServiceExport and the ServiceImport, and m3 never gets m2's endpoints.
-//! 4. m1's agent stopped: past the cluster grace period m3's `web` slices drop m1's endpoints
+//! 4. The ServiceExport `conf` deleted: m3's `derived-conf` slices go.
+//! 5. m1's agent stopped: past the cluster grace period m3's `web` slices drop m1's endpoints
 //!    within grace + 30 s.
+//! 6. The ServiceImport `web` deleted: m3's `derived-web` Service and slices go.
+//!
+//! The MCS API CRDs are installed in the members after their agents joined, so the test also
+//! covers a kind that appears in a member later (its API enablements reach the scheduler).
 #![allow(clippy::unwrap_used, missing_docs)]
 
 mod agent_support;
@@ -190,6 +195,44 @@ async fn wait_sources(
     Ok(started.elapsed())
 }
 
+/// Prints the state along a service's path (provider slices, hub copies, Works, consumer
+/// objects) when a step fails, so the failure says where the chain broke.
+async fn dump(hub: &HubProcess, members: &[Member]) {
+    let hub_reads: &[&[&str]] = &[
+        &["get", "endpointslices", "-n", "shop", "--show-labels"],
+        &[
+            "get",
+            "serviceexports,serviceimports,mcs",
+            "-n",
+            "shop",
+            "-o",
+            "yaml",
+        ],
+        &["get", "works", "-A"],
+        &["get", "resourcebindings", "-n", "shop", "-o", "yaml"],
+    ];
+    for args in hub_reads {
+        match hub.kubectl(args).await {
+            Ok(out) => eprintln!("--- hub {}\n{out}", args.join(" ")),
+            Err(e) => eprintln!("--- hub {}: {e:#}", args.join(" ")),
+        }
+    }
+    for m in members {
+        for what in [
+            "endpointslices",
+            "services",
+            "serviceexports",
+            "serviceimports",
+            "pods",
+        ] {
+            match m.get(&[what, "-n", "shop", "--show-labels"]).await {
+                Ok(out) => eprintln!("--- {} {what}\n{}", m.name, out.unwrap_or_default()),
+                Err(e) => eprintln!("--- {} {what}: {e:#}", m.name),
+            }
+        }
+    }
+}
+
 /// A condition of a hub object, as (status, reason, message).
 async fn condition(
     hub: &HubProcess,
@@ -214,19 +257,27 @@ async fn condition(
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-#[ignore = "does not pass yet: m3 receives no imported slices for derived-web within 90 s"]
 async fn services_are_discovered_across_clusters_from_the_nearest_region() -> Result<()> {
     build_binaries()?;
     let dir = tempfile::tempdir()?;
     let hub = HubProcess::start(dir.path(), GRACE).await?;
-    let members = join_members(
+    let mut members = join_members(
         &hub,
         dir.path(),
         &[("m1", "us-east"), ("m2", "eu-west"), ("m3", "us-east")],
     )
     .await?;
+    let result = scenario(&hub, &mut members).await;
+    if result.is_err() {
+        dump(&hub, &members).await;
+        eprintln!("hub and agent logs kept in {}", dir.keep().display());
+    }
+    result
+}
+
+async fn scenario(hub: &HubProcess, members: &mut [Member]) -> Result<()> {
     let [m2, m3] = [&members[1], &members[2]];
-    install_mcs_crds(&members).await?;
+    install_mcs_crds(members).await?;
     hub.kubectl(&["create", "namespace", "shop"]).await?;
 
     // 1. Exported from m1 and m2, imported into m3: the region's provider serves m3.
@@ -268,7 +319,7 @@ async fn services_are_discovered_across_clusters_from_the_nearest_region() -> Re
     let mut copies: Vec<&str> = copies.split_whitespace().collect();
     copies.sort();
     ensure!(copies == ["m1", "m2"], "hub copies from {copies:?}");
-    let valid = condition(&hub, "serviceexport", "web", "Valid").await?;
+    let valid = condition(hub, "serviceexport", "web", "Valid").await?;
     ensure!(
         valid.as_ref().is_some_and(|c| c.0 == "True"),
         "ServiceExport Valid: {valid:?}"
@@ -376,8 +427,8 @@ spec:
         "Conflict on the ServiceExport and the ServiceImport",
         Duration::from_secs(60),
         || async {
-            let e = condition(&hub, "serviceexport", "conf", "Conflict").await?;
-            let i = condition(&hub, "serviceimport", "conf", "Conflict").await?;
+            let e = condition(hub, "serviceexport", "conf", "Conflict").await?;
+            let i = condition(hub, "serviceimport", "conf", "Conflict").await?;
             Ok(match (e, i) {
                 (Some(e), Some(i)) if e.0 == "True" && i.0 == "True" => Some((e, i)),
                 _ => None,
@@ -385,7 +436,7 @@ spec:
         },
     )
     .await?;
-    let (_, reason, message) = condition(&hub, "serviceexport", "conf", "Conflict")
+    let (_, reason, message) = condition(hub, "serviceexport", "conf", "Conflict")
         .await?
         .unwrap();
     ensure!(
@@ -418,8 +469,22 @@ spec:
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
 
-    // 4. m1's agent stops: past the grace period, m3 drops m1's endpoints.
-    let mut members = members;
+    // 4. The export removed (m1 still serves `conf`): m3's copies go.
+    let rows = imported(m3, "derived-conf").await?;
+    ensure!(
+        ready_sources(&rows) == ["m1"],
+        "before the export goes: {rows:?}"
+    );
+    hub.kubectl(&["delete", "serviceexport", "conf", "-n", "shop"])
+        .await?;
+    wait_for(
+        "m3's derived-conf slices removed",
+        Duration::from_secs(30),
+        || async { Ok(imported(m3, "derived-conf").await?.is_empty().then_some(())) },
+    )
+    .await?;
+
+    // 5. m1's agent stops: past the grace period, m3 drops m1's endpoints.
     let stopped_at = Instant::now();
     members[0].agent.kill().await;
     let m3 = &members[2];
@@ -429,5 +494,19 @@ spec:
         "m3 dropped m1's endpoints {:.1}s after its agent stopped",
         stopped_at.elapsed().as_secs_f64()
     );
+
+    // 6. The import removed (m2 still serves `web`): m3's derived Service and slices go.
+    hub.kubectl(&["delete", "serviceimport", "web", "-n", "shop"])
+        .await?;
+    wait_for(
+        "m3's derived-web Service and slices removed",
+        Duration::from_secs(30),
+        || async {
+            let service = m3.get(&["service", "derived-web", "-n", "shop"]).await?;
+            let slices = imported(m3, "derived-web").await?;
+            Ok((service.is_none() && slices.is_empty()).then_some(()))
+        },
+    )
+    .await?;
     Ok(())
 }

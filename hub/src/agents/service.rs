@@ -602,19 +602,15 @@ async fn report_refusals(shared: &Shared, cluster: &str, work: &Value, ws: &Work
     }
 }
 
-/// What of a stored Work the agent acts on besides its spec: generation, deletion, and the
-/// metrics it reports (an annotation, which does not bump the generation).
-fn generation_and_deleting(bytes: &[u8]) -> (Option<i64>, bool, Option<String>) {
+/// What the agent reads of a Work besides its spec: its generation, whether it is being
+/// deleted, and its annotations (conflict resolution, the metrics to report, whether its
+/// Service is exported), none of which the hub's status writes change.
+fn agent_view(bytes: &[u8]) -> (Option<i64>, bool, Option<Value>) {
     match serde_json::from_slice::<Value>(bytes) {
         Ok(v) => (
             v.pointer("/metadata/generation").and_then(Value::as_i64),
             v.pointer("/metadata/deletionTimestamp").is_some(),
-            v.pointer(&format!(
-                "/metadata/annotations/{}",
-                flotilla_proto::METRICS_ANNOTATION.replace('/', "~1")
-            ))
-            .and_then(Value::as_str)
-            .map(str::to_owned),
+            v.pointer("/metadata/annotations").cloned(),
         ),
         Err(_) => (None, false, None),
     }
@@ -624,7 +620,7 @@ fn generation_and_deleting(bytes: &[u8]) -> (Option<i64>, bool, Option<String>) 
 pub fn message_for(ev: &Event) -> hub_message::Message {
     let name = ev.kv.key.rsplit('/').next().unwrap_or_default().to_owned();
     let revision = ev.kv.mod_revision;
-    let (generation, deleting, metrics) = generation_and_deleting(&ev.kv.value);
+    let (generation, deleting, annotations) = agent_view(&ev.kv.value);
     if ev.kind == EventKind::Deleted || deleting {
         return hub_message::Message::Delete(WorkDelete {
             work_name: name,
@@ -632,11 +628,11 @@ pub fn message_for(ev: &Event) -> hub_message::Message {
         });
     }
     // Only spec changes bump the generation; the hub's own status writes do not concern
-    // the agent.
+    // the agent, annotation changes do.
     if ev.kind == EventKind::Updated
         && let Some(prev) = &ev.prev
         && generation.is_some()
-        && generation_and_deleting(prev) == (generation, false, metrics)
+        && agent_view(prev) == (generation, false, annotations)
     {
         return hub_message::Message::Progress(Progress { revision });
     }
@@ -730,7 +726,7 @@ async fn snapshot(
     )
     .await?;
     for kv in items {
-        let (_, deleting, _) = generation_and_deleting(&kv.value);
+        let (_, deleting, _) = agent_view(&kv.value);
         if deleting {
             continue;
         }
@@ -780,6 +776,8 @@ mod tests {
         let g2 = r#"{"metadata":{"generation":2}}"#;
         let del = r#"{"metadata":{"generation":1,"deletionTimestamp":"x"}}"#;
         let measured = r#"{"metadata":{"generation":1,"annotations":{"autoscaling.flotilla.io/metrics":"[]"}}}"#;
+        let exported = r#"{"metadata":{"generation":1,"annotations":{"discovery.flotilla.io/export":"true"}}}"#;
+        let exported_s = r#"{"metadata":{"generation":1,"annotations":{"discovery.flotilla.io/export":"true"}},"status":{}}"#;
         let kind = |m: hub_message::Message| match m {
             hub_message::Message::Upsert(u) => format!("upsert {} {}", u.work_name, u.revision),
             hub_message::Message::Delete(d) => format!("delete {} {}", d.work_name, d.revision),
@@ -796,6 +794,13 @@ mod tests {
             // The metrics to report change without a new generation.
             (ev(EventKind::Updated, measured, Some(g1)), "upsert w1 7"),
             (ev(EventKind::Updated, g1, Some(measured)), "upsert w1 7"),
+            // So does whether its Service is exported.
+            (ev(EventKind::Updated, exported, Some(g1)), "upsert w1 7"),
+            (ev(EventKind::Updated, g1, Some(exported)), "upsert w1 7"),
+            (
+                ev(EventKind::Updated, exported_s, Some(exported)),
+                "progress 7",
+            ),
         ];
         for (e, want) in cases {
             assert_eq!(kind(message_for(&e)), want);
