@@ -319,6 +319,19 @@ async fn scenario(hub: &HubProcess, members: &mut [Member]) -> Result<()> {
     let mut copies: Vec<&str> = copies.split_whitespace().collect();
     copies.sort();
     ensure!(copies == ["m1", "m2"], "hub copies from {copies:?}");
+    // flotillactl shows the backends per cluster and region.
+    let table = hub.ctl(&["get", "endpoints", "web", "-n", "shop"]).await?;
+    for (cluster, region) in [("m1", "us-east"), ("m2", "eu-west")] {
+        ensure!(
+            table.lines().any(|l| {
+                let f: Vec<&str> = l.split_whitespace().collect();
+                f.first() == Some(&cluster)
+                    && f.get(1) == Some(&region)
+                    && f.last() == Some(&"Ready")
+            }),
+            "flotillactl get endpoints has no ready {cluster} ({region}) row:\n{table}"
+        );
+    }
     let valid = condition(hub, "serviceexport", "web", "Valid").await?;
     ensure!(
         valid.as_ref().is_some_and(|c| c.0 == "True"),
