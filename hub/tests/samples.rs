@@ -29,6 +29,10 @@ fn samples_apply_cleanly() {
         "weighted/app.yaml",
         "overrides/per-provider.yaml",
         "crd/my-crontab.yaml",
+        "services/app.yaml",
+        "services/serviceexport.yaml",
+        "services/serviceimport.yaml",
+        "services/multiclusterservice.yaml",
     ] {
         let out = apply(f);
         assert!(out.contains("created"), "{f}: {out}");
