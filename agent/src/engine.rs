@@ -71,8 +71,25 @@ struct WorkState {
     export: Option<crate::discovery::ServiceRef>,
     results: Vec<ManifestState>,
     needs_apply: bool,
+    /// Failed applies in a row; the next retry waits [`retry_delay`] of it.
+    failures: u32,
+    /// When the next retry of a failed apply is due.
+    retry_at: Option<tokio::time::Instant>,
     dirty: bool,
     reported: Option<WorkStatus>,
+}
+
+/// The longest wait between retries of a Work whose apply keeps failing.
+pub const MAX_RETRY_DELAY: Duration = Duration::from_secs(30);
+/// The most failed Works retried at one retry tick, so a mass failure neither floods the
+/// member's API server nor holds up the hub's messages and heartbeats.
+pub const RETRY_BATCH: usize = 100;
+
+/// The wait before retrying a Work after `failures` failed applies in a row: `base`, doubled
+/// with each further failure, at most [`MAX_RETRY_DELAY`].
+pub fn retry_delay(base: Duration, failures: u32) -> Duration {
+    let doublings = failures.saturating_sub(1).min(16);
+    base.saturating_mul(1 << doublings).min(MAX_RETRY_DELAY)
 }
 
 /// Why a session ended.
@@ -529,6 +546,14 @@ impl<M: Member> Engine<M> {
             ws.results = results;
             ws.needs_apply = failed;
             ws.dirty = true;
+            if failed {
+                ws.failures = ws.failures.saturating_add(1);
+                ws.retry_at =
+                    Some(tokio::time::Instant::now() + retry_delay(self.cfg.retry, ws.failures));
+            } else {
+                ws.failures = 0;
+                ws.retry_at = None;
+            }
         }
     }
 
@@ -636,14 +661,18 @@ impl<M: Member> Engine<M> {
         }
     }
 
+    /// Retries the failed Works that are due, longest waiting first, at most
+    /// [`RETRY_BATCH`] of them.
     async fn retry(&mut self) {
-        let names: Vec<String> = self
+        let now = tokio::time::Instant::now();
+        let mut due: Vec<(Option<tokio::time::Instant>, String)> = self
             .works
             .iter()
-            .filter(|(_, w)| w.needs_apply)
-            .map(|(n, _)| n.clone())
+            .filter(|(_, w)| w.needs_apply && w.retry_at.is_none_or(|t| t <= now))
+            .map(|(n, w)| (w.retry_at, n.clone()))
             .collect();
-        for n in names {
+        due.sort();
+        for (_, n) in due.into_iter().take(RETRY_BATCH) {
             self.apply_work(&n).await;
         }
         let pending = std::mem::take(&mut self.pending_deletes);
@@ -743,6 +772,17 @@ async fn send(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn retries_back_off_to_a_bound() {
+        let base = Duration::from_secs(5);
+        let waits: Vec<u64> = [1, 2, 3, 4, 5, 6, 100, u32::MAX]
+            .into_iter()
+            .map(|f| retry_delay(base, f).as_secs())
+            .collect();
+        assert_eq!(waits, [5, 10, 20, 30, 30, 30, 30, 30]);
+        assert_eq!(retry_delay(base, 0), base);
+    }
 
     #[test]
     fn parses_works() -> Result<(), String> {

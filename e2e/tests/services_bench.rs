@@ -9,7 +9,8 @@
 //!   clusters and imported into one, against the same Services propagated but not exported.
 //!
 //! Provider endpoints are EndpointSlices written directly into the members (Services without
-//! a selector), so a change's time is known exactly and no pods are needed.
+//! a selector), so a change's time is known exactly and no pods are needed. The Services are
+//! headless (imported as `Headless`): a member's service range holds only 254 cluster IPs.
 #![allow(clippy::unwrap_used, missing_docs)]
 
 mod agent_support;
@@ -73,7 +74,7 @@ fn hub_objects(
         let name = format!("svc-{i:04}");
         if services {
             y.push_str(&format!(
-                "---\napiVersion: v1\nkind: Service\nmetadata: {{name: {name}, namespace: {NS}}}\nspec:\n  ports: [{{name: http, port: 80, targetPort: 8080}}]\n"
+                "---\napiVersion: v1\nkind: Service\nmetadata: {{name: {name}, namespace: {NS}}}\nspec:\n  clusterIP: None\n  ports: [{{name: http, port: 80, targetPort: 8080}}]\n"
             ));
         }
         if !exports.is_empty() {
@@ -83,7 +84,7 @@ fn hub_objects(
         }
         if !imports.is_empty() {
             y.push_str(&format!(
-                "---\napiVersion: multicluster.x-k8s.io/v1alpha1\nkind: ServiceImport\nmetadata: {{name: {name}, namespace: {NS}}}\nspec:\n  type: ClusterSetIP\n  ports: [{{name: http, protocol: TCP, port: 80}}]\n"
+                "---\napiVersion: multicluster.x-k8s.io/v1alpha1\nkind: ServiceImport\nmetadata: {{name: {name}, namespace: {NS}}}\nspec:\n  type: Headless\n  ports: [{{name: http, protocol: TCP, port: 80}}]\n"
             ));
         }
     }
