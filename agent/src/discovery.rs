@@ -4,8 +4,9 @@
 //!
 //! The conversions are pure functions; [`run`] reads the member whenever it says something
 //! changed (a real member watches the exported Services and their slices, see [`watch`]),
-//! and every [`RESYNC`], and sends only what changed,
-//! all of it after a change of the exported set and at the start of a session.
+//! and every [`RESYNC`], and sends only what changed. After a change of the exported set the
+//! report is `full`: it names every exported Service (the hub drops the others' copies), still
+//! with the data of the changed ones only; at the start of a session everything has changed.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -31,6 +32,9 @@ const BATCH: usize = 200;
 pub const RESYNC: Duration = Duration::from_secs(30);
 /// How long a report waits after a change for the ones that come with it.
 const BURST: Duration = Duration::from_millis(50);
+/// How long a report waits after a change of the exported set for the ones that come with it
+/// (the hub marks many Works at once when a policy exports many Services).
+const EXPORTS_SETTLE: Duration = Duration::from_millis(250);
 
 /// A Service the member exports.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -230,6 +234,7 @@ pub async fn run<M: Member>(
                     return;
                 }
                 full = true;
+                tokio::time::sleep(EXPORTS_SETTLE).await;
             }
             () = member.endpoints_changed() => {
                 // Changes come in bursts (a rollout touches every slice): one report for it.
@@ -260,19 +265,14 @@ pub async fn run<M: Member>(
                 }
             }
         }
-        let batches: Vec<Vec<ExportedService>> = if full {
-            let all: Vec<ExportedService> = now.values().cloned().collect();
-            if all.is_empty() {
-                vec![Vec::new()]
-            } else {
-                all.chunks(BATCH).map(<[ExportedService]>::to_vec).collect()
-            }
-        } else {
-            changed(&sent, &now)
-                .chunks(BATCH)
-                .map(|c| c.iter().map(|s| (*s).clone()).collect())
-                .collect()
-        };
+        let mut batches: Vec<Vec<ExportedService>> = changed(&sent, &now)
+            .chunks(BATCH)
+            .map(|c| c.iter().map(|s| (*s).clone()).collect())
+            .collect();
+        if full && batches.is_empty() {
+            // The exported set changed with no data: the list goes alone.
+            batches.push(Vec::new());
+        }
         // A full report names every exported Service in its first message; its data may
         // follow in later ones.
         for (i, services) in batches.into_iter().enumerate() {

@@ -182,9 +182,25 @@ async fn the_task_sends_everything_then_changes_only() {
             .load(std::sync::atomic::Ordering::Relaxed),
         2
     );
+    // Another Service exported: the full list, and only the new one's data.
+    let api = ServiceRef {
+        name: "api".into(),
+        work: "api-service".into(),
+        ..web()
+    };
+    exports.send_replace(vec![api.clone(), web()]);
+    let more = next(&mut rx).await;
+    assert!(more.full);
+    assert_eq!(more.exported, ["shop/api", "shop/web"]);
+    assert_eq!(more.services.len(), 1);
+    assert_eq!(more.services[0].name, "api");
     // Unexported: a full report without it.
     exports.send_replace(Vec::new());
     let gone = next(&mut rx).await;
-    assert!(gone.full && gone.exported.is_empty());
+    assert!(gone.full && gone.exported.is_empty() && gone.services.is_empty());
+    // Exported again: its data again.
+    exports.send_replace(vec![web()]);
+    let again = next(&mut rx).await;
+    assert!(again.full && again.services.len() == 1);
     task.abort();
 }

@@ -1,8 +1,10 @@
 //! Watches of exported Services in a real member. Per namespace with exports: one watch of
-//! its Services and one watch of EndpointSlices per hundred exported names
-//! (`kubernetes.io/service-name in (...)`), so only exported Services' slices are read. A
-//! namespace's watches restart when its exported names change and stop when it has none.
-//! Reads come from what the watches hold; every change wakes the reporter.
+//! its Services, and the exported names spread by hash over shards of about
+//! [`NAMES_PER_SHARD`], each one watch of `kubernetes.io/service-name in (...)` EndpointSlices,
+//! so only exported Services' slices are read. A new or removed export restarts only its
+//! shard's watch (all of them when the shard count doubles or halves); a namespace's watches
+//! stop when it has no exports. Reads come from what the watches hold; every change wakes the
+//! reporter.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -19,10 +21,27 @@ use tokio::sync::Notify;
 
 use super::{ServiceRef, report};
 
-/// Names per label selector of one EndpointSlice watch.
-const NAMES_PER_WATCH: usize = 100;
+/// The average number of names per EndpointSlice watch (a shard holds at most about twice as
+/// many, which keeps its label selector well within a request line).
+pub const NAMES_PER_SHARD: usize = 50;
 /// The label naming an EndpointSlice's Service.
 const SERVICE_NAME_LABEL: &str = "kubernetes.io/service-name";
+
+/// How many shards `names` exported names are spread over: a power of two, so the count
+/// changes (and every shard restarts) only when the number of names doubles or halves.
+pub fn shard_count(names: usize) -> usize {
+    names.div_ceil(NAMES_PER_SHARD).max(1).next_power_of_two()
+}
+
+/// The shard of a name among `shards` (FNV-1a, stable across runs).
+pub fn shard_of(name: &str, shards: usize) -> usize {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in name.bytes() {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    usize::try_from(h % shards.max(1) as u64).unwrap_or(0)
+}
 
 /// What one watch holds: its objects by name, once its first list is complete.
 #[derive(Debug, Default)]
@@ -44,20 +63,35 @@ impl Cache {
     }
 }
 
+/// A running watch; dropping it stops the watch.
+#[derive(Debug)]
+struct Task(tokio::task::AbortHandle);
+
+impl Drop for Task {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// The EndpointSlice watch of one shard of a namespace's exported names.
+#[derive(Debug)]
+struct Shard {
+    names: BTreeSet<String>,
+    cache: Arc<Cache>,
+    _task: Option<Task>,
+}
+
 /// The watches of one namespace; dropping it stops them.
 #[derive(Debug)]
 struct Namespace {
-    names: BTreeSet<String>,
     services: Arc<Cache>,
-    slices: Vec<Arc<Cache>>,
-    tasks: Vec<tokio::task::AbortHandle>,
+    _services_task: Task,
+    shards: Vec<Shard>,
 }
 
-impl Drop for Namespace {
-    fn drop(&mut self) {
-        for t in &self.tasks {
-            t.abort();
-        }
+impl Namespace {
+    fn synced(&self) -> bool {
+        self.services.synced() && self.shards.iter().all(|s| s.cache.synced())
     }
 }
 
@@ -103,19 +137,16 @@ impl Watches {
         let mut out = BTreeMap::new();
         for (ns, refs) in by_ns {
             let names: BTreeSet<String> = refs.iter().map(|r| r.name.clone()).collect();
-            if namespaces.get(ns).is_none_or(|w| w.names != names) {
-                let w = self.start(ns, names);
-                namespaces.insert(ns.to_owned(), w);
-            }
-            let Some(w) = namespaces.get(ns) else {
-                continue;
-            };
-            if !w.services.synced() || !w.slices.iter().all(|c| c.synced()) {
+            let w = namespaces
+                .entry(ns.to_owned())
+                .or_insert_with(|| self.start(ns));
+            self.reshard(ns, w, &names);
+            if !w.synced() {
                 continue;
             }
             let objects = w.services.objects();
             let mut slices: BTreeMap<String, Vec<Value>> = BTreeMap::new();
-            for s in w.slices.iter().flat_map(|c| c.objects()) {
+            for s in w.shards.iter().flat_map(|c| c.cache.objects()) {
                 if let Some(svc) = s
                     .pointer("/metadata/labels")
                     .and_then(|l| l.get(SERVICE_NAME_LABEL))
@@ -135,45 +166,77 @@ impl Watches {
         out
     }
 
-    fn start(&self, ns: &str, names: BTreeSet<String>) -> Namespace {
+    /// A namespace's Services watch, with no shards yet.
+    fn start(&self, ns: &str) -> Namespace {
         let services = Arc::new(Cache::default());
-        let mut tasks = vec![
-            tokio::spawn(run(
-                Api::<Service>::namespaced(self.client.clone(), ns),
-                watcher::Config::default(),
-                services.clone(),
-                self.changed.clone(),
-            ))
-            .abort_handle(),
-        ];
-        let list: Vec<&String> = names.iter().collect();
-        let mut slices = Vec::new();
-        for chunk in list.chunks(NAMES_PER_WATCH) {
-            let selector = format!(
-                "{SERVICE_NAME_LABEL} in ({})",
-                chunk
-                    .iter()
-                    .map(|n| n.as_str())
-                    .collect::<Vec<_>>()
-                    .join(",")
-            );
-            let cache = Arc::new(Cache::default());
-            tasks.push(
-                tokio::spawn(run(
-                    Api::<EndpointSlice>::namespaced(self.client.clone(), ns),
-                    watcher::Config::default().labels(&selector),
-                    cache.clone(),
-                    self.changed.clone(),
-                ))
-                .abort_handle(),
-            );
-            slices.push(cache);
-        }
+        let task = tokio::spawn(run(
+            Api::<Service>::namespaced(self.client.clone(), ns),
+            watcher::Config::default(),
+            services.clone(),
+            self.changed.clone(),
+        ))
+        .abort_handle();
         Namespace {
-            names,
             services,
-            slices,
-            tasks,
+            _services_task: Task(task),
+            shards: Vec::new(),
+        }
+    }
+
+    /// Brings a namespace's shards to `names`, restarting only the shards whose names changed.
+    fn reshard(&self, ns: &str, w: &mut Namespace, names: &BTreeSet<String>) {
+        let count = shard_count(names.len());
+        let mut wanted = vec![BTreeSet::new(); count];
+        for n in names {
+            if let Some(set) = wanted.get_mut(shard_of(n, count)) {
+                set.insert(n.clone());
+            }
+        }
+        if w.shards.len() != count {
+            w.shards.clear();
+        }
+        for (i, want) in wanted.into_iter().enumerate() {
+            if w.shards.get(i).is_some_and(|s| s.names == want) {
+                continue;
+            }
+            let shard = self.shard(ns, want);
+            if i < w.shards.len() {
+                w.shards[i] = shard;
+            } else {
+                w.shards.push(shard);
+            }
+        }
+    }
+
+    fn shard(&self, ns: &str, names: BTreeSet<String>) -> Shard {
+        let cache = Arc::new(Cache::default());
+        if names.is_empty() {
+            cache.synced.store(true, Ordering::Release);
+            return Shard {
+                names,
+                cache,
+                _task: None,
+            };
+        }
+        let selector = format!(
+            "{SERVICE_NAME_LABEL} in ({})",
+            names
+                .iter()
+                .map(String::as_str)
+                .collect::<Vec<_>>()
+                .join(",")
+        );
+        let task = tokio::spawn(run(
+            Api::<EndpointSlice>::namespaced(self.client.clone(), ns),
+            watcher::Config::default().labels(&selector),
+            cache.clone(),
+            self.changed.clone(),
+        ))
+        .abort_handle();
+        Shard {
+            names,
+            cache,
+            _task: Some(Task(task)),
         }
     }
 }
@@ -231,7 +294,31 @@ where
                 }
                 changed.notify_one();
             }
-            Err(e) => tracing::debug!(error = %e, "endpoint watch error; retrying"),
+            Err(e) => {
+                tracing::warn!(error = %e, "watch of exported Services failed; retrying with backoff")
+            }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shards_grow_by_doubling_and_spread_names() {
+        let counts: Vec<usize> = [0, 1, 50, 51, 100, 101, 1000, 10_000]
+            .into_iter()
+            .map(shard_count)
+            .collect();
+        assert_eq!(counts, [1, 1, 1, 2, 2, 4, 32, 256]);
+        let mut sizes = vec![0usize; 32];
+        for i in 0..1000 {
+            sizes[shard_of(&format!("svc-{i:04}"), 32)] += 1;
+        }
+        // About 31 each; none near the size that would make a selector long.
+        assert!(sizes.iter().all(|&n| (10..=60).contains(&n)), "{sizes:?}");
+        assert_eq!(shard_of("web", 1), 0);
+        assert_eq!(shard_of("web", 8), shard_of("web", 8));
     }
 }
