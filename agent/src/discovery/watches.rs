@@ -85,6 +85,8 @@ struct Shard {
 #[derive(Debug)]
 struct Namespace {
     services: Arc<Cache>,
+    /// The exported names: a change to another Service in the namespace wakes no one.
+    exported: Arc<Mutex<BTreeSet<String>>>,
     _services_task: Task,
     shards: Vec<Shard>,
 }
@@ -169,15 +171,20 @@ impl Watches {
     /// A namespace's Services watch, with no shards yet.
     fn start(&self, ns: &str) -> Namespace {
         let services = Arc::new(Cache::default());
+        let exported = Arc::new(Mutex::new(BTreeSet::new()));
         let task = tokio::spawn(run(
             Api::<Service>::namespaced(self.client.clone(), ns),
             watcher::Config::default(),
             services.clone(),
-            self.changed.clone(),
+            Wake {
+                notify: self.changed.clone(),
+                only: Some(exported.clone()),
+            },
         ))
         .abort_handle();
         Namespace {
             services,
+            exported,
             _services_task: Task(task),
             shards: Vec::new(),
         }
@@ -185,6 +192,11 @@ impl Watches {
 
     /// Brings a namespace's shards to `names`, restarting only the shards whose names changed.
     fn reshard(&self, ns: &str, w: &mut Namespace, names: &BTreeSet<String>) {
+        if let Ok(mut e) = w.exported.lock()
+            && *e != *names
+        {
+            e.clone_from(names);
+        }
         let count = shard_count(names.len());
         let mut wanted = vec![BTreeSet::new(); count];
         for n in names {
@@ -230,7 +242,10 @@ impl Watches {
             Api::<EndpointSlice>::namespaced(self.client.clone(), ns),
             watcher::Config::default().labels(&selector),
             cache.clone(),
-            self.changed.clone(),
+            Wake {
+                notify: self.changed.clone(),
+                only: None,
+            },
         ))
         .abort_handle();
         Shard {
@@ -248,9 +263,28 @@ fn name_of(v: &Value) -> String {
         .to_owned()
 }
 
-/// Keeps `cache` in step with one watch (retrying with backoff), waking `changed` on each
-/// change.
-async fn run<K>(api: Api<K>, cfg: watcher::Config, cache: Arc<Cache>, changed: Arc<Notify>)
+/// Whom a watch wakes, and for which objects.
+struct Wake {
+    notify: Arc<Notify>,
+    /// Only changes to objects of these names (all when `None`).
+    only: Option<Arc<Mutex<BTreeSet<String>>>>,
+}
+
+impl Wake {
+    fn changed(&self, name: &str) {
+        let relevant = self
+            .only
+            .as_ref()
+            .is_none_or(|o| o.lock().map_or(true, |o| o.contains(name)));
+        if relevant {
+            self.notify.notify_one();
+        }
+    }
+}
+
+/// Keeps `cache` in step with one watch (retrying with backoff), waking the reporter on each
+/// change that concerns it.
+async fn run<K>(api: Api<K>, cfg: watcher::Config, cache: Arc<Cache>, wake: Wake)
 where
     K: kube::Resource<DynamicType = ()>
         + Clone
@@ -263,9 +297,14 @@ where
     let mut stream = watcher(api, cfg).default_backoff().boxed();
     let mut listing: Option<BTreeMap<String, Value>> = None;
     while let Some(ev) = stream.next().await {
-        let set = |o: &K, m: &mut BTreeMap<String, Value>| {
-            if let Ok(v) = serde_json::to_value(o) {
-                m.insert(name_of(&v), v);
+        let set = |o: &K, m: &mut BTreeMap<String, Value>| -> String {
+            match serde_json::to_value(o) {
+                Ok(v) => {
+                    let name = name_of(&v);
+                    m.insert(name.clone(), v);
+                    name
+                }
+                Err(_) => String::new(),
             }
         };
         match ev {
@@ -280,19 +319,21 @@ where
                     *objects = m;
                 }
                 cache.synced.store(true, Ordering::Release);
-                changed.notify_one();
+                wake.notify.notify_one();
             }
             Ok(watcher::Event::Apply(o)) => {
-                if let Ok(mut objects) = cache.objects.lock() {
-                    set(&o, &mut objects);
-                }
-                changed.notify_one();
+                let name = match cache.objects.lock() {
+                    Ok(mut objects) => set(&o, &mut objects),
+                    Err(_) => String::new(),
+                };
+                wake.changed(&name);
             }
             Ok(watcher::Event::Delete(o)) => {
-                if let (Ok(v), Ok(mut objects)) = (serde_json::to_value(&o), cache.objects.lock()) {
-                    objects.remove(&name_of(&v));
+                let name = o.meta().name.clone().unwrap_or_default();
+                if let Ok(mut objects) = cache.objects.lock() {
+                    objects.remove(&name);
                 }
-                changed.notify_one();
+                wake.changed(&name);
             }
             Err(e) => {
                 tracing::warn!(error = %e, "watch of exported Services failed; retrying with backoff")
