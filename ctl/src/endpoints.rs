@@ -224,15 +224,15 @@ pub fn render(
     out
 }
 
+/// Percent-encodes everything but RFC 3986's unreserved characters.
 fn encode(s: &str) -> String {
-    s.bytes()
-        .map(|b| match b {
-            b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
-                (b as char).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
+    use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
+    const UNRESERVED: &AsciiSet = &NON_ALPHANUMERIC
+        .remove(b'-')
+        .remove(b'.')
+        .remove(b'_')
+        .remove(b'~');
+    utf8_percent_encode(s, UNRESERVED).to_string()
 }
 
 /// Reads what `get endpoints` shows from the hub.
@@ -382,6 +382,14 @@ mod tests {
             "{text}"
         );
         assert!(text.contains("m3         us-east"), "{text}");
+    }
+
+    #[test]
+    fn selectors_are_encoded() {
+        assert_eq!(
+            encode("multicluster.kubernetes.io/service-name=web_1~"),
+            "multicluster.kubernetes.io%2Fservice-name%3Dweb_1~"
+        );
     }
 
     #[test]
