@@ -6,16 +6,43 @@ mod support;
 
 use support::{HubProcess, stderr, stdout};
 
-fn contains(dir: &std::path::Path, needle: &[u8]) -> bool {
-    std::fs::read_dir(dir).unwrap().flatten().any(|e| {
-        let p = e.path();
-        if p.is_dir() {
-            contains(&p, needle)
-        } else {
-            std::fs::read(&p)
-                .map(|b| b.windows(needle.len()).any(|w| w == needle))
-                .unwrap_or(false)
+/// Whether any value the stopped hub's store holds (its objects, and every value and previous
+/// value in its event log), as the store reads it back, contains `needle`. Values are stored
+/// compressed, so the files are not searched directly.
+fn contains(store_dir: &std::path::Path, needle: &[u8]) -> bool {
+    use flotilla_store::{SledOptions, SledStore, Store};
+    use futures::StreamExt;
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let store = SledStore::open(store_dir, SledOptions::default())
+            .await
+            .unwrap();
+        let mut values: Vec<bytes::Bytes> = store
+            .list("/", None, 0)
+            .await
+            .unwrap()
+            .items
+            .into_iter()
+            .map(|kv| kv.value)
+            .collect();
+        let (from, to) = (store.compacted_revision(), store.current_revision());
+        let mut log = store.watch("/", from).await.unwrap();
+        let mut seen = from;
+        while seen < to {
+            let event = tokio::time::timeout(std::time::Duration::from_secs(10), log.next())
+                .await
+                .unwrap()
+                .unwrap()
+                .unwrap();
+            seen = event.kv.mod_revision;
+            values.push(event.kv.value);
+            values.extend(event.prev);
         }
+        drop(log);
+        store.close().await.unwrap();
+        values
+            .iter()
+            .any(|v| v.windows(needle.len()).any(|w| w == needle))
     })
 }
 

@@ -16,7 +16,7 @@ use tokio::sync::{mpsc, oneshot};
 use crate::fanout::Fanout;
 use tokio::task::JoinHandle;
 
-use crate::codec::{self, FORMAT_VERSION, META_COMPACTED, META_FORMAT, META_REVISION};
+use crate::codec::{self, FORMAT_V1, FORMAT_VERSION, META_COMPACTED, META_FORMAT, META_REVISION};
 use crate::writer::{Request, WriteOp, Writer};
 use crate::{BoxFuture, EventStream, KeyValue, ListPage, Render, Store, StoreError};
 
@@ -248,9 +248,17 @@ fn open_db(path: &Path, cache_capacity: u64) -> Result<(Shared, bool), StoreErro
 
     match meta.get(META_FORMAT).map_err(backend)? {
         Some(v) if v.as_ref() == [FORMAT_VERSION] => {}
+        // Format 1 records stay readable; the store is marked with the format it will hold,
+        // so that an earlier release refuses it rather than misread the new records.
+        Some(v) if v.as_ref() == [FORMAT_V1] => {
+            meta.insert(META_FORMAT, &[FORMAT_VERSION])
+                .map_err(backend)?;
+            tracing::info!(path = %path.display(), from = FORMAT_V1, to = FORMAT_VERSION, "store format upgraded");
+        }
         Some(v) => {
             return Err(StoreError::Backend(format!(
-                "{} holds data format {v:?}; this release reads format {FORMAT_VERSION}",
+                "{} holds data format {v:?}; this release reads formats {FORMAT_V1} to \
+                 {FORMAT_VERSION}: open it with the release that wrote it",
                 path.display()
             )));
         }

@@ -220,13 +220,17 @@ impl Writer {
                 Ok(event) => {
                     last += 1;
                     let kv = &event.kv;
+                    let value = codec::Packed::new(&kv.value);
                     if event.kind == EventKind::Deleted {
                         objects.remove(kv.key.as_bytes());
                     } else {
-                        let rec = codec::encode_object(kv.create_revision, last, &kv.value);
+                        let rec = codec::encode_object(kv.create_revision, last, &value);
                         objects.insert(kv.key.as_bytes(), rec);
                     }
-                    log.insert(&codec::encode_revision(last), codec::encode_event(&event));
+                    log.insert(
+                        &codec::encode_revision(last),
+                        codec::encode_event(&event, &value),
+                    );
                     answers.push((reply, Ok(kv.clone())));
                     published.push(Arc::new(event));
                 }

@@ -165,3 +165,101 @@ async fn writes_in_one_batch_see_each_other() {
     );
     assert!(s.stats().max_batch >= 1);
 }
+
+/// A store as format version 1 wrote it (values stored as they are) opens with this release:
+/// its objects and events read back, new writes are packed, both read after a reopen, and the
+/// store is marked format 2 so that an earlier release refuses it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_format_1_store_opens_reads_and_is_marked_format_2() {
+    let f = SledFactory::new();
+    let path = f.dir.path().join("db");
+    let long = format!("{{\"data\":\"{}\"}}", "abc".repeat(200));
+    {
+        // Records byte for byte as format 1 wrote them: two creates of /a and /b.
+        let db = sled::Config::new().path(&path).open().unwrap();
+        let (objects, events, meta) = (
+            db.open_tree("objects").unwrap(),
+            db.open_tree("events").unwrap(),
+            db.open_tree("meta").unwrap(),
+        );
+        for (rev, key, value) in [(1u64, "/a", "short"), (2, "/b", long.as_str())] {
+            let mut object = vec![1u8];
+            object.extend_from_slice(&rev.to_be_bytes());
+            object.extend_from_slice(&rev.to_be_bytes());
+            object.extend_from_slice(value.as_bytes());
+            objects.insert(key, object).unwrap();
+            let mut event = vec![1u8, 1];
+            event.extend_from_slice(&rev.to_be_bytes());
+            for b in [key.as_bytes(), value.as_bytes()] {
+                event.extend_from_slice(&(b.len() as u32).to_be_bytes());
+                event.extend_from_slice(b);
+            }
+            event.push(0);
+            events.insert(rev.to_be_bytes(), event).unwrap();
+        }
+        meta.insert("revision", &2u64.to_be_bytes()).unwrap();
+        meta.insert("format", &[1u8]).unwrap();
+        db.flush().unwrap();
+    }
+    let s = f.open().await.unwrap();
+    assert_eq!(s.current_revision(), 2);
+    assert_eq!(
+        &s.get("/b").await.unwrap().unwrap().value[..],
+        long.as_bytes()
+    );
+    let mut w = s.watch("/", 0).await.unwrap();
+    let replayed = next_events(&mut w, 2).await;
+    assert_eq!(&replayed[0].kv.value[..], b"short");
+    assert_eq!(&replayed[1].kv.value[..], long.as_bytes());
+    // `render` appends `@REVISION`.
+    let newer = format!("{}@3", long.replace("abc", "xyz"));
+    s.update("/a", Some(1), render(newer.trim_end_matches("@3")))
+        .await
+        .unwrap();
+    s.close().await.unwrap();
+    drop((w, s));
+
+    let s = f.open().await.unwrap();
+    let page = s.list("/", None, 0).await.unwrap();
+    let values: Vec<&[u8]> = page.items.iter().map(|kv| &kv.value[..]).collect();
+    assert_eq!(values, [newer.as_bytes(), long.as_bytes()]);
+    let mut w = s.watch("/a", 0).await.unwrap();
+    let history = next_events(&mut w, 2).await;
+    assert_eq!(history[1].prev.as_deref(), Some(&b"short"[..]));
+    assert_eq!(&history[1].kv.value[..], newer.as_bytes());
+    s.close().await.unwrap();
+    drop((w, s));
+
+    let db = sled::Config::new().path(&path).open().unwrap();
+    let meta = db.open_tree("meta").unwrap();
+    assert_eq!(meta.get("format").unwrap().as_deref(), Some(&[2u8][..]));
+    // The new value is stored packed: smaller than its JSON.
+    let stored = db.open_tree("objects").unwrap().get("/a").unwrap().unwrap();
+    assert!(
+        stored.len() < newer.len() / 2,
+        "{} of {}",
+        stored.len(),
+        newer.len()
+    );
+}
+
+/// A store marked with a format newer than this release reads is refused, with what to do.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_newer_format_is_refused() {
+    let f = SledFactory::new();
+    {
+        let db = sled::Config::new()
+            .path(f.dir.path().join("db"))
+            .open()
+            .unwrap();
+        db.open_tree("meta")
+            .unwrap()
+            .insert("format", &[9u8])
+            .unwrap();
+        db.flush().unwrap();
+    }
+    let Err(StoreError::Backend(why)) = f.open().await else {
+        panic!("a format 9 store opened");
+    };
+    assert!(why.contains("release that wrote it"), "{why}");
+}
