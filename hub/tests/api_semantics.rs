@@ -761,3 +761,75 @@ fn chart_kinds_are_served() {
         );
     }
 }
+
+/// Every resource a kube-apiserver 1.36 serves by default is served, from admission policies
+/// to CSI drivers, decoded as its built-in kind, and only with the verbs kube-apiserver's
+/// discovery lists: Namespaces cannot be deleted as a collection, Bindings are refused.
+#[test]
+fn every_default_builtin_resource_is_served_with_its_verbs() {
+    let hub = HubProcess::start();
+    let yaml = "apiVersion: admissionregistration.k8s.io/v1\nkind: ValidatingAdmissionPolicy\nmetadata: {name: replicas}\nspec:\n  matchConstraints: {resourceRules: [{apiGroups: [apps], apiVersions: [v1], operations: [CREATE], resources: [deployments]}]}\n  validations: [{expression: 'object.spec.replicas <= 5'}]\n---\napiVersion: flowcontrol.apiserver.k8s.io/v1\nkind: FlowSchema\nmetadata: {name: batch}\nspec: {priorityLevelConfiguration: {name: workload-low}, matchingPrecedence: 500}\n---\napiVersion: storage.k8s.io/v1\nkind: CSIDriver\nmetadata: {name: csi.example.com}\nspec: {attachRequired: false}\n---\napiVersion: events.k8s.io/v1\nkind: Event\nmetadata: {name: e1, namespace: default}\neventTime: '2026-12-02T07:00:00.000000Z'\nreportingController: example.com/c\nreportingInstance: c-1\naction: Scale\nreason: Scaled\ntype: Normal\n---\napiVersion: v1\nkind: PodTemplate\nmetadata: {name: t, namespace: default}\ntemplate: {spec: {containers: [{name: c, image: 'nginx:1.25'}]}}\n";
+    let o = hub.kubectl_stdin(&["apply", "-f", "-"], yaml);
+    assert!(o.status.success(), "{}", support::stderr(&o));
+    let o = hub.kubectl(&[
+        "get",
+        "validatingadmissionpolicies,flowschemas,csidrivers",
+        "-o",
+        "name",
+    ]);
+    let out = support::stdout(&o);
+    for want in [
+        "validatingadmissionpolicy.admissionregistration.k8s.io/replicas",
+        "flowschema.flowcontrol.apiserver.k8s.io/batch",
+        "csidriver.storage.k8s.io/csi.example.com",
+    ] {
+        assert!(
+            out.contains(want),
+            "{want} missing: {out} {}",
+            support::stderr(&o)
+        );
+    }
+    let o = hub.kubectl(&[
+        "get",
+        "events.events.k8s.io,podtemplates",
+        "-n",
+        "default",
+        "-o",
+        "name",
+    ]);
+    let out = support::stdout(&o);
+    assert!(
+        out.contains("event.events.k8s.io/e1") && out.contains("podtemplate/t"),
+        "{out}"
+    );
+    // Decoded as built-ins: a CSIDriver's attachRequired is a boolean.
+    let o = hub.kubectl_stdin(
+        &["apply", "--validate=false", "-f", "-"],
+        "apiVersion: storage.k8s.io/v1\nkind: CSIDriver\nmetadata: {name: broken.example.com}\nspec: {attachRequired: sometimes}\n",
+    );
+    assert!(
+        !o.status.success() && support::stderr(&o).contains("Invalid value"),
+        "a CSIDriver with a text attachRequired: {}",
+        support::stderr(&o)
+    );
+    // Verbs: the check can fail, ConfigMaps are deleted as a collection.
+    let o = hub.kubectl(&["delete", "--raw", "/api/v1/namespaces/default/configmaps"]);
+    assert!(o.status.success(), "{}", support::stderr(&o));
+    let o = hub.kubectl(&["delete", "--raw", "/api/v1/namespaces"]);
+    assert!(
+        !o.status.success() && support::stderr(&o).contains("MethodNotAllowed"),
+        "deleting every Namespace at once: {}",
+        support::stderr(&o)
+    );
+    let o = hub.kubectl(&["get", "ns", "default", "-o", "name"]);
+    assert_eq!(support::stdout(&o).trim(), "namespace/default");
+    let o = hub.kubectl_stdin(
+        &["create", "--raw", "/api/v1/namespaces/default/bindings", "-f", "-"],
+        r#"{"apiVersion":"v1","kind":"Binding","metadata":{"name":"p"},"target":{"kind":"Node","name":"n1"}}"#,
+    );
+    assert!(
+        !o.status.success() && support::stderr(&o).contains("MethodNotAllowed"),
+        "a Binding: {}",
+        support::stderr(&o)
+    );
+}

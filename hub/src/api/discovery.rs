@@ -21,8 +21,10 @@ pub fn wants_aggregated(accept: &str) -> bool {
     })
 }
 
-fn verbs(r: &Resource) -> Vec<&'static str> {
-    if r.create_only {
+fn verbs(r: &Resource) -> Vec<&str> {
+    if !r.verbs.is_empty() {
+        r.verbs.iter().map(String::as_str).collect()
+    } else if r.create_only {
         vec!["create"]
     } else if r.read_only {
         vec!["get", "list", "watch"]

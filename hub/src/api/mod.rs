@@ -501,6 +501,20 @@ async fn handle(state: &ApiState, req: Request) -> Result<Response, ApiError> {
     if target.resource.create_only {
         return review(state, &parts.method, &target, &content_type, &body, &user).await;
     }
+    // A built-in kind answers only the verbs kube-apiserver's discovery lists for it.
+    let verb = crate::auth::attributes::verb_of(
+        parts.method.as_str(),
+        target.name.is_some(),
+        query.flag("watch"),
+    );
+    if target.subresource.is_none()
+        && !target.resource.verbs.is_empty()
+        && !verb.is_some_and(|v| target.resource.verbs.iter().any(|allowed| allowed == v))
+    {
+        return Err(ApiError::method_not_allowed(
+            "the server does not allow this method on the requested resource",
+        ));
+    }
     let table = accept.contains("as=Table");
     let partial = partial::requested(&accept);
     let include_object = query.get("includeObject") == Some("Object");
@@ -809,6 +823,11 @@ async fn review(
             "{} can only be created",
             res.plural
         )));
+    }
+    if res.kind == "Binding" {
+        return Err(ApiError::method_not_allowed(
+            "the hub runs no pods: a Binding of a pod to a node is made in a member cluster",
+        ));
     }
     let body = parse_body(content_type, body, None)?;
     let token_user = match body.pointer("/spec/token").and_then(Value::as_str) {

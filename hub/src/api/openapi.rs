@@ -884,7 +884,7 @@ mod tests {
                 "{url}"
             );
         }
-        assert_eq!(paths.len(), 24, "{:?}", paths.keys().collect::<Vec<_>>());
+        assert_eq!(paths.len(), 29, "{:?}", paths.keys().collect::<Vec<_>>());
     }
 
     #[test]

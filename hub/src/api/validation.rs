@@ -110,6 +110,65 @@ fn decode_builtin(group: &str, kind: &str, obj: &Value) -> Result<Value, (String
         ("apiextensions.k8s.io", "CustomResourceDefinition") => {
             roundtrip::<apiext::CustomResourceDefinition>(obj)
         }
+        _ => decode_other_builtin(group, kind, obj),
+    }
+}
+
+/// The built-in kinds the hub stores as templates and does nothing else with.
+fn decode_other_builtin(group: &str, kind: &str, obj: &Value) -> Result<Value, (String, String)> {
+    use k8s_openapi::api::{
+        admissionregistration::v1 as admission, coordination::v1 as coordination, core::v1 as core,
+        events::v1 as events, flowcontrol::v1 as flowcontrol, networking::v1 as networking,
+        resource::v1 as resource, storage::v1 as storage,
+    };
+    use k8s_openapi::kube_aggregator::pkg::apis::apiregistration::v1 as apiregistration;
+    match (group, kind) {
+        ("", "ComponentStatus") => roundtrip::<core::ComponentStatus>(obj),
+        ("", "Endpoints") => roundtrip::<core::Endpoints>(obj),
+        ("", "Node") => roundtrip::<core::Node>(obj),
+        ("", "PersistentVolume") => roundtrip::<core::PersistentVolume>(obj),
+        ("", "PodTemplate") => roundtrip::<core::PodTemplate>(obj),
+        ("", "ReplicationController") => roundtrip::<core::ReplicationController>(obj),
+        ("admissionregistration.k8s.io", "MutatingAdmissionPolicy") => {
+            roundtrip::<admission::MutatingAdmissionPolicy>(obj)
+        }
+        ("admissionregistration.k8s.io", "MutatingAdmissionPolicyBinding") => {
+            roundtrip::<admission::MutatingAdmissionPolicyBinding>(obj)
+        }
+        ("admissionregistration.k8s.io", "MutatingWebhookConfiguration") => {
+            roundtrip::<admission::MutatingWebhookConfiguration>(obj)
+        }
+        ("admissionregistration.k8s.io", "ValidatingAdmissionPolicy") => {
+            roundtrip::<admission::ValidatingAdmissionPolicy>(obj)
+        }
+        ("admissionregistration.k8s.io", "ValidatingAdmissionPolicyBinding") => {
+            roundtrip::<admission::ValidatingAdmissionPolicyBinding>(obj)
+        }
+        ("admissionregistration.k8s.io", "ValidatingWebhookConfiguration") => {
+            roundtrip::<admission::ValidatingWebhookConfiguration>(obj)
+        }
+        ("apiregistration.k8s.io", "APIService") => roundtrip::<apiregistration::APIService>(obj),
+        ("coordination.k8s.io", "Lease") => roundtrip::<coordination::Lease>(obj),
+        ("events.k8s.io", "Event") => roundtrip::<events::Event>(obj),
+        ("flowcontrol.apiserver.k8s.io", "FlowSchema") => roundtrip::<flowcontrol::FlowSchema>(obj),
+        ("flowcontrol.apiserver.k8s.io", "PriorityLevelConfiguration") => {
+            roundtrip::<flowcontrol::PriorityLevelConfiguration>(obj)
+        }
+        ("networking.k8s.io", "IPAddress") => roundtrip::<networking::IPAddress>(obj),
+        ("networking.k8s.io", "ServiceCIDR") => roundtrip::<networking::ServiceCIDR>(obj),
+        ("resource.k8s.io", "DeviceClass") => roundtrip::<resource::DeviceClass>(obj),
+        ("resource.k8s.io", "ResourceClaim") => roundtrip::<resource::ResourceClaim>(obj),
+        ("resource.k8s.io", "ResourceClaimTemplate") => {
+            roundtrip::<resource::ResourceClaimTemplate>(obj)
+        }
+        ("resource.k8s.io", "ResourceSlice") => roundtrip::<resource::ResourceSlice>(obj),
+        ("storage.k8s.io", "CSIDriver") => roundtrip::<storage::CSIDriver>(obj),
+        ("storage.k8s.io", "CSINode") => roundtrip::<storage::CSINode>(obj),
+        ("storage.k8s.io", "CSIStorageCapacity") => roundtrip::<storage::CSIStorageCapacity>(obj),
+        ("storage.k8s.io", "VolumeAttachment") => roundtrip::<storage::VolumeAttachment>(obj),
+        ("storage.k8s.io", "VolumeAttributesClass") => {
+            roundtrip::<storage::VolumeAttributesClass>(obj)
+        }
         _ => Ok(obj.clone()),
     }
 }

@@ -4,6 +4,22 @@
 
 pub use flotilla_rbac::Request;
 
+/// The API verb of a request on a resource: its method, whether it names one object, and
+/// whether it asks to watch. `None` for a method that maps to no verb.
+pub fn verb_of(method: &str, named: bool, watch: bool) -> Option<&'static str> {
+    Some(match (method, named) {
+        ("GET" | "HEAD", _) if watch => "watch",
+        ("GET" | "HEAD", true) => "get",
+        ("GET" | "HEAD", false) => "list",
+        ("POST", _) => "create",
+        ("PUT", _) => "update",
+        ("PATCH", _) => "patch",
+        ("DELETE", true) => "delete",
+        ("DELETE", false) => "deletecollection",
+        _ => return None,
+    })
+}
+
 /// The request attributes of `method` on `path` with the query's `watch` flag.
 pub fn of(method: &str, path: &str, watch_param: bool) -> Request {
     let non_resource = || Request::NonResource {
@@ -48,25 +64,15 @@ pub fn of(method: &str, path: &str, watch_param: bool) -> Request {
         (None, "namespaces", Some(n)) if api_group.is_empty() => Some(n),
         (ns, _, _) => ns,
     };
-    let verb = match (method, name.is_some()) {
-        ("GET" | "HEAD", _) if watch => "watch",
-        ("GET" | "HEAD", true) => "get",
-        ("GET" | "HEAD", false) => "list",
-        ("POST", _) => "create",
-        ("PUT", _) => "update",
-        ("PATCH", _) => "patch",
-        ("DELETE", true) => "delete",
-        ("DELETE", false) => "deletecollection",
-        (m, _) => {
-            return Request::Resource {
-                verb: m.to_ascii_lowercase(),
-                api_group: api_group.to_owned(),
-                resource: resource.to_owned(),
-                subresource: subresource.map(str::to_owned),
-                namespace: namespace.map(str::to_owned),
-                name: name.map(str::to_owned),
-            };
-        }
+    let Some(verb) = verb_of(method, name.is_some(), watch) else {
+        return Request::Resource {
+            verb: method.to_ascii_lowercase(),
+            api_group: api_group.to_owned(),
+            resource: resource.to_owned(),
+            subresource: subresource.map(str::to_owned),
+            namespace: namespace.map(str::to_owned),
+            name: name.map(str::to_owned),
+        };
     };
     Request::Resource {
         verb: verb.to_owned(),

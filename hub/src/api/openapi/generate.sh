@@ -4,10 +4,7 @@
 set -eu
 K8S_VERSION=${K8S_VERSION:-v1.36.3}
 here=$(cd "$(dirname "$0")" && pwd)
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-dir=$(cd "$tmp" && GOFLAGS=-mod=mod GOTOOLCHAIN=local go mod download -json "k8s.io/kubernetes@$K8S_VERSION" |
-    sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p')
+dir=$("$here/../../../../scripts/k8s-source-dir.sh" "$K8S_VERSION")
 [ -d "$dir/api/openapi-spec/v3" ] || { echo "no api/openapi-spec/v3 in '$dir'" >&2; exit 1; }
 cd "$here"
 K8S_OPENAPI_V3_DIR="$dir/api/openapi-spec/v3" K8S_SOURCE="k8s.io/kubernetes@$K8S_VERSION" \
