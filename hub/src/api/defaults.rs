@@ -81,6 +81,10 @@ pub fn pod_spec(spec: &mut Value) {
     or_insert(s, "dnsPolicy", json!("ClusterFirst"));
     or_insert(s, "securityContext", json!({}));
     or_insert(s, "schedulerName", json!("default-scheduler"));
+    // The deprecated `serviceAccount` mirrors `serviceAccountName`, as kube's conversion keeps it.
+    if let Some(name) = s.get("serviceAccountName").cloned() {
+        or_insert(s, "serviceAccount", name);
+    }
     for k in ["containers", "initContainers"] {
         if let Some(list) = s.get_mut(k).and_then(Value::as_array_mut) {
             list.iter_mut().for_each(container);
@@ -179,6 +183,11 @@ pub fn apply(group: &str, kind: &str, obj: &mut Value) {
             }
         }
         ("", "Service") => service(obj),
+        ("", "Secret") => {
+            if let Some(o) = obj.as_object_mut() {
+                or_insert(o, "type", json!("Opaque"));
+            }
+        }
         ("", "PersistentVolumeClaim") => {
             if let Some(spec) = object(obj, "spec") {
                 or_insert(spec, "volumeMode", json!("Filesystem"));

@@ -102,8 +102,22 @@ impl ApiError {
         Self::new(StatusCode::CONFLICT, "Conflict", msg)
     }
 
-    /// 422 Invalid with field causes.
+    /// 409 Conflict about one object, with kube-apiserver's details (the resource's plural as
+    /// `kind`, and its group).
+    pub fn conflict_on(group: &str, plural: &str, name: &str, msg: impl Into<String>) -> Self {
+        let mut e = Self::conflict(msg);
+        e.details = Some(Box::new((group.into(), plural.into(), name.into())));
+        e
+    }
+
+    /// 422 Invalid with field causes, for a core kind (or one whose group is not named).
     pub fn invalid(kind: &str, name: &str, causes: Vec<Cause>) -> Self {
+        Self::invalid_in("", kind, name, causes)
+    }
+
+    /// 422 Invalid with field causes, as kube-apiserver words it: the kind qualified by its
+    /// group (`Deployment.apps "web" is invalid: ...`), several causes in brackets.
+    pub fn invalid_in(group: &str, kind: &str, name: &str, causes: Vec<Cause>) -> Self {
         let summary: Vec<String> = causes
             .iter()
             .map(|c| {
@@ -114,12 +128,26 @@ impl ApiError {
                 }
             })
             .collect();
+        let summary = if summary.len() == 1 {
+            summary.join("")
+        } else {
+            format!("[{}]", summary.join(", "))
+        };
+        let qualified = if group.is_empty() {
+            kind.to_owned()
+        } else {
+            format!("{kind}.{group}")
+        };
         let mut e = Self::new(
             StatusCode::UNPROCESSABLE_ENTITY,
             "Invalid",
-            format!("{kind} \"{name}\" is invalid: {}", summary.join(", ")),
+            format!("{qualified} \"{name}\" is invalid: {summary}"),
         );
-        e.details = Some(Box::new((String::new(), kind.to_owned(), name.to_owned())));
+        e.details = Some(Box::new((
+            group.to_owned(),
+            kind.to_owned(),
+            name.to_owned(),
+        )));
         e.causes = causes;
         e
     }

@@ -77,7 +77,9 @@ pub fn path_segment_problem(s: &str) -> Option<String> {
     None
 }
 
-pub use flotilla_karmada::validation::names::{is_dns1123_label, is_dns1123_subdomain};
+pub use flotilla_karmada::validation::names::{
+    DNS1123_LABEL_MESSAGE, DNS1123_SUBDOMAIN_MESSAGE, is_dns1123_label, is_dns1123_subdomain,
+};
 
 /// Everything of an object except metadata and status, to detect spec changes.
 pub fn spec_of(v: &Value) -> Value {

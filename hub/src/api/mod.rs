@@ -12,6 +12,7 @@ pub mod partial;
 pub mod path;
 pub mod protobuf;
 pub mod proxy;
+pub mod rules;
 pub mod table;
 pub mod validation;
 pub mod watch;
@@ -537,7 +538,7 @@ async fn handle(state: &ApiState, req: Request) -> Result<Response, ApiError> {
                     .unwrap_or(1800);
                 let send_initial = query.flag("sendInitialEvents");
                 if send_initial && query.get("resourceVersionMatch") != Some("NotOlderThan") {
-                    return Err(ApiError::invalid(&res.kind, "", vec![error::Cause {
+                    return Err(ApiError::invalid_in(&res.group, &res.kind, "", vec![error::Cause {
                         reason: "FieldValueForbidden".into(),
                         message: "Forbidden: sendInitialEvents requires resourceVersionMatch=NotOlderThan".into(),
                         field: "resourceVersionMatch".into(),
@@ -618,7 +619,7 @@ async fn handle(state: &ApiState, req: Request) -> Result<Response, ApiError> {
                 StatusCode::OK,
                 &json!({
                     "kind": format!("{}List", res.kind), "apiVersion": res.api_version(),
-                    "metadata": metadata, "items": items,
+                    "metadata": metadata, "items": list_items(&res, items),
                 }),
             ))
         }
@@ -776,7 +777,8 @@ async fn handle(state: &ApiState, req: Request) -> Result<Response, ApiError> {
                 StatusCode::OK,
                 &json!({
                     "kind": format!("{}List", res.kind), "apiVersion": res.api_version(),
-                    "metadata": {"resourceVersion": rev.to_string()}, "items": deleted,
+                    "metadata": {"resourceVersion": rev.to_string()},
+                    "items": list_items(&res, deleted),
                 }),
             ))
         }
@@ -849,6 +851,18 @@ async fn review(
         token_user,
     )?;
     Ok(json_response(StatusCode::CREATED, &answer))
+}
+
+/// A list's items as kube-apiserver encodes them: a built-in kind's items without their
+/// `apiVersion` and `kind` (the list names them), custom resources' items with them.
+fn list_items(res: &Resource, mut items: Vec<Value>) -> Vec<Value> {
+    if res.is_builtin() {
+        for item in items.iter_mut().filter_map(Value::as_object_mut) {
+            item.remove("apiVersion");
+            item.remove("kind");
+        }
+    }
+    items
 }
 
 /// Keeps the registry in step with CRD writes, signs approved certificate requests and fills

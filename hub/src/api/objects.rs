@@ -221,9 +221,14 @@ fn conflict_message(res: &Resource, name: &str) -> ApiError {
     } else {
         format!("{}.{}", res.plural, res.group)
     };
-    ApiError::conflict(format!(
-        "Operation cannot be fulfilled on {gr} \"{name}\": the object has been modified; please apply your changes to the latest version and try again"
-    ))
+    ApiError::conflict_on(
+        &res.group,
+        &res.plural,
+        name,
+        format!(
+            "Operation cannot be fulfilled on {gr} \"{name}\": the object has been modified; please apply your changes to the latest version and try again"
+        ),
+    )
 }
 
 impl Objects {
@@ -453,7 +458,8 @@ impl Objects {
             // RBAC names are path segments (`system:aggregate-to-admin`), as in Kubernetes.
             return match meta::path_segment_problem(name) {
                 None => Ok(()),
-                Some(why) => Err(ApiError::invalid(
+                Some(why) => Err(ApiError::invalid_in(
+                    &res.group,
                     &res.kind,
                     name,
                     vec![Cause {
@@ -472,17 +478,18 @@ impl Objects {
         if ok {
             return Ok(());
         }
-        Err(ApiError::invalid(
+        Err(ApiError::invalid_in(
+            &res.group,
             &res.kind,
             name,
             vec![Cause {
                 reason: "FieldValueInvalid".into(),
                 message: format!(
-                    "Invalid value: {name:?}: a lowercase RFC 1123 {} must consist of lower case alphanumeric characters, '-' or '.', and must start and end with an alphanumeric character",
+                    "Invalid value: {name:?}: {}",
                     if res.kind == "Namespace" {
-                        "label"
+                        meta::DNS1123_LABEL_MESSAGE
                     } else {
-                        "subdomain"
+                        meta::DNS1123_SUBDOMAIN_MESSAGE
                     }
                 ),
                 field: "metadata.name".into(),
@@ -523,7 +530,8 @@ impl Objects {
                     n
                 }
                 None => {
-                    return Err(ApiError::invalid(
+                    return Err(ApiError::invalid_in(
+                        &res.group,
                         &res.kind,
                         "",
                         vec![Cause {
@@ -574,12 +582,6 @@ impl Objects {
             set_annotation(&mut obj, DAEMONSET_TEMPLATE_GENERATION, "1");
         }
         label_namespace_name(res, &mut obj, &name);
-        if res.kind == "Namespace" && res.group.is_empty() {
-            obj["status"] = json!({"phase": "Active"});
-            if obj.pointer("/spec/finalizers").is_none() {
-                obj["spec"] = json!({"finalizers": ["kubernetes"]});
-            }
-        }
         let managed = match applied_fields {
             Some(fields) => fields,
             None => {
@@ -587,6 +589,14 @@ impl Objects {
             }
         };
         set_managed_fields(&mut obj, managed);
+        // Set by the Namespace strategy after the writer's fields are recorded, so they are
+        // nobody's, as in kube-apiserver.
+        if res.kind == "Namespace" && res.group.is_empty() {
+            obj["status"] = json!({"phase": "Active"});
+            if obj.pointer("/spec/finalizers").is_none() {
+                obj["spec"] = json!({"finalizers": ["kubernetes"]});
+            }
+        }
         if opts.dry_run {
             return Ok(Written {
                 object: obj,
@@ -1289,7 +1299,8 @@ fn validate_crd(res: &Resource, name: &str, obj: &Value) -> Result<(), ApiError>
         return Ok(());
     }
     crate::registry::resources_from_crd(obj).map_err(|e| match e {
-        crate::registry::RegistryError::InvalidCrd { field, message } => ApiError::invalid(
+        crate::registry::RegistryError::InvalidCrd { field, message } => ApiError::invalid_in(
+            &res.group,
             &res.kind,
             name,
             vec![Cause {
@@ -1354,7 +1365,8 @@ fn apply_error(res: &Resource, name: &str, e: apply::ApplyError) -> ApiError {
                 .collect();
             err
         }
-        apply::ApplyError::Invalid(msg) => ApiError::invalid(
+        apply::ApplyError::Invalid(msg) => ApiError::invalid_in(
+            &res.group,
             &res.kind,
             name,
             vec![Cause {

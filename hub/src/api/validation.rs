@@ -216,13 +216,14 @@ pub fn validate(res: &Resource, obj: &Value, mode: FieldValidation) -> Result<Va
         .to_owned();
     let causes = metadata_causes(obj);
     if !causes.is_empty() {
-        return Err(ApiError::invalid(&res.kind, &name, causes));
+        return Err(ApiError::invalid_in(&res.group, &res.kind, &name, causes));
     }
     let mut unknown = Vec::new();
     let object = match &res.schema {
         Schema::Builtin => {
             let typed = decode_builtin(&res.group, &res.kind, obj).map_err(|(field, msg)| {
-                ApiError::invalid(
+                ApiError::invalid_in(
+                    &res.group,
                     &res.kind,
                     &name,
                     vec![Cause {
@@ -249,7 +250,7 @@ pub fn validate(res: &Resource, obj: &Value, mode: FieldValidation) -> Result<Va
                             field: e.field.clone(),
                         })
                         .collect();
-                    return Err(ApiError::invalid(&res.kind, &name, causes));
+                    return Err(ApiError::invalid_in(&res.group, &res.kind, &name, causes));
                 }
                 unknown = errs.unknown_fields;
             }
@@ -278,7 +279,7 @@ pub fn validate(res: &Resource, obj: &Value, mode: FieldValidation) -> Result<Va
                     map.retain(|k, _| !unknown.contains(k));
                 }
                 if !causes.is_empty() {
-                    return Err(ApiError::invalid(&res.kind, &name, causes));
+                    return Err(ApiError::invalid_in(&res.group, &res.kind, &name, causes));
                 }
             }
             o
@@ -290,6 +291,12 @@ pub fn validate(res: &Resource, obj: &Value, mode: FieldValidation) -> Result<Va
     let mut object = object;
     if res.group.is_empty() && res.kind == "Secret" {
         fold_string_data(&mut object);
+    }
+    if res.is_builtin() {
+        let causes = super::rules::causes(&res.group, &res.kind, &object);
+        if !causes.is_empty() {
+            return Err(ApiError::invalid_in(&res.group, &res.kind, &name, causes));
+        }
     }
     let warnings = if mode == FieldValidation::Warn {
         unknown

@@ -189,6 +189,11 @@ pub(crate) enum ListKind {
     Map(Vec<String>),
 }
 
+/// Whether the map at `path` is owned as a whole (see [`PatchSchema::is_atomic_map`]).
+pub(crate) fn is_atomic_map(schema: Option<&dyn PatchSchema>, path: &[&str]) -> bool {
+    schema.is_some_and(|s| s.is_atomic_map(path))
+}
+
 pub(crate) fn list_kind(schema: Option<&dyn PatchSchema>, path: &[&str]) -> ListKind {
     let Some(schema) = schema else {
         return ListKind::Atomic;
@@ -348,7 +353,7 @@ impl Walker<'_> {
         set: &mut FieldSet,
     ) -> Result<(), String> {
         match v {
-            Value::Object(m) if !m.is_empty() => {
+            Value::Object(m) if !m.is_empty() && !is_atomic_map(self.schema, spath) => {
                 for (k, c) in m {
                     self.field(k, c, spath, fpath, set)?;
                 }
@@ -442,6 +447,60 @@ fn lookup_mut<'v>(root: &'v mut Value, path: &[PathElement]) -> Option<&'v mut V
         };
     }
     Some(cur)
+}
+
+/// The maps and lists an update creates: nodes under `added` paths that the old object
+/// (as kube-apiserver's typed value of it) does not have, and that are not leaves. The
+/// manager that creates one owns it too, which `FieldsV1` shows as `"."` beside its
+/// children, as kube-apiserver records an update.
+pub(crate) fn created_nodes(
+    old: &Value,
+    new: &Value,
+    added: &FieldSet,
+    schema: Option<&dyn PatchSchema>,
+) -> FieldSet {
+    let mut out = FieldSet::default();
+    let mut seen: BTreeSet<&[PathElement]> = BTreeSet::new();
+    for path in added.iter() {
+        for end in 1..path.len() {
+            let node = &path[..end];
+            if !matches!(node.last(), Some(PathElement::Field(_))) || !seen.insert(node) {
+                continue;
+            }
+            let is_container = matches!(
+                lookup(new, node),
+                Some(Value::Object(m)) if !m.is_empty()
+            ) || matches!(lookup(new, node), Some(Value::Array(_)));
+            if is_container && !exists_in_typed(old, node, schema) {
+                out.insert(node.to_vec());
+            }
+        }
+    }
+    out
+}
+
+/// Whether `path` exists in kube-apiserver's typed value of `obj`: in `obj` itself (even as
+/// `null`), or as a field its schema says is present when unset, under a parent that exists.
+/// The root and `metadata` (a struct) always exist.
+fn exists_in_typed(obj: &Value, path: &[PathElement], schema: Option<&dyn PatchSchema>) -> bool {
+    let Some((last, parent)) = path.split_last() else {
+        return true;
+    };
+    if lookup(obj, path).is_some() {
+        return true;
+    }
+    let PathElement::Field(name) = last else {
+        return false;
+    };
+    let names: Vec<&str> = path
+        .iter()
+        .filter_map(|e| match e {
+            PathElement::Field(f) => Some(f.as_str()),
+            _ => None,
+        })
+        .collect();
+    let unset_present = name == "metadata" || schema.is_some_and(|s| s.present_when_unset(&names));
+    unset_present && exists_in_typed(obj, parent, schema)
 }
 
 /// What changed between two versions of an object, as field sets.

@@ -2,11 +2,12 @@
 
 use serde_json::{Map, Value};
 
-use super::fieldset::{ListKind, PathElement, item_key, item_value, list_kind};
+use super::fieldset::{ListKind, PathElement, is_atomic_map, item_key, item_value, list_kind};
 use crate::patch::PatchSchema;
 
-/// Merges `applied` over `live`: maps merge field by field, `null` removes a field,
-/// associative and set lists merge by item, other lists are replaced.
+/// Merges `applied` over `live`: maps merge field by field (atomic maps are replaced),
+/// `null` removes a field, associative and set lists merge by item, other lists are
+/// replaced.
 pub(crate) fn merge(live: &Value, applied: &Value, schema: Option<&dyn PatchSchema>) -> Value {
     Merger { schema }.value(Some(live), applied, &mut Vec::new())
 }
@@ -23,6 +24,7 @@ impl Merger<'_> {
         path: &mut Vec<&'a str>,
     ) -> Value {
         match applied {
+            Value::Object(_) if is_atomic_map(self.schema, path) => applied.clone(),
             Value::Object(fields) => {
                 let mut out = match live {
                     Some(Value::Object(m)) => m.clone(),

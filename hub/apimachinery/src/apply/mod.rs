@@ -425,7 +425,8 @@ pub fn update_managed_fields_for_subresource(
     let old_obj = old.map_or_else(|| Value::Object(Map::new()), without_managed_fields);
     let new_obj = without_managed_fields(new);
     let cmp = compare(&old_obj, &new_obj, schema);
-    let changed = cmp.modified.union(&cmp.added);
+    let created = fieldset::created_nodes(&old_obj, &new_obj, &cmp.added, schema);
+    let changed = cmp.modified.union(&cmp.added).union(&created);
     for e in &mut entries {
         e.fields = e.fields.difference(&changed).difference(&cmp.removed);
     }

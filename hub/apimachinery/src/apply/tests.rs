@@ -500,7 +500,7 @@ fn update_tracks_changes() {
     assert_eq!(
         obj["metadata"]["managedFields"],
         json!([{"manager": "kubectl-create", "operation": "Update", "apiVersion": "v1", "time": T1, "fieldsType": "FieldsV1",
-            "fieldsV1": {"f:data": {"f:k": {}, "f:k2": {}}, "f:metadata": {"f:labels": {"f:a": {}}}}}])
+            "fieldsV1": {"f:data": {".": {}, "f:k": {}, "f:k2": {}}, "f:metadata": {"f:labels": {".": {}, "f:a": {}}}}}])
     );
 
     // kubectl label changes a label: it moves to kubectl-label; removing k2 drops it everywhere.
@@ -512,7 +512,7 @@ fn update_tracks_changes() {
         managed,
         json!([
             {"manager": "kubectl-create", "operation": "Update", "apiVersion": "v1", "time": T1, "fieldsType": "FieldsV1",
-                "fieldsV1": {"f:data": {"f:k": {}}}},
+                "fieldsV1": {"f:data": {".": {}, "f:k": {}}, "f:metadata": {"f:labels": {}}}},
             {"manager": "kubectl-label", "operation": "Update", "apiVersion": "v1", "time": T2, "fieldsType": "FieldsV1",
                 "fieldsV1": {"f:metadata": {"f:labels": {"f:a": {}}}}}
         ])
@@ -587,5 +587,89 @@ fn deep_input_is_refused() {
     assert_eq!(
         update_managed_fields(Some(&live), &applied, "b", T2, deploy_schema()),
         live["metadata"]["managedFields"]
+    );
+}
+
+/// Label selectors and selector maps are atomic, as in kube-apiserver: owned as one field
+/// (`f:selector: {}`), and an apply that drops a key of one replaces the whole map.
+#[test]
+fn selectors_are_atomic() {
+    let first = deployment(json!({
+        "selector": {"matchLabels": {"app": "web"}},
+        "template": {"spec": {"nodeSelector": {"disk": "ssd", "zone": "a"}}}
+    }));
+    let live = apply(None, &first, "helm", T1).unwrap();
+    let fields = &entry(&live, "helm", "Apply").unwrap()["fieldsV1"];
+    assert_eq!(fields["f:spec"]["f:selector"], json!({}), "{fields}");
+    assert_eq!(
+        fields["f:spec"]["f:template"]["f:spec"]["f:nodeSelector"],
+        json!({}),
+        "{fields}"
+    );
+    let second = deployment(json!({
+        "selector": {"matchLabels": {"app": "web"}},
+        "template": {"spec": {"nodeSelector": {"disk": "ssd"}}}
+    }));
+    let live = apply(Some(&live), &second, "helm", T2).unwrap();
+    assert_eq!(
+        live["spec"]["template"]["spec"]["nodeSelector"],
+        json!({"disk": "ssd"})
+    );
+    // A ConfigMap's data is not a selector: owned key by key (and as a map it created).
+    let cm = json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c"}, "data": {"a": "1"}});
+    let managed = update_managed_fields(
+        None,
+        &cm,
+        "m",
+        T1,
+        builtin_patch_schema("", "v1", "ConfigMap"),
+    );
+    assert_eq!(
+        managed[0]["fieldsV1"]["f:data"],
+        json!({".": {}, "f:a": {}})
+    );
+}
+
+/// An update owns the maps and lists it creates, as kube-apiserver records it: `"."` for a
+/// new label map, a new rollingUpdate and a new container's ports, none for the fields the
+/// typed object always has (`spec`, `template`, `strategy`, `containers`).
+#[test]
+fn updates_own_the_maps_they_create() {
+    let created = deployment(json!({
+        "replicas": 1,
+        "selector": {"matchLabels": {"app": "web"}},
+        "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": "25%"}},
+        "template": {"metadata": {"labels": {"app": "web"}},
+            "spec": {"containers": [{"name": "web", "image": "nginx", "ports": [{"containerPort": 80}]}]}}
+    }));
+    let managed = update_managed_fields(None, &created, "py", T1, deploy_schema());
+    let spec = &managed[0]["fieldsV1"]["f:spec"];
+    assert_eq!(spec["f:selector"], json!({}), "{spec}");
+    assert!(
+        spec.get(".").is_none() && spec["f:template"].get(".").is_none(),
+        "{spec}"
+    );
+    assert!(spec["f:strategy"].get(".").is_none(), "{spec}");
+    assert_eq!(
+        spec["f:strategy"]["f:rollingUpdate"],
+        json!({".": {}, "f:maxSurge": {}})
+    );
+    assert_eq!(
+        spec["f:template"]["f:metadata"]["f:labels"],
+        json!({".": {}, "f:app": {}})
+    );
+    let containers = &spec["f:template"]["f:spec"]["f:containers"];
+    assert!(containers.get(".").is_none(), "{containers}");
+    let web = &containers["k:{\"name\":\"web\"}"];
+    assert!(
+        web.get(".").is_some() && web["f:ports"].get(".").is_some(),
+        "{web}"
+    );
+    // Without a schema (custom resources), only metadata is always there.
+    let cr = json!({"apiVersion": "x.io/v1", "kind": "X", "metadata": {"name": "x", "labels": {"a": "b"}}, "spec": {"size": 1}});
+    let managed = update_managed_fields(None, &cr, "m", T1, None);
+    assert_eq!(
+        managed[0]["fieldsV1"],
+        json!({"f:metadata": {"f:labels": {".": {}, "f:a": {}}}, "f:spec": {".": {}, "f:size": {}}})
     );
 }

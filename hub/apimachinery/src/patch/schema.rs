@@ -33,6 +33,20 @@ pub trait PatchSchema: Send + Sync {
             _ => Vec::new(),
         }
     }
+
+    /// Whether the map at `path` is atomic for server-side apply (`+mapType=atomic`,
+    /// `+structType=atomic`): owned, compared and replaced as a whole.
+    fn is_atomic_map(&self, _path: &[&str]) -> bool {
+        false
+    }
+
+    /// Whether the field at `path` is present in the typed zero value of its parent, as
+    /// kube-apiserver encodes an unset Go field that is a struct or has no `omitempty`
+    /// (`spec`, `template`, `strategy`, `containers`): such a field is never new, so an
+    /// update that fills it does not own the field itself (no `"."` in `FieldsV1`).
+    fn present_when_unset(&self, _path: &[&str]) -> bool {
+        false
+    }
 }
 
 /// One table entry's strategy, in a form that fits in a `static`.
@@ -104,6 +118,48 @@ impl PatchSchema for BuiltinSchema {
 
     fn list_map_keys(&self, path: &[&str]) -> Vec<String> {
         self.rule(path).map(Rule::map_keys).unwrap_or_default()
+    }
+
+    /// Label selectors and RBAC role references (`+structType=atomic`) and the selector
+    /// maps of Services, ReplicationControllers and pod specs (`+mapType=atomic`), wherever
+    /// they appear.
+    fn is_atomic_map(&self, path: &[&str]) -> bool {
+        matches!(
+            path.last(),
+            Some(
+                &("selector"
+                    | "roleRef"
+                    | "podSelector"
+                    | "namespaceSelector"
+                    | "labelSelector"
+                    | "nodeSelector"
+                    | "objectSelector")
+            )
+        )
+    }
+
+    /// Struct-valued fields and fields without `omitempty` of the built-in types.
+    fn present_when_unset(&self, path: &[&str]) -> bool {
+        matches!(
+            path.last(),
+            Some(
+                &("spec"
+                    | "status"
+                    | "template"
+                    | "strategy"
+                    | "updateStrategy"
+                    | "jobTemplate"
+                    | "roleRef"
+                    | "scaleTargetRef"
+                    | "describedObject"
+                    | "metric"
+                    | "target"
+                    | "containers"
+                    | "selector"
+                    | "resources"
+                    | "port")
+            )
+        )
     }
 }
 

@@ -168,19 +168,13 @@ fn validate_metadata(m: &Metadata, rule: NameRule, errs: &mut Errs) {
                 errs.invalid(
                     "metadata.name",
                     name,
-                    "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric \
-                     characters, '-' or '.', and must start and end with an alphanumeric character",
+                    super::names::DNS1123_SUBDOMAIN_MESSAGE,
                 );
             }
         }
         NameRule::ClusterName => {
             if !is_dns1123_label(name) {
-                errs.invalid(
-                    "metadata.name",
-                    name,
-                    "a lowercase RFC 1123 label must consist of lower case alphanumeric \
-                     characters or '-', and must start and end with an alphanumeric character",
-                );
+                errs.invalid("metadata.name", name, super::names::DNS1123_LABEL_MESSAGE);
             } else if name.len() > 48 {
                 errs.invalid("metadata.name", name, "must be no more than 48 characters");
             }
