@@ -833,3 +833,44 @@ fn every_default_builtin_resource_is_served_with_its_verbs() {
         support::stderr(&o)
     );
 }
+
+/// A custom resource gets its CRD schema's defaults on create and update, as from
+/// kube-apiserver: absent properties and non-nullable nulls take the `default`, and a
+/// defaulted object gets its own properties' defaults.
+#[test]
+fn custom_resources_get_their_schema_defaults() {
+    let hub = HubProcess::start();
+    let crd = "apiVersion: apiextensions.k8s.io/v1\nkind: CustomResourceDefinition\nmetadata: {name: gadgets.example.com}\nspec:\n  group: example.com\n  scope: Namespaced\n  names: {plural: gadgets, singular: gadget, kind: Gadget}\n  versions:\n  - name: v1\n    served: true\n    storage: true\n    schema:\n      openAPIV3Schema:\n        type: object\n        properties:\n          spec:\n            type: object\n            default: {}\n            properties:\n              size: {type: integer, default: 1}\n              mode: {type: string, default: fast}\n              ports:\n                type: array\n                items: {type: object, properties: {port: {type: integer}, protocol: {type: string, default: TCP}}}\n";
+    let o = hub.kubectl_stdin(&["apply", "-f", "-"], crd);
+    assert!(o.status.success(), "{}", support::stderr(&o));
+    assert!(support::eventually(
+        std::time::Duration::from_secs(10),
+        || { hub.kubectl(&["get", "gadgets"]).status.success() }
+    ));
+    let o = hub.kubectl_stdin(
+        &["apply", "-f", "-"],
+        "apiVersion: example.com/v1\nkind: Gadget\nmetadata: {name: bare, namespace: default}\n---\napiVersion: example.com/v1\nkind: Gadget\nmetadata: {name: some, namespace: default}\nspec: {size: 3, ports: [{port: 80}]}\n",
+    );
+    assert!(o.status.success(), "{}", support::stderr(&o));
+    let spec = |name: &str| -> serde_json::Value {
+        let o = hub.kubectl(&["get", "gadget", name, "-o", "jsonpath={.spec}"]);
+        serde_json::from_str(&support::stdout(&o)).unwrap_or_default()
+    };
+    assert_eq!(spec("bare"), serde_json::json!({"mode": "fast", "size": 1}));
+    assert_eq!(
+        spec("some"),
+        serde_json::json!({"mode": "fast", "ports": [{"port": 80, "protocol": "TCP"}], "size": 3})
+    );
+    // An update that sets a defaulted field to null gets the default again.
+    let o = hub.kubectl(&[
+        "patch",
+        "gadget",
+        "some",
+        "--type=merge",
+        "-p",
+        r#"{"spec":{"mode":null,"size":5}}"#,
+    ]);
+    assert!(o.status.success(), "{}", support::stderr(&o));
+    assert_eq!(spec("some")["mode"], "fast");
+    assert_eq!(spec("some")["size"], 5);
+}

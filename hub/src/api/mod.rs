@@ -13,6 +13,7 @@ pub mod path;
 pub mod protobuf;
 pub mod proxy;
 pub mod rules;
+pub mod schema_defaults;
 pub mod table;
 pub mod validation;
 pub mod watch;

@@ -264,6 +264,7 @@ pub fn validate(res: &Resource, obj: &Value, mode: FieldValidation) -> Result<Va
         Schema::Custom(schema) => {
             let mut o = obj.clone();
             if let Some(schema) = schema {
+                super::schema_defaults::apply(&mut o, schema);
                 let mut causes = Vec::new();
                 if let Value::Object(map) = &mut o {
                     for (k, v) in map.iter_mut() {

@@ -30,6 +30,22 @@ const ROUND_VAR: &str = "FLOTILLA_STORE_CRASH_ROUND";
 /// Set to a size in bytes: the child's values are that large (sled stores big records in
 /// files of their own under `blobs/`).
 const VALUE_SIZE_VAR: &str = "FLOTILLA_STORE_CRASH_VALUE_SIZE";
+
+/// `size` printable characters that do not compress (the store packs values with zstd, and
+/// the large-value test needs values that stay large enough to be stored as blobs).
+fn filler(seed: &str, size: usize) -> String {
+    let mut x = seed.bytes().fold(0x9E37_79B9_7F4A_7C15_u64, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x100_0000_01B3)
+    }) | 1;
+    (0..size)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            char::from(b'!' + (x % 94) as u8)
+        })
+        .collect()
+}
 const ROUNDS: u64 = 5;
 const WRITERS: u64 = 16;
 
@@ -66,7 +82,7 @@ fn crash_child() {
             tasks.push(tokio::spawn(async move {
                 for i in 0u64.. {
                     let key = format!("/crash/{round}/{w:02}/{i:06}");
-                    let body = Bytes::from(format!("{key} {}", "x".repeat(size)));
+                    let body = Bytes::from(format!("{key} {}", filler(&key, size)));
                     let kv = store.create(&key, Box::new(move |_| body)).await.unwrap();
                     ack("ACK", &key, kv.mod_revision);
                     if i % 4 == 0 {
